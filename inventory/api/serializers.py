@@ -1,0 +1,268 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from inventory.fields import normalize_mac
+from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, Tag
+from inventory.states import MachineState
+
+
+class TagSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "slug", "color", "description"]
+
+
+class SiteSerializer(serializers.ModelSerializer):
+    rack_count = serializers.IntegerField(read_only=True)
+    machine_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Site
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "facility_code",
+            "address",
+            "description",
+            "rack_count",
+            "machine_count",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class RackSerializer(serializers.ModelSerializer):
+    site_slug = serializers.CharField(source="site.slug", read_only=True)
+    machine_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Rack
+        fields = [
+            "id",
+            "site",
+            "site_slug",
+            "name",
+            "u_height",
+            "description",
+            "machine_count",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class MACField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        try:
+            return normalize_mac(super().to_internal_value(data))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
+
+class NetworkInterfaceSerializer(serializers.ModelSerializer):
+    mac = MACField(max_length=32)
+    machine_hostname = serializers.CharField(source="machine.hostname", read_only=True)
+    nameservers = serializers.ListField(child=serializers.IPAddressField(), required=False)
+    timeservers = serializers.ListField(child=serializers.IPAddressField(), required=False)
+
+    class Meta:
+        model = NetworkInterface
+        fields = [
+            "id",
+            "machine",
+            "machine_hostname",
+            "name",
+            "mac",
+            "ip",
+            "netmask",
+            "gateway",
+            "nameservers",
+            "timeservers",
+            "vlan_id",
+            "hostname",
+            "lease_time",
+            "dhcp_enabled",
+            "is_boot",
+        ]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list | tuple):
+            fields["machine"].read_only = True  # an interface does not move between machines
+        return fields
+
+
+class InterfaceSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NetworkInterface
+        fields = [
+            "id",
+            "name",
+            "mac",
+            "ip",
+            "netmask",
+            "gateway",
+            "nameservers",
+            "vlan_id",
+            "hostname",
+            "is_boot",
+            "dhcp_enabled",
+        ]
+
+
+class DiskSerializer(serializers.ModelSerializer):
+    machine_hostname = serializers.CharField(source="machine.hostname", read_only=True)
+
+    class Meta:
+        model = Disk
+        fields = ["id", "machine", "machine_hostname", "device", "size_bytes", "model", "serial"]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list | tuple):
+            fields["machine"].read_only = True
+        return fields
+
+
+class DiskSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Disk
+        fields = ["id", "device", "size_bytes", "model", "serial"]
+
+
+class BMCSerializer(serializers.ModelSerializer):
+    machine_hostname = serializers.CharField(source="machine.hostname", read_only=True)
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        style={"input_type": "password"},
+        help_text="Write-only: stored encrypted, never returned.",
+    )
+    has_password = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = BMC
+        fields = [
+            "id",
+            "machine",
+            "machine_hostname",
+            "protocol",
+            "address",
+            "port",
+            "username",
+            "password",
+            "has_password",
+            "verify_tls",
+            "redfish_system_id",
+            "power_state",
+            "power_state_at",
+        ]
+        read_only_fields = ["power_state", "power_state_at"]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list | tuple):
+            fields["machine"].read_only = True
+        return fields
+
+
+class BMCSummarySerializer(serializers.ModelSerializer):
+    has_password = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = BMC
+        fields = [
+            "id",
+            "protocol",
+            "address",
+            "port",
+            "username",
+            "has_password",
+            "verify_tls",
+            "power_state",
+            "power_state_at",
+        ]
+
+
+class SiteRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class MachineSerializer(serializers.ModelSerializer):
+    rack_name = serializers.CharField(source="rack.name", read_only=True, default=None)
+    site = serializers.SerializerMethodField()
+    state = serializers.ChoiceField(
+        choices=[MachineState.DISCOVERED, MachineState.READY],
+        required=False,
+        help_text="Initial state on create; later changes go through /transition/.",
+    )
+    tags = serializers.SlugRelatedField(
+        slug_field="slug", many=True, queryset=Tag.objects.all(), required=False
+    )
+    interfaces = InterfaceSummarySerializer(many=True, read_only=True)
+    disks = DiskSummarySerializer(many=True, read_only=True)
+    bmc = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Machine
+        fields = [
+            "id",
+            "hostname",
+            "rack",
+            "rack_name",
+            "site",
+            "position",
+            "u_height",
+            "face",
+            "full_depth",
+            "arch",
+            "uefi",
+            "state",
+            "allow_pxe",
+            "allow_workflow",
+            "serial_number",
+            "description",
+            "metadata",
+            "user_data",
+            "vendor_data",
+            "ipxe_url",
+            "ipxe_script",
+            "kernel_params",
+            "tags",
+            "hardware",
+            "last_seen",
+            "interfaces",
+            "disks",
+            "bmc",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["hardware", "last_seen"]
+
+    @extend_schema_field(SiteRefSerializer(allow_null=True))
+    def get_site(self, machine: Machine) -> dict[str, Any] | None:
+        if machine.rack is None:
+            return None
+        site = machine.rack.site
+        return {"id": site.pk, "slug": site.slug, "name": site.name}
+
+    @extend_schema_field(BMCSummarySerializer(allow_null=True))
+    def get_bmc(self, machine: Machine) -> dict[str, Any] | None:
+        try:
+            bmc = machine.bmc
+        except BMC.DoesNotExist:
+            return None
+        return dict(BMCSummarySerializer(bmc).data)
+
+
+class MachineTransitionSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=MachineState.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")

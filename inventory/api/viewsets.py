@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from inventory import filtersets, selectors, services
+from inventory.api import serializers
+from inventory.models import Tag
+from rackpilot.core.api.viewsets import ServiceModelViewSet
+
+
+class TagViewSet(ServiceModelViewSet):
+    queryset = Tag.objects.all()
+    serializer_class = serializers.TagSerializer
+    filterset_class = filtersets.TagFilterSet
+    ordering_fields = ["name", "slug"]
+    create_service = staticmethod(services.tag_create)
+    update_service = staticmethod(services.tag_update)
+    delete_service = staticmethod(services.tag_delete)
+    instance_kwarg = "tag"
+
+
+class SiteViewSet(ServiceModelViewSet):
+    queryset = selectors.site_list()
+    serializer_class = serializers.SiteSerializer
+    filterset_class = filtersets.SiteFilterSet
+    ordering_fields = ["name", "slug", "created_at"]
+    create_service = staticmethod(services.site_create)
+    update_service = staticmethod(services.site_update)
+    delete_service = staticmethod(services.site_delete)
+    instance_kwarg = "site"
+
+
+class RackViewSet(ServiceModelViewSet):
+    queryset = selectors.rack_list()
+    serializer_class = serializers.RackSerializer
+    filterset_class = filtersets.RackFilterSet
+    ordering_fields = ["name", "site__name", "u_height", "created_at"]
+    create_service = staticmethod(services.rack_create)
+    update_service = staticmethod(services.rack_update)
+    delete_service = staticmethod(services.rack_delete)
+    instance_kwarg = "rack"
+
+
+class MachineViewSet(ServiceModelViewSet):
+    queryset = selectors.machine_list()
+    serializer_class = serializers.MachineSerializer
+    filterset_class = filtersets.MachineFilterSet
+    ordering_fields = ["hostname", "state", "rack__name", "position", "last_seen", "created_at"]
+    create_service = staticmethod(services.machine_create)
+    update_service = staticmethod(services.machine_update)
+    delete_service = staticmethod(services.machine_delete)
+    instance_kwarg = "machine"
+
+    def update_values(self, instance: Any, values: dict[str, Any]) -> dict[str, Any]:
+        # A full representation sent back unchanged carries the current state: not an error.
+        if values.get("state") == instance.state:
+            values.pop("state")
+        return values
+
+    @extend_schema(
+        request=serializers.MachineTransitionSerializer,
+        responses={200: serializers.MachineSerializer},
+        description="Move the machine along its lifecycle; 409 if the table does not allow it.",
+    )
+    @action(detail=True, methods=["post"])
+    def transition(self, request: Request, pk: str | None = None) -> Response:
+        body = serializers.MachineTransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        machine = services.machine_transition(
+            machine=self.get_object(),
+            actor=self.actor(),
+            target=body.validated_data["state"],
+            reason=body.validated_data["reason"],
+        )
+        return Response(self.output(machine))
+
+
+class NetworkInterfaceViewSet(ServiceModelViewSet):
+    queryset = selectors.interface_list()
+    serializer_class = serializers.NetworkInterfaceSerializer
+    filterset_class = filtersets.NetworkInterfaceFilterSet
+    ordering_fields = ["mac", "ip", "name", "machine__hostname"]
+    create_service = staticmethod(services.interface_create)
+    update_service = staticmethod(services.interface_update)
+    delete_service = staticmethod(services.interface_delete)
+    instance_kwarg = "interface"
+
+
+class DiskViewSet(ServiceModelViewSet):
+    queryset = selectors.disk_list()
+    serializer_class = serializers.DiskSerializer
+    filterset_class = filtersets.DiskFilterSet
+    ordering_fields = ["device", "size_bytes", "machine__hostname"]
+    create_service = staticmethod(services.disk_create)
+    update_service = staticmethod(services.disk_update)
+    delete_service = staticmethod(services.disk_delete)
+    instance_kwarg = "disk"
+
+
+class BMCViewSet(ServiceModelViewSet):
+    queryset = selectors.bmc_list()
+    serializer_class = serializers.BMCSerializer
+    filterset_class = filtersets.BMCFilterSet
+    ordering_fields = ["address", "protocol", "power_state", "machine__hostname"]
+    create_service = staticmethod(services.bmc_create)
+    update_service = staticmethod(services.bmc_update)
+    delete_service = staticmethod(services.bmc_delete)
+    instance_kwarg = "bmc"

@@ -1,0 +1,143 @@
+"""One filter definition per model, used by both the dashboard list pages and the API."""
+
+from __future__ import annotations
+
+import django_filters as filters
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from inventory.fields import normalize_mac
+from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, Tag
+from inventory.states import MachineState
+from rackpilot.core.models import Event
+
+
+class SearchFilterSet(filters.FilterSet):
+    """Adds ``q``: a case-insensitive search over ``search_fields``."""
+
+    search_fields: tuple[str, ...] = ()
+    q = filters.CharFilter(method="search", label="Search")
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        condition = Q()
+        for field in self.search_fields:
+            condition |= Q(**{f"{field}__icontains": value})
+        return queryset.filter(condition)
+
+
+class TagFilterSet(SearchFilterSet):
+    search_fields = ("name", "slug", "description")
+
+    class Meta:
+        model = Tag
+        fields = ["name", "slug"]
+
+
+class SiteFilterSet(SearchFilterSet):
+    search_fields = ("name", "slug", "facility_code", "address", "description")
+
+    class Meta:
+        model = Site
+        fields = ["name", "slug", "facility_code"]
+
+
+class RackFilterSet(SearchFilterSet):
+    search_fields = ("name", "description", "site__name")
+    site = filters.CharFilter(field_name="site__slug", label="Site (slug)")
+    site_id = filters.NumberFilter(field_name="site_id")
+
+    class Meta:
+        model = Rack
+        fields = ["name", "site", "site_id"]
+
+
+class MachineFilterSet(SearchFilterSet):
+    search_fields = ("hostname", "serial_number", "description")
+    site = filters.CharFilter(field_name="rack__site__slug", label="Site (slug)")
+    site_id = filters.NumberFilter(field_name="rack__site_id")
+    rack = filters.CharFilter(field_name="rack__name", label="Rack (name)")
+    rack_id = filters.NumberFilter(field_name="rack_id")
+    state = filters.MultipleChoiceFilter(choices=MachineState.choices)
+    arch = filters.ChoiceFilter(choices=Machine.Arch.choices)
+    tag = filters.CharFilter(method="filter_tag", label="Tag (slug)")
+    mac = filters.CharFilter(method="filter_mac", label="MAC address")
+    ip = filters.CharFilter(field_name="interfaces__ip", label="IP address", distinct=True)
+    has_bmc = filters.BooleanFilter(field_name="bmc", lookup_expr="isnull", exclude=True)
+    unracked = filters.BooleanFilter(field_name="rack", lookup_expr="isnull", label="Not in a rack")
+
+    class Meta:
+        model = Machine
+        fields = ["hostname", "uefi", "allow_pxe", "allow_workflow"]
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        nic = NetworkInterface.objects.filter(machine=OuterRef("pk")).filter(
+            Q(mac__icontains=value.lower()) | Q(ip__startswith=value) | Q(hostname__icontains=value)
+        )
+        return queryset.filter(
+            Q(hostname__icontains=value)
+            | Q(serial_number__icontains=value)
+            | Q(description__icontains=value)
+            | Q(rack__name__icontains=value)
+            | Exists(nic)
+        )
+
+    def filter_tag(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        tagged = Machine.tags.through.objects.filter(
+            machine_id=OuterRef("pk"), tag__slug__in=[v for v in value.split(",") if v]
+        )
+        return queryset.filter(Exists(tagged))
+
+    def filter_mac(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        try:
+            mac = normalize_mac(value)
+        except Exception:
+            return queryset.none()
+        return queryset.filter(
+            Exists(NetworkInterface.objects.filter(machine=OuterRef("pk"), mac=mac))
+        )
+
+
+class NetworkInterfaceFilterSet(SearchFilterSet):
+    search_fields = ("name", "mac", "hostname", "machine__hostname")
+    machine = filters.CharFilter(field_name="machine__hostname", label="Machine (hostname)")
+    machine_id = filters.NumberFilter(field_name="machine_id")
+
+    class Meta:
+        model = NetworkInterface
+        fields = ["mac", "ip", "is_boot", "vlan_id", "machine", "machine_id"]
+
+
+class DiskFilterSet(SearchFilterSet):
+    search_fields = ("device", "model", "serial", "machine__hostname")
+    machine = filters.CharFilter(field_name="machine__hostname", label="Machine (hostname)")
+    machine_id = filters.NumberFilter(field_name="machine_id")
+
+    class Meta:
+        model = Disk
+        fields = ["device", "machine", "machine_id"]
+
+
+class BMCFilterSet(SearchFilterSet):
+    search_fields = ("address", "username", "machine__hostname")
+    machine = filters.CharFilter(field_name="machine__hostname", label="Machine (hostname)")
+    machine_id = filters.NumberFilter(field_name="machine_id")
+
+    class Meta:
+        model = BMC
+        fields = ["protocol", "power_state", "machine", "machine_id"]
+
+
+class EventFilterSet(SearchFilterSet):
+    search_fields = ("verb", "actor_name", "object_repr", "message")
+    machine_id = filters.NumberFilter(field_name="machine_id")
+    since = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+
+    class Meta:
+        model = Event
+        fields = ["verb", "actor_kind", "actor_name", "machine_id", "request_id"]

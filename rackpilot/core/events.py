@@ -1,0 +1,111 @@
+"""Recording audit events and publishing them to live subscribers after the commit."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+
+from rackpilot.core.actors import Actor
+from rackpilot.core.models import Event
+from rackpilot.core.request_context import request_id_var
+
+logger = logging.getLogger(__name__)
+
+EVENTS_GROUP = "events"
+# Values that never appear in an event's changes, whatever the model.
+SECRET_FIELDS = frozenset({"password", "password_encrypted"})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, models.Model):
+        return str(value)
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any]:
+    """The current values of ``fields`` in a JSON-friendly form, for a later diff."""
+    return {
+        name: _jsonable(getattr(instance, name)) for name in fields if name not in SECRET_FIELDS
+    }
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for every field whose value changed."""
+    return {
+        key: [before.get(key), after.get(key)]
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    }
+
+
+def publish(group: str, message: dict[str, Any]) -> None:
+    """Send to a channel-layer group. Callers use it from ``transaction.on_commit``."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:  # the change is committed; a missed live update is refetchable
+        logger.warning("could not publish to %s", group, exc_info=True)
+
+
+def publish_on_commit(group: str, message: dict[str, Any]) -> None:
+    transaction.on_commit(lambda: publish(group, message))
+
+
+def record_event(
+    *,
+    actor: Actor,
+    verb: str,
+    obj: models.Model | None = None,
+    machine: Any = None,
+    changes: dict[str, Any] | None = None,
+    message: str = "",
+) -> Event:
+    event = Event.objects.create(
+        actor_kind=actor.kind,
+        actor_name=actor.name[:150],
+        actor_user_id=actor.user_id,
+        verb=verb,
+        content_type=ContentType.objects.get_for_model(obj) if obj is not None else None,
+        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+        object_repr=str(obj)[:255] if obj is not None else "",
+        machine_id=getattr(machine, "pk", machine),
+        changes=_jsonable(changes or {}),
+        message=message,
+        request_id=request_id_var.get(),
+    )
+    payload = {
+        "type": "event.created",
+        "event": {
+            "id": event.pk,
+            "timestamp": event.timestamp.isoformat(),
+            "actor": event.actor_name,
+            "actor_kind": event.actor_kind,
+            "verb": event.verb,
+            "object": event.object_repr,
+            "object_type": event.content_type.model if event.content_type else "",
+            "object_id": event.object_id,
+            "machine_id": event.machine_id,
+            "message": event.message,
+        },
+    }
+    publish_on_commit(EVENTS_GROUP, payload)
+    return event
