@@ -12,11 +12,15 @@ from rackpilot.core.models import Event
 def site_list() -> QuerySet[Site]:
     return Site.objects.annotate(
         rack_count=Count("racks", distinct=True), machine_count=Count("racks__machines")
-    )
+    ).order_by("name")
 
 
 def rack_list() -> QuerySet[Rack]:
-    return Rack.objects.select_related("site").annotate(machine_count=Count("machines"))
+    return (
+        Rack.objects.select_related("site")
+        .annotate(machine_count=Count("machines"))
+        .order_by("site__name", "name")
+    )
 
 
 def machine_list() -> QuerySet[Machine]:
@@ -59,18 +63,22 @@ def machine_counts_by_state() -> dict[str, int]:
 
 
 def rack_elevation(rack: Rack) -> list[dict[str, object]]:
-    """Rack units top to bottom, each with the machine starting there (or None), for drawing."""
-    machines = {m.position: m for m in rack.machines.filter(position__isnull=False)}
-    covered: set[int] = set()
+    """Rack units top to bottom, for drawing: a row per machine (spanning its height) or per
+    empty unit. Half-depth machines sharing a unit on opposite faces show the front one."""
+    placed = rack.machines.filter(position__isnull=False).order_by("face")
+    by_top: dict[int, Machine] = {}
+    for placed_machine in placed:
+        by_top.setdefault(
+            (placed_machine.position or 0) + placed_machine.u_height - 1, placed_machine
+        )
     units: list[dict[str, object]] = []
-    for unit in range(rack.u_height, 0, -1):
-        starting = None
-        for position, machine in machines.items():
-            if position + machine.u_height - 1 == unit:
-                starting = machine
-        if starting is not None:
-            covered.update(range(starting.position or 0, unit + 1))
-            units.append({"unit": unit, "machine": starting, "span": starting.u_height})
-        elif unit not in covered:
+    unit = rack.u_height
+    while unit >= 1:
+        machine = by_top.get(unit)
+        if machine is None:
             units.append({"unit": unit, "machine": None, "span": 1})
+            unit -= 1
+        else:
+            units.append({"unit": unit, "machine": machine, "span": machine.u_height})
+            unit -= machine.u_height
     return units

@@ -290,13 +290,14 @@ def machine_mark_seen(*, machine: Machine, hardware: dict[str, Any] | None = Non
 
 
 def _check_mac_free(mac: str, *, exclude_pk: int | None = None) -> str:
-    normalized = normalize_mac(mac)
-    holder = (
-        NetworkInterface.objects.select_related("machine")
-        .filter(mac=normalized)
-        .exclude(pk=exclude_pk)
-        .first()
-    )
+    try:
+        normalized = normalize_mac(mac)
+    except ValidationError as exc:
+        raise ValidationError({"mac": exc.messages}) from exc
+    others = NetworkInterface.objects.select_related("machine").filter(mac=normalized)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    holder = others.first()
     if holder is not None:
         raise ValidationError(
             {

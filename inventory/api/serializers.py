@@ -43,6 +43,8 @@ class RackSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Rack
+        # Constraints are checked by the service (with messages naming the conflict).
+        validators: list[object] = []
         fields = [
             "id",
             "site",
@@ -69,9 +71,15 @@ class NetworkInterfaceSerializer(serializers.ModelSerializer):
     machine_hostname = serializers.CharField(source="machine.hostname", read_only=True)
     nameservers = serializers.ListField(child=serializers.IPAddressField(), required=False)
     timeservers = serializers.ListField(child=serializers.IPAddressField(), required=False)
+    # No default: left out, the service makes the first interface of a machine its boot one.
+    is_boot = serializers.BooleanField(
+        required=False, help_text="The interface the machine PXE boots."
+    )
 
     class Meta:
         model = NetworkInterface
+        # Constraints are checked by the service (with messages naming the conflict).
+        validators: list[object] = []
         fields = [
             "id",
             "machine",
@@ -120,6 +128,8 @@ class DiskSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Disk
+        # Constraints are checked by the service (with messages naming the conflict).
+        validators: list[object] = []
         fields = ["id", "machine", "machine_hostname", "device", "size_bytes", "model", "serial"]
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -266,3 +276,27 @@ class MachineSerializer(serializers.ModelSerializer):
 class MachineTransitionSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=MachineState.choices)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class MachineCSVImportSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="CSV file (multipart upload).")
+    csv = serializers.CharField(required=False, trim_whitespace=False, help_text="CSV as text.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("file") and not attrs.get("csv"):
+            raise serializers.ValidationError({"file": "Upload a CSV file or send it as 'csv'."})
+        return attrs
+
+    def csv_text(self) -> str:
+        upload = self.validated_data.get("file")
+        if upload is not None:
+            try:
+                return str(upload.read().decode("utf-8-sig"))
+            except UnicodeDecodeError as exc:
+                raise serializers.ValidationError({"file": "The file is not UTF-8 text."}) from exc
+        return str(self.validated_data["csv"])
+
+
+class MachineCSVImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    machines = serializers.ListField(child=serializers.CharField())

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from inventory import filtersets, selectors, services
 from inventory.api import serializers
+from inventory.importers.csv_import import CSVImportError, machines_import_csv
 from inventory.models import Tag
 from rackpilot.core.api.viewsets import ServiceModelViewSet
 
@@ -78,6 +81,34 @@ class MachineViewSet(ServiceModelViewSet):
             reason=body.validated_data["reason"],
         )
         return Response(self.output(machine))
+
+    @extend_schema(
+        request=serializers.MachineCSVImportSerializer,
+        responses={
+            201: serializers.MachineCSVImportResultSerializer,
+            400: OpenApiResponse(description="Per-row errors; nothing was imported."),
+        },
+        description="Create machines (with boot interface and BMC) from CSV, all or nothing.",
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import-csv",
+        parser_classes=[MultiPartParser, FormParser, JSONParser],
+    )
+    def import_csv(self, request: Request) -> Response:
+        body = serializers.MachineCSVImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            created = machines_import_csv(text=body.csv_text(), actor=self.actor())
+        except CSVImportError as exc:
+            return Response(
+                {"detail": str(exc), "errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST
+            )
+        return Response(
+            {"created": len(created), "machines": [m.hostname for m in created]},
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class NetworkInterfaceViewSet(ServiceModelViewSet):

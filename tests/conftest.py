@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.contrib.auth.models import Permission
+from rest_framework.test import APIClient
+
+from rackpilot.core.actors import Actor
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _isolated_channel_layer(settings: pytest.FixtureRequest) -> None:
+    """Parallel test workers share one Redis: give each its own channel-layer prefix."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    layers = settings.CHANNEL_LAYERS  # type: ignore[attr-defined]
+    layers["default"]["CONFIG"]["prefix"] = f"rackpilot-test-{worker}"
+    settings.CHANNEL_LAYERS = layers  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def actor() -> Actor:
+    return Actor.system("tests")
+
+
+@pytest.fixture
+def operator(db: None):
+    """A signed-in operator who may view and change the inventory (not a superuser)."""
+    user = UserFactory(username="operator")
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="inventory"))
+    return user
+
+
+@pytest.fixture
+def viewer(db: None):
+    """A signed-in user without write permissions."""
+    return UserFactory(username="viewer")
+
+
+@pytest.fixture
+def api(operator) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(operator)
+    return client
+
+
+@pytest.fixture
+def anon_api() -> APIClient:
+    return APIClient()

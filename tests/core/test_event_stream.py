@@ -1,0 +1,68 @@
+"""``/ws/events/`` over the real Redis channel layer: events arrive after the commit."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from inventory import services
+from rackpilot.core.actors import Actor
+from rackpilot.routing import websocket_urlpatterns
+from tests.factories import MachineFactory, UserFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+def _app():
+    return URLRouter(websocket_urlpatterns)
+
+
+async def test_anonymous_subscriber_is_refused():
+    communicator = WebsocketCommunicator(_app(), "/ws/events/")
+    communicator.scope["user"] = None
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == 4401
+
+
+async def test_signed_in_subscriber_receives_committed_events():
+    user = await sync_to_async(UserFactory)()
+    machine = await sync_to_async(MachineFactory)(hostname="live-01")
+    communicator = WebsocketCommunicator(_app(), "/ws/events/")
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected
+
+    await sync_to_async(services.machine_update)(
+        machine=machine, actor=Actor.for_user(user), description="rewired"
+    )
+
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "event"
+    assert message["event"]["verb"] == "machine.updated"
+    assert message["event"]["object"] == "live-01"
+    assert message["event"]["actor"] == user.username
+    await communicator.disconnect()
+
+
+async def test_rolled_back_change_publishes_nothing():
+    user = await sync_to_async(UserFactory)()
+    machine = await sync_to_async(MachineFactory)(hostname="ghost")
+    communicator = WebsocketCommunicator(_app(), "/ws/events/")
+    communicator.scope["user"] = user
+    await communicator.connect()
+
+    def failing_change() -> None:
+        from django.db import transaction
+
+        with transaction.atomic():
+            services.machine_update(machine=machine, actor=Actor.system(), description="x")
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError):
+        await sync_to_async(failing_change)()
+
+    assert await communicator.receive_nothing(timeout=1)
+    await communicator.disconnect()
