@@ -2,52 +2,99 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
+from django_filters import FilterSet
 
 from inventory import filtersets, selectors, services
-from inventory.importers.csv_import import CSVImportError, machines_import_csv
-from inventory.models import Machine, Rack
+from inventory.importers.csv_import import (
+    KNOWN_COLUMNS,
+    REQUIRED_COLUMNS,
+    CSVImportError,
+    machines_import_csv,
+)
+from inventory.models import Machine, Rack, Site, Tag
 from inventory.states import MACHINE_LIFECYCLE, MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.statemachine import TransitionError
 
 PAGE_SIZE = 50
 
+# ``?ordering=<key>`` (or ``-<key>``) sorts by these fields; the primary key comes last so
+# pages never share or skip rows when the sort key has duplicates.
+SITE_ORDERINGS = {"name": ("name",), "racks": ("rack_count",), "machines": ("machine_count",)}
+RACK_ORDERINGS = {
+    "name": ("name",),
+    "site": ("site__name", "name"),
+    "u_height": ("u_height",),
+    "machines": ("machine_count",),
+}
+MACHINE_ORDERINGS = {
+    "hostname": ("hostname",),
+    "state": ("state", "hostname"),
+    "site": ("rack__site__name", "rack__name", "position"),
+    "rack": ("rack__name", "position"),
+    "position": ("position",),
+    "arch": ("arch", "hostname"),
+    "last_seen": ("last_seen",),
+}
+
+
+def _ordered(queryset: QuerySet, key: str, orderings: Mapping[str, Sequence[str]]) -> QuerySet:
+    descending = key.startswith("-")
+    fields = orderings.get(key.lstrip("-"))
+    if not fields:
+        return queryset
+    prefix = "-" if descending else ""
+    return queryset.order_by(*(f"{prefix}{field}" for field in fields), f"{prefix}pk")
+
 
 def _list_page(
     request: HttpRequest,
     *,
-    filterset: Any,
+    filterset: FilterSet,
+    orderings: Mapping[str, Sequence[str]],
     template: str,
     partial: str,
     extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    queryset: QuerySet = filterset.qs
-    ordering = request.GET.get("ordering")
-    if ordering and ordering.lstrip("-") in getattr(filterset, "orderable", ()):
-        queryset = queryset.order_by(ordering)
+    ordering = request.GET.get("ordering", "")
+    queryset = _ordered(filterset.qs, ordering, orderings)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"filter": filterset, "page": page, "querystring": query.urlencode(), **(extra or {})}
-    # HTMX requests (filter form changes) get only the table.
-    return render(request, partial if request.htmx else template, context)  # type: ignore[attr-defined]
+    context = {
+        "filter": filterset,
+        "page": page,
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2),
+        "ordering": ordering,
+        **(extra or {}),
+    }
+    # Filter-form and sort/page requests from HTMX swap only the table. A history restore
+    # (back button after the page cache is gone) needs the whole page again.
+    htmx = getattr(request, "htmx", None)
+    only_table = bool(htmx) and not htmx.history_restore_request
+    response = render(request, partial if only_table else template, context)
+    # The same URL answers with a fragment or a page: caches must keep them apart.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    counts = selectors.machine_counts_by_state()
     context = {
-        "counts": selectors.machine_counts_by_state(),
-        "sites": selectors.site_list(),
+        "state_counts": [(state, counts.get(state.value, 0)) for state in MachineState],
+        "machine_total": sum(counts.values()),
+        "sites": selectors.site_list().order_by("name"),
         "recent_events": selectors.recent_events(limit=15),
     }
     return render(request, "inventory/home.html", context)
@@ -56,10 +103,10 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def site_list(request: HttpRequest) -> HttpResponse:
     filterset = filtersets.SiteFilterSet(request.GET, queryset=selectors.site_list())
-    filterset.orderable = ("name", "slug")
     return _list_page(
         request,
         filterset=filterset,
+        orderings=SITE_ORDERINGS,
         template="inventory/site_list.html",
         partial="inventory/partials/site_table.html",
     )
@@ -67,23 +114,34 @@ def site_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def rack_list(request: HttpRequest) -> HttpResponse:
-    filterset = filtersets.RackFilterSet(request.GET, queryset=selectors.rack_list())
-    filterset.orderable = ("name", "site__name", "u_height")
+    # Units taken by placed machines, for the utilisation bar. Same join as machine_count,
+    # so the two aggregates do not multiply each other.
+    racks = selectors.rack_list().annotate(
+        used_units=Sum("machines__u_height", filter=Q(machines__position__isnull=False))
+    )
+    filterset = filtersets.RackFilterSet(request.GET, queryset=racks)
     return _list_page(
         request,
         filterset=filterset,
+        orderings=RACK_ORDERINGS,
         template="inventory/rack_list.html",
         partial="inventory/partials/rack_table.html",
+        extra={"sites": Site.objects.only("name", "slug")},
     )
 
 
 @login_required
 def rack_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rack = get_object_or_404(Rack.objects.select_related("site"), pk=pk)
+    elevation = selectors.rack_elevation(rack)
+    placed = [row["machine"] for row in elevation if isinstance(row["machine"], Machine)]
     context = {
         "rack": rack,
-        "elevation": selectors.rack_elevation(rack),
-        "unracked": rack.machines.filter(position__isnull=True),
+        "elevation": elevation,
+        "placed_count": len(placed),
+        "used_units": sum(machine.u_height for machine in placed),
+        "states": MachineState.choices,
+        "unracked": rack.machines.filter(position__isnull=True).order_by("hostname"),
     }
     return render(request, "inventory/rack_detail.html", context)
 
@@ -91,23 +149,33 @@ def rack_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def machine_list(request: HttpRequest) -> HttpResponse:
     filterset = filtersets.MachineFilterSet(request.GET, queryset=selectors.machine_list())
-    filterset.orderable = ("hostname", "state", "rack__name", "position", "last_seen")
+    # Choices for the filter form; lazy, so table-only (HTMX) responses never query them.
+    extra = {
+        "states": MachineState.choices,
+        "arches": Machine.Arch.choices,
+        "sites": Site.objects.only("name", "slug"),
+        "racks": Rack.objects.select_related("site").only("name", "site__name"),
+        "tags": Tag.objects.only("name", "slug"),
+    }
     return _list_page(
         request,
         filterset=filterset,
+        orderings=MACHINE_ORDERINGS,
         template="inventory/machine_list.html",
         partial="inventory/partials/machine_table.html",
+        extra=extra,
     )
 
 
 @login_required
 def machine_detail(request: HttpRequest, pk: int) -> HttpResponse:
     machine = get_object_or_404(selectors.machine_list(), pk=pk)
+    allowed = MACHINE_LIFECYCLE.allowed_from(machine.state)
     context = {
         "machine": machine,
         "events": selectors.machine_events(machine),
-        "next_states": sorted(MACHINE_LIFECYCLE.allowed_from(machine.state)),
-        "state_labels": dict(MachineState.choices),
+        # In lifecycle order, so the buttons read left to right as the machine moves on.
+        "next_states": [state for state in MachineState if state.value in allowed],
     }
     return render(request, "inventory/machine_detail.html", context)
 
@@ -117,23 +185,25 @@ def machine_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("inventory.change_machine", raise_exception=True)
 def machine_transition(request: HttpRequest, pk: int) -> HttpResponse:
     machine = get_object_or_404(Machine, pk=pk)
+    target = request.POST.get("state", "")
     try:
         services.machine_transition(
             machine=machine,
             actor=Actor.for_user(request.user),
-            target=request.POST.get("state", ""),
+            target=target,
             reason=request.POST.get("reason", ""),
         )
-        messages.success(request, f"{machine.hostname} is now {request.POST.get('state')}.")
     except TransitionError as exc:
         messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{machine.hostname} is now {MachineState(target).label}.")
     return redirect("dashboard:machine-detail", pk=pk)
 
 
 @login_required
 @permission_required("inventory.add_machine", raise_exception=True)
 def machine_import(request: HttpRequest) -> HttpResponse:
-    context: dict[str, Any] = {}
+    context: dict[str, Any] = {"known_columns": KNOWN_COLUMNS, "required": REQUIRED_COLUMNS}
     if request.method == "POST":
         upload = request.FILES.get("file")
         text = upload.read().decode("utf-8-sig", errors="replace") if upload else ""
@@ -141,11 +211,10 @@ def machine_import(request: HttpRequest) -> HttpResponse:
         try:
             created = machines_import_csv(text=text, actor=Actor.for_user(request.user))
         except CSVImportError as exc:
-            context["errors"] = exc.errors
-            context["csv"] = text
+            context.update(errors=exc.errors, csv=text)
         except ValidationError as exc:
-            context["errors"] = [{"row": None, "field": None, "message": m} for m in exc.messages]
-            context["csv"] = text
+            errors = [{"row": None, "field": None, "message": m} for m in exc.messages]
+            context.update(errors=errors, csv=text)
         else:
             messages.success(request, f"Imported {len(created)} machines.")
             return redirect("dashboard:machine-list")

@@ -7,7 +7,6 @@ nothing but Python. Ctrl-C (or any child exiting) stops everything.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

@@ -16,7 +16,6 @@ from tests.factories import (
     MachineFactory,
     NetworkInterfaceFactory,
     RackFactory,
-    SiteFactory,
     TagFactory,
 )
 

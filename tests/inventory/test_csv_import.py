@@ -10,7 +10,10 @@ from tests.factories import NetworkInterfaceFactory, RackFactory
 
 pytestmark = pytest.mark.django_db
 
-HEADER = "hostname,site,rack,position,u_height,mac,ip,netmask,gateway,bmc_protocol,bmc_address,bmc_username,bmc_password,tags\n"
+HEADER = (
+    "hostname,site,rack,position,u_height,mac,ip,netmask,gateway,"
+    "bmc_protocol,bmc_address,bmc_username,bmc_password,tags\n"
+)
 
 
 @pytest.fixture
