@@ -16,6 +16,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 ## make run: install everything, migrate, load the demo fleet, start web + worker + beat.
 run: setup
+	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap
 	HOST=$(HOST) PORT=$(PORT) $(PY) -m rackpilot.run
@@ -52,6 +53,7 @@ static/vendor/.installed: package.json package-lock.json scripts/vendor_assets.p
 	touch $@
 
 bootstrap: setup
+	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap
 

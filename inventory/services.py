@@ -11,7 +11,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from inventory.fields import normalize_mac
-from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, Tag
+from inventory.models import (
+    BMC,
+    TINKERBELL_METADATA_KEY,
+    Disk,
+    Machine,
+    NetworkInterface,
+    Rack,
+    Site,
+    Tag,
+)
 from inventory.states import MACHINE_LIFECYCLE, MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
@@ -202,6 +211,18 @@ def machine_create(
     return machine
 
 
+def _keep_import_bookkeeping(old: Any, new: Any) -> Any:
+    """Operators edit metadata without seeing the importer's key; don't let an edit drop it."""
+    if (
+        isinstance(old, dict)
+        and isinstance(new, dict)
+        and TINKERBELL_METADATA_KEY in old
+        and TINKERBELL_METADATA_KEY not in new
+    ):
+        return {**new, TINKERBELL_METADATA_KEY: old[TINKERBELL_METADATA_KEY]}
+    return new
+
+
 @transaction.atomic
 def machine_update(
     *, machine: Machine, actor: Actor, tags: Iterable[Tag | str] | None = None, **values: Any
@@ -209,6 +230,8 @@ def machine_update(
     if "state" in values:
         raise ValidationError({"state": "Change the state with a transition, not an update."})
     machine = lock(machine)
+    if "metadata" in values:
+        values["metadata"] = _keep_import_bookkeeping(machine.metadata, values["metadata"])
     _lock_rack(values.get("rack", machine.rack))
     for name in ("rack", "position", "u_height", "face", "full_depth"):
         if name in values:

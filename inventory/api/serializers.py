@@ -7,7 +7,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inventory.fields import normalize_mac
-from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, Tag
+from inventory.models import (
+    BMC,
+    TINKERBELL_METADATA_KEY,
+    Disk,
+    Machine,
+    NetworkInterface,
+    Rack,
+    Site,
+    Tag,
+)
 from inventory.states import MachineState
 
 
@@ -256,6 +265,14 @@ class MachineSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["hardware", "last_seen"]
+
+    def to_representation(self, instance: Machine) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if isinstance(data.get("metadata"), dict):
+            data["metadata"] = {
+                k: v for k, v in data["metadata"].items() if k != TINKERBELL_METADATA_KEY
+            }
+        return data
 
     @extend_schema_field(SiteRefSerializer(allow_null=True))
     def get_site(self, machine: Machine) -> dict[str, Any] | None:

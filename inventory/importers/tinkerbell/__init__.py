@@ -1,0 +1,76 @@
+"""Tinkerbell documents (``tinkerbell.org/v1alpha1``) in and out of the inventory.
+
+``import_documents`` reads multi-document YAML the way ``kubectl apply -f`` would accept it,
+checks every document before writing anything, then applies all of them in one transaction.
+Each kind has a handler in ``KINDS``; ``Hardware`` is the first, and later kinds (``Template``,
+``Workflow``) register theirs with ``register_kind``.
+
+- ``documents``: the kind registry, YAML in and out, ``import_documents`` and the field reader.
+- ``hardware``: Hardware documents into the inventory (how their fields map to columns), and
+  the ``Hardware`` kind, registered when this package is imported.
+- ``hardware_export``: machines out as Hardware documents (what differs from the imported one).
+"""
+
+from inventory.importers.tinkerbell.documents import (
+    API_VERSION,
+    KINDS,
+    KNOWN_KEYS,
+    LAST_APPLIED,
+    RESERVED_KEY,
+    SERVER_FIELDS,
+    TYPE_NAMES,
+    Document,
+    DocumentProblems,
+    ImportContext,
+    ImportedObject,
+    ImportResult,
+    KindHandler,
+    Step,
+    TinkerbellImportError,
+    dump_documents,
+    import_documents,
+    parse_documents,
+    register_kind,
+)
+
+# Importing ``hardware`` registers the Hardware kind in ``KINDS``.
+from inventory.importers.tinkerbell.hardware import (
+    DEFAULT_ARCH,
+    DEFAULT_LEASE_TIME,
+    NIC_PATHS,
+    HardwareKind,
+)
+from inventory.importers.tinkerbell.hardware_export import (
+    export_documents,
+    hardware_document,
+    hardware_export_queryset,
+)
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_ARCH",
+    "DEFAULT_LEASE_TIME",
+    "KINDS",
+    "KNOWN_KEYS",
+    "LAST_APPLIED",
+    "NIC_PATHS",
+    "RESERVED_KEY",
+    "SERVER_FIELDS",
+    "TYPE_NAMES",
+    "Document",
+    "DocumentProblems",
+    "HardwareKind",
+    "ImportContext",
+    "ImportResult",
+    "ImportedObject",
+    "KindHandler",
+    "Step",
+    "TinkerbellImportError",
+    "dump_documents",
+    "export_documents",
+    "hardware_document",
+    "hardware_export_queryset",
+    "import_documents",
+    "parse_documents",
+    "register_kind",
+]
