@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 run: setup
 	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap
+	HOST=$(HOST) PORT=$(PORT) $(PY) manage.py bootstrap
 	HOST=$(HOST) PORT=$(PORT) $(PY) -m rackpilot.run
 
 ## make test: install what the tests need, start PostgreSQL/Redis if down, lint, test.
@@ -55,7 +55,7 @@ static/vendor/.installed: package.json package-lock.json scripts/vendor_assets.p
 bootstrap: setup
 	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap
+	HOST=$(HOST) PORT=$(PORT) $(PY) manage.py bootstrap
 
 system-packages:
 	bash scripts/install_system_packages.sh

@@ -331,10 +331,21 @@ def _check_mac_free(mac: str, *, exclude_pk: int | None = None) -> str:
     return normalized
 
 
-def _make_sole_boot_interface(interface: NetworkInterface) -> None:
-    NetworkInterface.objects.filter(machine_id=interface.machine_id, is_boot=True).exclude(
-        pk=interface.pk
-    ).update(is_boot=False)
+def _demote_boot_interfaces(*, machine_id: int, actor: Actor, keep_pk: int | None = None) -> None:
+    """Clear the boot flag of the machine's other interfaces, recording each change."""
+    demoted = NetworkInterface.objects.filter(machine_id=machine_id, is_boot=True)
+    if keep_pk is not None:
+        demoted = demoted.exclude(pk=keep_pk)
+    for other in demoted:
+        other.is_boot = False
+        other.save(update_fields=["is_boot"])
+        record_event(
+            actor=actor,
+            verb="interface.updated",
+            obj=other,
+            machine=machine_id,
+            changes={"is_boot": [True, False]},
+        )
 
 
 @transaction.atomic
@@ -345,7 +356,7 @@ def interface_create(*, machine: Machine, actor: Actor, **values: Any) -> Networ
     if not machine.interfaces.filter(is_boot=True).exists():
         values.setdefault("is_boot", True)
     if values.get("is_boot"):
-        machine.interfaces.filter(is_boot=True).update(is_boot=False)
+        _demote_boot_interfaces(machine_id=machine.pk, actor=actor)
     interface = NetworkInterface(machine=machine)
     return save_with_event(
         interface,
@@ -366,8 +377,7 @@ def interface_update(
     if "mac" in values:
         values["mac"] = _check_mac_free(values["mac"], exclude_pk=interface.pk)
     if values.get("is_boot"):
-        interface.is_boot = True
-        _make_sole_boot_interface(interface)
+        _demote_boot_interfaces(machine_id=interface.machine_id, actor=actor, keep_pk=interface.pk)
     return save_with_event(
         interface,
         actor=actor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -55,15 +56,25 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     }
 
 
+_last_publish_warning = 0.0
+PUBLISH_WARNING_INTERVAL = 60.0
+
+
 def publish(group: str, message: dict[str, Any]) -> None:
     """Send to a channel-layer group. Callers use it from ``transaction.on_commit``."""
+    global _last_publish_warning
     layer = get_channel_layer()
     if layer is None:
         return
     try:
         async_to_sync(layer.group_send)(group, message)
-    except Exception:  # the change is committed; a missed live update is refetchable
-        logger.warning("could not publish to %s", group, exc_info=True)
+    except Exception as exc:
+        # The change is committed and clients can refetch it; a down channel layer must not
+        # flood the log with one traceback per event.
+        now = time.monotonic()
+        if now - _last_publish_warning > PUBLISH_WARNING_INTERVAL:
+            _last_publish_warning = now
+            logger.warning("could not publish live updates (to %s): %s", group, exc)
 
 
 def publish_on_commit(group: str, message: dict[str, Any]) -> None:
