@@ -9,12 +9,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 from django_filters import FilterSet
+from django_htmx.middleware import HtmxDetails
 
 from inventory import filtersets, selectors, services
 from inventory.importers.csv_import import (
@@ -51,12 +52,17 @@ MACHINE_ORDERINGS = {
 
 
 def _ordered(queryset: QuerySet, key: str, orderings: Mapping[str, Sequence[str]]) -> QuerySet:
-    descending = key.startswith("-")
     fields = orderings.get(key.lstrip("-"))
     if not fields:
         return queryset
-    prefix = "-" if descending else ""
-    return queryset.order_by(*(f"{prefix}{field}" for field in fields), f"{prefix}pk")
+    descending = key.startswith("-")
+    # Blanks (never seen, not in a rack) go last either way: they are rarely what one sorts for.
+    return queryset.order_by(
+        *(
+            F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+            for field in (*fields, "pk")
+        )
+    )
 
 
 def _list_page(
@@ -69,6 +75,8 @@ def _list_page(
     extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
     ordering = request.GET.get("ordering", "")
+    if ordering.lstrip("-") not in orderings:
+        ordering = ""  # unknown keys are dropped, not carried on to the next request
     queryset = _ordered(filterset.qs, ordering, orderings)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
@@ -80,7 +88,7 @@ def _list_page(
     }
     # Filter-form and sort/page requests from HTMX swap only the table. A history restore
     # (back button after the page cache is gone) needs the whole page again.
-    htmx = getattr(request, "htmx", None)
+    htmx: HtmxDetails = request.htmx  # type: ignore[attr-defined]  # set by HtmxMiddleware
     only_table = bool(htmx) and not htmx.history_restore_request
     response = render(request, partial if only_table else template, context)
     # The same URL answers with a fragment or a page: caches must keep them apart.
@@ -94,7 +102,7 @@ def home(request: HttpRequest) -> HttpResponse:
     context = {
         "state_counts": [(state, counts.get(state.value, 0)) for state in MachineState],
         "machine_total": sum(counts.values()),
-        "sites": selectors.site_list().order_by("name"),
+        "sites": selectors.site_list(),
         "recent_events": selectors.recent_events(limit=15),
     }
     return render(request, "inventory/home.html", context)
