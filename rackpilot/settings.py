@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "channels",
     "rackpilot.core",
     "inventory",
+    "workflows",
 ]
 
 MIDDLEWARE = [
@@ -116,7 +117,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "workflows-enforce-timeouts": {"task": "workflows.enforce_timeouts", "schedule": 10.0},
+}
+# Agents enforce action timeouts themselves; the server steps in this long after a deadline.
+WORKFLOW_TIMEOUT_GRACE_SECONDS = env.int("WORKFLOW_TIMEOUT_GRACE_SECONDS", default=10)
+# Agent tokens (issued at netboot) expire; agents renew them over the protocol.
+AGENT_TOKEN_TTL_SECONDS = env.int("AGENT_TOKEN_TTL_SECONDS", default=6 * 3600)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 CHANNEL_LAYERS = {

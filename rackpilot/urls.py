@@ -7,6 +7,7 @@ from rackpilot.core import views as core_views
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("inventory.api.urls")),
+    path("", include("workflows.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -26,9 +26,10 @@ def actor() -> Actor:
 
 @pytest.fixture
 def operator(db: None):
-    """A signed-in operator who may view and change the inventory (not a superuser)."""
+    """A signed-in operator who may change the inventory and workflows (not a superuser)."""
     user = UserFactory(username="operator")
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="inventory"))
+    apps = ["inventory", "workflows"]
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=apps))
     return user
 
 

@@ -9,14 +9,14 @@ from channels.testing import WebsocketCommunicator
 
 from inventory import services
 from rackpilot.core.actors import Actor
-from rackpilot.routing import websocket_urlpatterns
+from rackpilot.routing import browser_urlpatterns
 from tests.factories import MachineFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
 def _app():
-    return URLRouter(websocket_urlpatterns)
+    return URLRouter(browser_urlpatterns)
 
 
 async def test_anonymous_subscriber_is_refused():

@@ -1,0 +1,120 @@
+"""Fixtures for the workflow engine and the agent protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from inventory.models import Machine
+from rackpilot.core.actors import Actor
+from tests.factories import DiskFactory, MachineFactory, NetworkInterfaceFactory
+from workflows.models import Template, Workflow
+from workflows.services import templates as template_services
+from workflows.services.agent import agent_token_issue
+from workflows.services.engine import workflow_create
+
+TWO_ACTIONS = """\
+version: "0.1"
+name: two-steps
+global_timeout: 600
+tasks:
+  - name: "install"
+    worker: "{{ .device_1 }}"
+    volumes:
+      - /dev:/dev
+    environment:
+      SHARED: task
+    actions:
+      - name: "write-disk"
+        image: 127.0.0.1:5000/actions/image2disk:v1
+        timeout: 60
+        environment:
+          DEST_DISK: {{ index .Hardware.Disks 0 }}
+        on-failure:
+          - /bin/sh
+          - -c
+          - echo cleanup
+      - name: "reboot"
+        image: 127.0.0.1:5000/actions/reboot:v1
+        timeout: 30
+        pid: host
+"""
+
+
+@pytest.fixture
+def template(db: None) -> Template:
+    return template_services.template_create(
+        actor=Actor.system("tests"), name="two-steps", body=TWO_ACTIONS
+    )
+
+
+def make_machine(hostname: str, mac: str) -> Machine:
+    machine = MachineFactory(hostname=hostname)
+    NetworkInterfaceFactory(machine=machine, mac=mac, is_boot=True)
+    DiskFactory(machine=machine, device="/dev/nvme0n1")
+    return machine
+
+
+@pytest.fixture
+def machine(db: None) -> Machine:
+    return make_machine("node-a", "52:54:00:aa:00:01")
+
+
+@pytest.fixture
+def other_machine(db: None) -> Machine:
+    return make_machine("node-b", "52:54:00:bb:00:01")
+
+
+@pytest.fixture
+def workflow(template: Template, machine: Machine) -> Workflow:
+    return workflow_create(template=template, machine=machine, actor=Actor.system("tests"))
+
+
+@dataclass
+class AgentClient:
+    """The agent protocol over REST, as an agent would speak it."""
+
+    client: APIClient
+    raw_token: str
+    worker_id: str
+
+    def hello(self, hardware: dict[str, Any] | None = None) -> Any:
+        return self.client.post(
+            "/api/v1/agent/hello/",
+            {"worker_id": self.worker_id, "hardware": hardware or {}},
+            format="json",
+        )
+
+    def next_action(self) -> Any:
+        return self.client.get("/api/v1/agent/next-action/")
+
+    def report(self, action: int, attempt: int, state: str, **extra: Any) -> Any:
+        return self.client.post(
+            f"/api/v1/agent/actions/{action}/state/",
+            {"attempt": attempt, "state": state, **extra},
+            format="json",
+        )
+
+    def logs(self, action: int, attempt: int, first_seq: int, texts: list[str]) -> Any:
+        lines = [{"stream": "stdout", "text": text} for text in texts]
+        return self.client.post(
+            f"/api/v1/agent/actions/{action}/logs/",
+            {"attempt": attempt, "first_seq": first_seq, "lines": lines},
+            format="json",
+        )
+
+
+def agent_for(machine: Machine) -> AgentClient:
+    _, raw = agent_token_issue(machine=machine, actor=Actor.system("tests"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    boot = machine.interfaces.get(is_boot=True)
+    return AgentClient(client=client, raw_token=raw, worker_id=boot.mac)
+
+
+@pytest.fixture
+def agent(machine: Machine) -> AgentClient:
+    return agent_for(machine)

@@ -1,0 +1,147 @@
+"""One dispatcher for the agent protocol, shared by the WebSocket consumer and the REST views.
+
+Each message type maps to a service call; errors become protocol errors with the HTTP status
+the REST transport answers with (the WebSocket transport sends it in an ``error`` frame).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+
+from rackpilot.core.actors import Actor
+from rackpilot.core.api.errors import ConflictError, validation_detail
+from rackpilot.core.statemachine import TransitionError
+from workflows.models import AgentToken
+from workflows.services import agent as agent_services
+
+
+@dataclass
+class ProtocolError(Exception):
+    status: int
+    code: str
+    detail: Any
+
+    def as_frame(self, reply_to: Any = None) -> dict[str, Any]:
+        frame = {"type": "error", "status": self.status, "code": self.code, "detail": self.detail}
+        if reply_to is not None:
+            frame["reply_to"] = reply_to
+        return frame
+
+
+def _int(payload: dict[str, Any], key: str, *, required: bool = True) -> int | None:
+    value = payload.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError({key: "Expected an integer."})
+    return value
+
+
+def _time(payload: dict[str, Any], key: str) -> datetime | None:
+    value = payload.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError({key: "Expected an ISO 8601 timestamp."}) from None
+    return timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed
+
+
+def _hello(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
+    worker_id = payload.get("worker_id")
+    if not isinstance(worker_id, str):
+        raise ValidationError({"worker_id": "Expected the agent's worker id (its boot MAC)."})
+    hardware = payload.get("hardware")
+    if hardware is not None and not isinstance(hardware, dict):
+        raise ValidationError({"hardware": "Expected an object."})
+    return {
+        "type": "welcome",
+        **agent_services.agent_hello(token=token, worker_id=worker_id, hardware=hardware),
+    }
+
+
+def _next_action(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
+    action = agent_services.agent_next_action(token=token)
+    if action is None:
+        return {"type": "no_work"}
+    return {"type": "action", "action": action}
+
+
+def _action_state(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
+    reaction = payload.get("reaction")
+    if reaction is not None and not isinstance(reaction, dict):
+        raise ValidationError({"reaction": "Expected an object."})
+    message = payload.get("message", "")
+    report = agent_services.ActionReport(
+        action_id=_int(payload, "action") or 0,
+        attempt=_int(payload, "attempt") or 0,
+        state=str(payload.get("state", "")),
+        exit_code=_int(payload, "exit_code", required=False),
+        message=message if isinstance(message, str) else str(message),
+        at=_time(payload, "at"),
+        reaction=reaction,
+    )
+    return {
+        "type": "action_state_ack",
+        **agent_services.agent_report_action(token=token, report=report),
+    }
+
+
+def _logs(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
+    result = agent_services.agent_upload_logs(
+        token=token,
+        action_id=_int(payload, "action") or 0,
+        attempt=_int(payload, "attempt") or 0,
+        first_seq=_int(payload, "first_seq") or 0,
+        lines=payload.get("lines"),
+    )
+    return {"type": "logs_ack", **result}
+
+
+def _hardware(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
+    agent_services.agent_report_hardware(token=token, hardware=payload.get("hardware"))
+    return {"type": "hardware_ack"}
+
+
+def _renew_token(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
+    new_token, raw = agent_services.agent_token_issue(
+        machine=token.machine,
+        actor=Actor.agent(token.machine.hostname if token.machine else "discovery"),
+        purpose=token.purpose,
+        description=f"renewal of {token.prefix}",
+    )
+    return {"type": "token", "token": raw, "expires_at": new_token.expires_at.isoformat()}
+
+
+HANDLERS: dict[str, Callable[[AgentToken, dict[str, Any]], dict[str, Any]]] = {
+    "hello": _hello,
+    "next_action": _next_action,
+    "action_state": _action_state,
+    "logs": _logs,
+    "hardware": _hardware,
+    "renew_token": _renew_token,
+}
+
+
+def dispatch(token: AgentToken, message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one protocol message; raises ProtocolError for anything refused."""
+    handler = HANDLERS.get(message_type)
+    if handler is None:
+        raise ProtocolError(400, "unknown_type", f"unknown message type '{message_type}'")
+    try:
+        return handler(token, payload)
+    except ValidationError as exc:
+        raise ProtocolError(400, "invalid", validation_detail(exc)) from exc
+    except PermissionDenied as exc:
+        raise ProtocolError(403, "forbidden", str(exc)) from exc
+    except TransitionError as exc:
+        raise ProtocolError(409, exc.code, str(exc)) from exc
+    except ConflictError as exc:
+        raise ProtocolError(409, exc.code, str(exc)) from exc

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from inventory.models import Machine
+from workflows.models import Action, Task, Template, Workflow
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    # Kept verbatim: trailing newlines and indentation are part of the template.
+    body = serializers.CharField(trim_whitespace=False)
+
+    class Meta:
+        model = Template
+        fields = ["id", "name", "body", "description", "created_at", "updated_at"]
+
+
+class ActionSerializer(serializers.ModelSerializer):
+    duration = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Action
+        fields = [
+            "id",
+            "name",
+            "image",
+            "command",
+            "timeout",
+            "environment",
+            "volumes",
+            "pid",
+            "on_failure",
+            "on_timeout",
+            "order",
+            "state",
+            "attempt",
+            "started_at",
+            "finished_at",
+            "duration",
+            "exit_code",
+            "message",
+            "reaction",
+            "log_seq",
+        ]
+        read_only_fields = fields
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    actions = ActionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Task
+        fields = ["id", "name", "worker", "volumes", "environment", "order", "actions"]
+        read_only_fields = fields
+
+
+class WorkflowSerializer(serializers.ModelSerializer):
+    template = serializers.SlugRelatedField(slug_field="name", queryset=Template.objects.all())
+    machine = serializers.SlugRelatedField(slug_field="hostname", queryset=Machine.objects.all())
+    name = serializers.CharField(read_only=True)
+    duration = serializers.FloatField(read_only=True, allow_null=True)
+    hardware_map = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Defaults to {device_1: the machine's boot MAC}.",
+    )
+
+    class Meta:
+        model = Workflow
+        fields = [
+            "id",
+            "name",
+            "template",
+            "machine",
+            "hardware_map",
+            "state",
+            "failure_reason",
+            "global_timeout",
+            "disable_pxe_on_success",
+            "rerun_of",
+            "attempt",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration",
+        ]
+        # The one-unfinished-workflow rule is the service's to enforce (409 machine_busy).
+        validators: list[object] = []
+        read_only_fields = [
+            "state",
+            "failure_reason",
+            "global_timeout",
+            "rerun_of",
+            "attempt",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class WorkflowDetailSerializer(WorkflowSerializer):
+    tasks = TaskSerializer(many=True, read_only=True)
+
+    class Meta(WorkflowSerializer.Meta):
+        fields = [*WorkflowSerializer.Meta.fields, "spec", "rendered", "tasks"]
+        read_only_fields = [*WorkflowSerializer.Meta.read_only_fields, "spec", "rendered"]
+
+
+class WorkflowCancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class WorkflowBulkSerializer(serializers.Serializer):
+    template = serializers.SlugRelatedField(slug_field="name", queryset=Template.objects.all())
+    filter = serializers.DictField(
+        help_text='Machine filters, as for GET /api/v1/machines/ (e.g. {"site": "fra1", '
+        '"state": ["ready"]}).',
+    )
+    skip_refused = serializers.BooleanField(
+        default=False, help_text="Start the valid ones even if some machines are refused."
+    )
+    disable_pxe_on_success = serializers.BooleanField(default=False)
+
+
+class BulkRefusalSerializer(serializers.Serializer):
+    machine = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class WorkflowBulkResultSerializer(serializers.Serializer):
+    created = WorkflowSerializer(many=True)
+    refused = BulkRefusalSerializer(many=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return {
+            "created": WorkflowSerializer(instance.created, many=True).data,
+            "refused": [{"machine": m.hostname, "reason": r} for m, r in instance.refused],
+        }

@@ -1,0 +1,22 @@
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from workflows.api import agent, viewsets
+
+router = DefaultRouter()
+router.register("templates", viewsets.TemplateViewSet, basename="template")
+router.register("workflows", viewsets.WorkflowViewSet, basename="workflow")
+
+urlpatterns = [
+    *router.urls,
+    path("agent/hello/", agent.HelloView.as_view(), name="agent-hello"),
+    path("agent/next-action/", agent.NextActionView.as_view(), name="agent-next-action"),
+    path(
+        "agent/actions/<int:action_id>/state/",
+        agent.ActionStateView.as_view(),
+        name="agent-action-state",
+    ),
+    path("agent/actions/<int:action_id>/logs/", agent.LogsView.as_view(), name="agent-logs"),
+    path("agent/hardware/", agent.HardwareView.as_view(), name="agent-hardware"),
+    path("agent/token/renew/", agent.RenewTokenView.as_view(), name="agent-token-renew"),
+]

@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from workflows.states import ActionState, WorkflowState
+
+
+class Template(models.Model):
+    """A Tinkerbell workflow template: YAML + Go text/template, kept verbatim."""
+
+    name = models.CharField(
+        max_length=200,
+        unique=True,
+        error_messages={"unique": "A template with this name already exists."},
+    )
+    body = models.TextField(help_text="Tinkerbell template YAML (Go text/template).")
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Workflow(models.Model):
+    State = WorkflowState
+
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="workflows")
+    machine = models.ForeignKey(
+        "inventory.Machine", on_delete=models.PROTECT, related_name="workflows"
+    )
+    hardware_map = models.JSONField(default=dict, blank=True)
+    # The template body as rendered at creation, and the parsed result: later edits of the
+    # template never change a workflow that exists.
+    template_body = models.TextField(blank=True)
+    rendered = models.TextField(blank=True)
+    spec = models.JSONField(default=dict, blank=True)
+    state = models.CharField(
+        max_length=16, choices=WorkflowState.choices, default=WorkflowState.PENDING, db_index=True
+    )
+    failure_reason = models.JSONField(default=dict, blank=True)
+    global_timeout = models.PositiveIntegerField(help_text="Seconds from start to finish.")
+    # After success, turn netboot off for the machine (Tinkerbell's toggleAllowNetboot).
+    disable_pxe_on_success = models.BooleanField(default=False)
+    rerun_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
+    attempt = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["machine", "state"], name="workflow_machine_state")]
+        constraints = [
+            # At most one unfinished workflow per machine, whatever races the services lose.
+            models.UniqueConstraint(
+                fields=["machine"],
+                condition=models.Q(state__in=["pending", "running"]),
+                name="workflow_one_unfinished_per_machine",
+                violation_error_message="This machine already has an unfinished workflow.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.spec.get('name') or self.template_id}"
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.get("name") or self.template.name)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in {
+            WorkflowState.SUCCESS,
+            WorkflowState.FAILED,
+            WorkflowState.TIMEOUT,
+            WorkflowState.CANCELLED,
+        }
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()
+
+
+class Task(models.Model):
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="tasks")
+    name = models.CharField(max_length=200)
+    worker = models.CharField(max_length=200, help_text="Agent id (MAC) that runs the task.")
+    volumes = models.JSONField(default=list, blank=True)
+    environment = models.JSONField(default=dict, blank=True)
+    order = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["workflow", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "order"], name="task_unique_order"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Action(models.Model):
+    State = ActionState
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="actions")
+    name = models.CharField(max_length=200)
+    image = models.CharField(max_length=500)
+    command = models.JSONField(default=list, blank=True)
+    timeout = models.PositiveIntegerField(help_text="Seconds.")
+    environment = models.JSONField(default=dict, blank=True)
+    volumes = models.JSONField(default=list, blank=True)
+    pid = models.CharField(max_length=32, blank=True)
+    on_failure = models.JSONField(default=list, blank=True)
+    on_timeout = models.JSONField(default=list, blank=True)
+    order = models.PositiveIntegerField(help_text="Position in the whole workflow.")
+    state = models.CharField(
+        max_length=16, choices=ActionState.choices, default=ActionState.PENDING, db_index=True
+    )
+    # Bumped by a retry: reports and log lines name the attempt they belong to.
+    attempt = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    # Outcome of the on-failure / on-timeout reaction command, as the agent reported it.
+    reaction = models.JSONField(default=dict, blank=True)
+    # Highest log seq persisted for the current attempt: what the server acknowledges.
+    log_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["task__workflow", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "order"], name="action_unique_order"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()
+
+
+class LogLine(models.Model):
+    class Stream(models.TextChoices):
+        STDOUT = "stdout", "stdout"
+        STDERR = "stderr", "stderr"
+        SYSTEM = "system", "system"
+
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="log_lines")
+    attempt = models.PositiveIntegerField(default=1)
+    seq = models.PositiveBigIntegerField(help_text="Per action attempt, assigned by the agent.")
+    stream = models.CharField(max_length=6, choices=Stream.choices, default=Stream.STDOUT)
+    timestamp = models.DateTimeField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["action", "attempt", "seq"]
+        constraints = [
+            # Resent batches after a reconnect are stored once.
+            models.UniqueConstraint(fields=["action", "attempt", "seq"], name="logline_unique_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action_id}/{self.attempt}#{self.seq}"
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class AgentToken(models.Model):
+    """A bearer token for one machine's agent (or a discovery session), stored hashed."""
+
+    class Purpose(models.TextChoices):
+        AGENT = "agent", "Agent"
+        DISCOVERY = "discovery", "Discovery"
+
+    machine = models.ForeignKey(
+        "inventory.Machine",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="agent_tokens",
+    )
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.AGENT)
+    token_hash = models.CharField(max_length=64, unique=True)
+    # The first characters of the token, to recognise it in lists without revealing it.
+    prefix = models.CharField(max_length=8)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.purpose})"
+
+    @property
+    def is_valid(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()

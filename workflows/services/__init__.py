@@ -1,0 +1,1 @@
+"""Writes of the workflows app; import from the topic modules."""

@@ -1,0 +1,357 @@
+"""The server side of the agent protocol (see workflows/PROTOCOL.md).
+
+Every function here is called by both transports (the ``/ws/agent/`` consumer and the REST
+views) with the machine its token belongs to. Reports are idempotent: the same report twice is
+answered like the first; a stale or out-of-order one raises ``StaleReport`` (HTTP 409 /
+``error`` frame) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from inventory import services as inventory_services
+from inventory.fields import normalize_mac
+from inventory.models import Machine
+from rackpilot.core.actors import Actor
+from rackpilot.core.api.errors import ConflictError
+from rackpilot.core.events import publish_on_commit, record_event
+from rackpilot.core.services import lock
+from workflows.groups import workflow_group
+from workflows.models import Action, AgentToken, LogLine, Workflow, hash_token
+from workflows.services.engine import action_finish, action_start, locked_workflow
+from workflows.states import ActionState, WorkflowState
+
+PROTOCOL_VERSION = 1
+TOKEN_PREFIX = "rpa_"
+MAX_LINES_PER_BATCH = 5000
+MAX_LINE_BYTES = 64 * 1024
+FINAL_ACTION_STATES = {ActionState.SUCCESS, ActionState.FAILED, ActionState.TIMEOUT}
+
+
+class StaleReport(ConflictError):
+    """A report about an attempt, state or log position the server has already moved past."""
+
+    code = "stale_report"
+
+
+class AgentAuthenticationError(Exception):
+    code = "invalid_token"
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def agent_token_issue(
+    *,
+    machine: Machine | None,
+    actor: Actor,
+    ttl: timedelta | None = None,
+    purpose: str = AgentToken.Purpose.AGENT,
+    description: str = "",
+) -> tuple[AgentToken, str]:
+    """A new token; the raw value is returned once and only its hash is stored."""
+    if purpose == AgentToken.Purpose.AGENT and machine is None:
+        raise ValidationError({"machine": "An agent token belongs to a machine."})
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    lifetime = ttl or timedelta(seconds=getattr(settings, "AGENT_TOKEN_TTL_SECONDS", 6 * 3600))
+    token = AgentToken.objects.create(
+        machine=machine,
+        purpose=purpose,
+        token_hash=hash_token(raw),
+        prefix=raw[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + 8],
+        description=description,
+        expires_at=timezone.now() + lifetime,
+    )
+    record_event(
+        actor=actor,
+        verb="agent_token.issued",
+        obj=token,
+        machine=machine,
+        message=f"expires {token.expires_at.isoformat()}",
+    )
+    return token, raw
+
+
+@transaction.atomic
+def agent_token_revoke(*, token: AgentToken, actor: Actor) -> AgentToken:
+    token = lock(token)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record_event(actor=actor, verb="agent_token.revoked", obj=token, machine=token.machine_id)
+    return token
+
+
+def agent_token_authenticate(raw: str) -> AgentToken:
+    """The valid token for ``raw``; raises AgentAuthenticationError otherwise."""
+    if not raw or not raw.startswith(TOKEN_PREFIX):
+        raise AgentAuthenticationError("missing or malformed agent token")
+    token = AgentToken.objects.select_related("machine").filter(token_hash=hash_token(raw)).first()
+    if token is None:
+        raise AgentAuthenticationError("unknown agent token")
+    if token.revoked_at is not None:
+        raise AgentAuthenticationError("agent token revoked")
+    if token.expires_at <= timezone.now():
+        raise AgentAuthenticationError("agent token expired")
+    # Touch at most once a minute: every report would otherwise write the token row.
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        AgentToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
+# --- hello and hardware -------------------------------------------------------------------
+
+
+def _machine_of(token: AgentToken) -> Machine:
+    if token.machine is None:
+        raise PermissionDenied("this token is not bound to a machine")
+    return token.machine
+
+
+def _check_worker_id(machine: Machine, worker_id: str) -> str:
+    try:
+        mac = normalize_mac(worker_id)
+    except ValidationError as exc:
+        raise ValidationError({"worker_id": exc.messages}) from exc
+    if not machine.interfaces.filter(mac=mac).exists():
+        raise PermissionDenied(
+            f"worker id {mac} is not an interface of {machine.hostname}, the token's machine"
+        )
+    return mac
+
+
+@transaction.atomic
+def agent_hello(
+    *, token: AgentToken, worker_id: str, hardware: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    machine = _machine_of(token)
+    mac = _check_worker_id(machine, worker_id)
+    inventory_services.machine_mark_seen(machine=machine, hardware=hardware)
+    record_event(actor=Actor.agent(mac), verb="agent.connected", obj=machine, machine=machine)
+    return {"protocol": PROTOCOL_VERSION, "machine": machine.hostname, "worker_id": mac}
+
+
+@transaction.atomic
+def agent_report_hardware(*, token: AgentToken, hardware: Any) -> None:
+    if not isinstance(hardware, dict):
+        raise ValidationError({"hardware": "Expected an object."})
+    inventory_services.machine_mark_seen(machine=_machine_of(token), hardware=hardware)
+
+
+# --- next action ----------------------------------------------------------------------------
+
+
+def _machine_macs(machine: Machine) -> list[str]:
+    return list(machine.interfaces.values_list("mac", flat=True))
+
+
+def action_payload(action: Action) -> dict[str, Any]:
+    task = action.task
+    return {
+        "workflow": task.workflow_id,
+        "task": task.name,
+        "worker": task.worker,
+        "action": action.pk,
+        "attempt": action.attempt,
+        "name": action.name,
+        "image": action.image,
+        "command": action.command,
+        "timeout": action.timeout,
+        "environment": action.environment,
+        "volumes": action.volumes,
+        "pid": action.pid,
+        "on_failure": action.on_failure,
+        "on_timeout": action.on_timeout,
+        "state": action.state,
+        "log_seq": action.log_seq,
+    }
+
+
+def agent_next_action(*, token: AgentToken) -> dict[str, Any] | None:
+    """The action this machine's agent should run now (or is running), or None."""
+    macs = _machine_macs(_machine_of(token))
+    workflows = Workflow.objects.filter(
+        state__in=[WorkflowState.PENDING, WorkflowState.RUNNING], tasks__worker__in=macs
+    ).distinct()
+    for workflow in workflows.order_by("created_at"):
+        action = (
+            Action.objects.select_related("task")
+            .filter(task__workflow=workflow)
+            .exclude(state=ActionState.SUCCESS)
+            .order_by("order")
+            .first()
+        )
+        if action is None or action.task.worker not in macs:
+            continue  # the next step belongs to another machine's agent
+        if action.state in (ActionState.PENDING, ActionState.RUNNING):
+            return action_payload(action)
+    return None
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ActionReport:
+    action_id: int
+    attempt: int
+    state: str
+    exit_code: int | None = None
+    message: str = ""
+    at: datetime | None = None
+    reaction: dict[str, Any] | None = None
+
+
+def _locked_action(token: AgentToken, action_id: int) -> tuple[Workflow, Action]:
+    machine = _machine_of(token)
+    action = Action.objects.select_related("task__workflow").filter(pk=action_id).first()
+    if action is None:
+        raise ValidationError({"action": f"No action {action_id}."})
+    if action.task.worker not in _machine_macs(machine):
+        raise PermissionDenied(f"action {action_id} belongs to another machine's agent")
+    workflow = locked_workflow(action.task.workflow)
+    action = Action.objects.select_for_update().select_related("task").get(pk=action_id)
+    return workflow, action
+
+
+@transaction.atomic
+def agent_report_action(*, token: AgentToken, report: ActionReport) -> dict[str, Any]:
+    """Apply the agent's report; returns the action's resulting state (same for a repeat)."""
+    if report.state not in {ActionState.RUNNING, *FINAL_ACTION_STATES}:
+        raise ValidationError({"state": f"'{report.state}' is not a state an agent reports."})
+    workflow, action = _locked_action(token, report.action_id)
+    if report.attempt != action.attempt:
+        raise StaleReport(
+            f"report for attempt {report.attempt} of action {action.pk}; the current attempt "
+            f"is {action.attempt}"
+        )
+    result = {"action": action.pk, "attempt": action.attempt}
+    if action.state == report.state:
+        return {**result, "state": action.state, "duplicate": True}
+    actor = Actor.agent(action.task.worker)
+    at = report.at or timezone.now()
+    if report.state == ActionState.RUNNING:
+        if action.state != ActionState.PENDING or workflow.state not in (
+            WorkflowState.PENDING,
+            WorkflowState.RUNNING,
+        ):
+            raise StaleReport(f"action {action.pk} is {action.state}; it cannot start now")
+        earlier = Action.objects.filter(task__workflow=workflow, order__lt=action.order).exclude(
+            state=ActionState.SUCCESS
+        )
+        if earlier.exists():
+            raise StaleReport(f"action {action.pk} cannot start before the actions before it")
+        action_start(workflow=workflow, action=action, actor=actor, at=at)
+    else:
+        if action.state != ActionState.RUNNING:
+            raise StaleReport(
+                f"action {action.pk} is {action.state}; a final state follows 'running'"
+            )
+        if report.state == ActionState.FAILED and report.exit_code is None:
+            raise ValidationError({"exit_code": "A failed action reports its exit code."})
+        action_finish(
+            workflow=workflow,
+            action=action,
+            target=report.state,
+            actor=actor,
+            at=at,
+            exit_code=report.exit_code,
+            message=report.message[:10_000],
+            reaction=report.reaction,
+        )
+    return {**result, "state": action.state, "duplicate": False}
+
+
+# --- log lines --------------------------------------------------------------------------------
+
+
+def _parse_lines(lines: Any) -> list[tuple[str, datetime, str]]:
+    if not isinstance(lines, list):
+        raise ValidationError({"lines": "Expected a list of lines."})
+    if len(lines) > MAX_LINES_PER_BATCH:
+        raise ValidationError({"lines": f"At most {MAX_LINES_PER_BATCH} lines per batch."})
+    parsed = []
+    now = timezone.now()
+    for index, line in enumerate(lines):
+        if not isinstance(line, dict) or not isinstance(line.get("text"), str):
+            raise ValidationError({"lines": f"Line {index}: expected an object with 'text'."})
+        stream = line.get("stream", LogLine.Stream.STDOUT)
+        if stream not in LogLine.Stream.values:
+            raise ValidationError({"lines": f"Line {index}: unknown stream '{stream}'."})
+        if len(line["text"].encode()) > MAX_LINE_BYTES:
+            raise ValidationError(
+                {"lines": f"Line {index}: longer than {MAX_LINE_BYTES} bytes; split it."}
+            )
+        timestamp = now
+        if line.get("ts"):
+            try:
+                timestamp = datetime.fromisoformat(str(line["ts"]))
+            except ValueError:
+                raise ValidationError({"lines": f"Line {index}: bad timestamp."}) from None
+            if timezone.is_naive(timestamp):
+                timestamp = timezone.make_aware(timestamp, UTC)
+        parsed.append((stream, timestamp, line["text"]))
+    return parsed
+
+
+@transaction.atomic
+def agent_upload_logs(
+    *, token: AgentToken, action_id: int, attempt: int, first_seq: int, lines: Any
+) -> dict[str, Any]:
+    """Persist a batch (one bulk insert) and acknowledge the highest persisted seq.
+
+    Lines at or below the acknowledged seq are resends after a reconnect: skipped, never stored
+    twice. A batch that starts past the acknowledged seq + 1 would leave a gap: refused, and the
+    agent resends from the acknowledged seq.
+    """
+    parsed = _parse_lines(lines)
+    if first_seq < 1:
+        raise ValidationError({"first_seq": "Sequence numbers start at 1."})
+    _, action = _locked_action(token, action_id)
+    if attempt != action.attempt:
+        raise StaleReport(
+            f"log lines for attempt {attempt} of action {action.pk}; the current attempt is "
+            f"{action.attempt}"
+        )
+    acked = action.log_seq
+    if first_seq > acked + 1:
+        raise StaleReport(f"gap in log lines: expected seq {acked + 1}, got {first_seq}")
+    rows = [
+        LogLine(action=action, attempt=attempt, seq=first_seq + i, stream=s, timestamp=t, text=x)
+        for i, (s, t, x) in enumerate(parsed)
+        if first_seq + i > acked
+    ]
+    if rows:
+        LogLine.objects.bulk_create(rows)
+        action.log_seq = rows[-1].seq
+        action.save(update_fields=["log_seq"])
+        publish_on_commit(
+            workflow_group(action.task.workflow_id),
+            {
+                "type": "log.lines",
+                "action": action.pk,
+                "attempt": attempt,
+                "first_seq": rows[0].seq,
+                "lines": [
+                    {
+                        "seq": r.seq,
+                        "stream": r.stream,
+                        "ts": r.timestamp.isoformat(),
+                        "text": r.text,
+                    }
+                    for r in rows
+                ],
+            },
+        )
+    return {"action": action.pk, "attempt": attempt, "acked_seq": action.log_seq}

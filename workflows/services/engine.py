@@ -1,0 +1,548 @@
+"""The workflow engine: create, start, finish, cancel, retry, re-run, enforce timeouts.
+
+Lock order, everywhere: machine → workflow → action. Live updates are published after the
+commit (agents are told "work available" / "cancel"; browsers get the new states).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from inventory import services as inventory_services
+from inventory.models import Machine, NetworkInterface
+from inventory.states import MachineState
+from rackpilot.core.actors import Actor
+from rackpilot.core.api.errors import ConflictError
+from rackpilot.core.events import publish_on_commit, record_event
+from rackpilot.core.services import lock
+from workflows.groups import agent_group, workflow_group
+from workflows.models import Action, LogLine, Task, Template, Workflow
+from workflows.rendering import RenderedWorkflow, TemplateRenderError, render_for_machine
+from workflows.states import (
+    ACTION_LIFECYCLE,
+    WORKFLOW_LIFECYCLE,
+    WORKFLOW_RETRYABLE,
+    ActionState,
+    WorkflowState,
+)
+
+# Machines a new workflow may start on; `failed` walks back through `ready` when it starts.
+STARTABLE_MACHINE_STATES = {MachineState.READY, MachineState.FAILED}
+FAILURE_LOG_LINES = 20
+
+
+class MachineBusy(ConflictError):
+    code = "machine_busy"
+
+
+# --- creating ---------------------------------------------------------------------------------
+
+
+def default_hardware_map(machine: Machine) -> dict[str, str]:
+    boot = next((nic for nic in machine.interfaces.all() if nic.is_boot), None)
+    boot = boot or next(iter(machine.interfaces.all()), None)
+    return {"device_1": boot.mac} if boot is not None else {}
+
+
+def _check_machine_can_start(machine: Machine) -> None:
+    if not machine.allow_workflow:
+        raise ValidationError(
+            {"machine": f"Workflows are not allowed on {machine.hostname} (allow_workflow is off)."}
+        )
+    if machine.state not in STARTABLE_MACHINE_STATES:
+        raise ValidationError(
+            {
+                "machine": f"{machine.hostname} is {machine.state}; a workflow starts on a ready "
+                "or failed machine."
+            }
+        )
+    busy = Workflow.objects.filter(
+        machine=machine, state__in=[WorkflowState.PENDING, WorkflowState.RUNNING]
+    )
+    current = busy.first()
+    if current is not None:
+        raise MachineBusy(
+            f"{machine.hostname} already has an unfinished workflow (#{current.pk}, "
+            f"{current.state})."
+        )
+
+
+def _render(template: Template, machine: Machine, hardware_map: dict[str, str]) -> RenderedWorkflow:
+    try:
+        return render_for_machine(body=template.body, machine=machine, hardware_map=hardware_map)
+    except TemplateRenderError as exc:
+        raise ValidationError({"template": [str(problem) for problem in exc.problems]}) from exc
+
+
+def _check_workers(rendered: RenderedWorkflow) -> None:
+    """Every task's worker must be an interface we know, or no agent could ever run it."""
+    workers = {task.worker for task in rendered.tasks}
+    known = set(NetworkInterface.objects.filter(mac__in=workers).values_list("mac", flat=True))
+    unknown = sorted(workers - known)
+    if unknown:
+        raise ValidationError(
+            {"hardware_map": f"Worker(s) {', '.join(unknown)} match no machine's interface."}
+        )
+
+
+@dataclass
+class WorkflowPlan:
+    template: Template
+    machine: Machine
+    hardware_map: dict[str, str]
+    rendered: RenderedWorkflow
+
+
+def workflow_plan(
+    *, template: Template, machine: Machine, hardware_map: dict[str, str] | None = None
+) -> WorkflowPlan:
+    """Everything ``workflow_create`` checks, without writing (bulk creation validates first)."""
+    _check_machine_can_start(machine)
+    mapping = dict(hardware_map) if hardware_map else default_hardware_map(machine)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise ValidationError({"hardware_map": "Keys and values must be strings."})
+    rendered = _render(template, machine, mapping)
+    _check_workers(rendered)
+    return WorkflowPlan(template=template, machine=machine, hardware_map=mapping, rendered=rendered)
+
+
+def _workflow_from_plan(
+    plan: WorkflowPlan, *, actor: Actor, disable_pxe_on_success: bool, rerun_of: Workflow | None
+) -> Workflow:
+    rendered = plan.rendered
+    workflow = Workflow.objects.create(
+        template=plan.template,
+        machine=plan.machine,
+        hardware_map=plan.hardware_map,
+        template_body=plan.template.body,
+        rendered=rendered.text,
+        spec=rendered.as_json(),
+        global_timeout=rendered.global_timeout,
+        disable_pxe_on_success=disable_pxe_on_success,
+        rerun_of=rerun_of,
+        created_by_id=actor.user_id,
+    )
+    position = 0
+    actions: list[Action] = []
+    for task_order, rendered_task in enumerate(rendered.tasks):
+        task = Task.objects.create(
+            workflow=workflow,
+            name=rendered_task.name,
+            worker=rendered_task.worker,
+            volumes=rendered_task.volumes,
+            environment=rendered_task.environment,
+            order=task_order,
+        )
+        for rendered_action in rendered_task.actions:
+            actions.append(
+                Action(
+                    task=task,
+                    name=rendered_action.name,
+                    image=rendered_action.image,
+                    command=rendered_action.command,
+                    timeout=rendered_action.timeout,
+                    environment=rendered_action.environment,
+                    volumes=rendered_action.volumes,
+                    pid=rendered_action.pid,
+                    on_failure=rendered_action.on_failure,
+                    on_timeout=rendered_action.on_timeout,
+                    order=position,
+                )
+            )
+            position += 1
+    Action.objects.bulk_create(actions)
+    record_event(
+        actor=actor,
+        verb="workflow.created",
+        obj=workflow,
+        machine=plan.machine,
+        changes={"template": [None, plan.template.name], "hardware_map": [None, plan.hardware_map]},
+        message=f"rerun of #{rerun_of.pk}" if rerun_of else "",
+    )
+    _announce_work(workflow)
+    return workflow
+
+
+@transaction.atomic
+def workflow_create(
+    *,
+    template: Template,
+    machine: Machine,
+    actor: Actor,
+    hardware_map: dict[str, str] | None = None,
+    disable_pxe_on_success: bool = False,
+    rerun_of: Workflow | None = None,
+) -> Workflow:
+    machine = lock(machine)
+    plan = workflow_plan(template=template, machine=machine, hardware_map=hardware_map)
+    return _workflow_from_plan(
+        plan, actor=actor, disable_pxe_on_success=disable_pxe_on_success, rerun_of=rerun_of
+    )
+
+
+@dataclass
+class BulkResult:
+    created: list[Workflow] = field(default_factory=list)
+    refused: list[tuple[Machine, str]] = field(default_factory=list)
+
+
+def _refusal_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(exc.messages)
+    return str(exc)
+
+
+@transaction.atomic
+def workflow_bulk_create(
+    *,
+    template: Template,
+    machines: QuerySet[Machine],
+    actor: Actor,
+    skip_refused: bool = False,
+    disable_pxe_on_success: bool = False,
+) -> BulkResult:
+    """One workflow per machine. Every machine is validated first; with a refusal nothing is
+    created unless ``skip_refused`` asks to start the others anyway."""
+    result = BulkResult()
+    plans: list[WorkflowPlan] = []
+    locked = list(
+        machines.select_for_update(of=("self",)).prefetch_related("interfaces").order_by("pk")
+    )
+    for machine in locked:
+        try:
+            plans.append(workflow_plan(template=template, machine=machine))
+        except (ValidationError, ConflictError) as exc:
+            result.refused.append((machine, _refusal_text(exc)))
+    if result.refused and not skip_refused:
+        return result
+    for plan in plans:
+        result.created.append(
+            _workflow_from_plan(
+                plan, actor=actor, disable_pxe_on_success=disable_pxe_on_success, rerun_of=None
+            )
+        )
+    return result
+
+
+# --- live updates -------------------------------------------------------------------------------
+
+
+def _worker_machine_ids(workflow: Workflow) -> set[int]:
+    workers = set(workflow.tasks.values_list("worker", flat=True))
+    return set(
+        NetworkInterface.objects.filter(mac__in=workers).values_list("machine_id", flat=True)
+    )
+
+
+def _announce_work(workflow: Workflow) -> None:
+    for machine_id in _worker_machine_ids(workflow):
+        publish_on_commit(
+            agent_group(machine_id), {"type": "work.available", "workflow": workflow.pk}
+        )
+    _publish_state(workflow)
+
+
+def _publish_state(workflow: Workflow, action: Action | None = None) -> None:
+    message: dict[str, Any] = {
+        "type": "workflow.state",
+        "workflow": workflow.pk,
+        "state": workflow.state,
+    }
+    if action is not None:
+        message["action"] = {
+            "id": action.pk,
+            "state": action.state,
+            "attempt": action.attempt,
+            "started_at": action.started_at.isoformat() if action.started_at else None,
+            "finished_at": action.finished_at.isoformat() if action.finished_at else None,
+            "exit_code": action.exit_code,
+            "message": action.message,
+        }
+    publish_on_commit(workflow_group(workflow.pk), message)
+
+
+# --- machine follows its workflow ---------------------------------------------------------------
+
+
+def _machine_to(machine: Machine, target: str, *, actor: Actor, reason: str) -> None:
+    """Walk the machine's lifecycle towards ``target`` along allowed edges only."""
+    detours: dict[tuple[str, str], list[str]] = {
+        (MachineState.FAILED, MachineState.PROVISIONING): [
+            MachineState.READY,
+            MachineState.PROVISIONING,
+        ],
+    }
+    path = detours.get((machine.state, target), [target])
+    for step in path:
+        if machine.state == step:
+            continue
+        machine = inventory_services.machine_transition(
+            machine=machine, actor=actor, target=step, reason=reason
+        )
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+def _set_action_state(action: Action, target: str) -> None:
+    ACTION_LIFECYCLE.check(action.state, target)
+    action.state = target
+
+
+def _set_workflow_state(workflow: Workflow, target: str) -> None:
+    WORKFLOW_LIFECYCLE.check(workflow.state, target)
+    workflow.state = target
+
+
+def action_start(*, workflow: Workflow, action: Action, actor: Actor, at: datetime) -> None:
+    """The agent started the action. Caller holds the locks and checked the order."""
+    _set_action_state(action, ActionState.RUNNING)
+    action.started_at = at
+    action.save(update_fields=["state", "started_at"])
+    if workflow.state == WorkflowState.PENDING:
+        _set_workflow_state(workflow, WorkflowState.RUNNING)
+        workflow.started_at = at
+        workflow.save(update_fields=["state", "started_at", "updated_at"])
+        record_event(
+            actor=actor, verb="workflow.started", obj=workflow, machine=workflow.machine_id
+        )
+        machine = lock(workflow.machine)
+        if machine.state != MachineState.PROVISIONING:
+            _machine_to(
+                machine, MachineState.PROVISIONING, actor=actor, reason=f"workflow #{workflow.pk}"
+            )
+    _publish_state(workflow, action)
+
+
+def _last_lines(action: Action, count: int = FAILURE_LOG_LINES) -> list[str]:
+    lines = LogLine.objects.filter(action=action, attempt=action.attempt).order_by("-seq")
+    return [line.text for line in reversed(lines[:count])]
+
+
+def _skip_remaining(workflow: Workflow) -> None:
+    Action.objects.filter(task__workflow=workflow, state=ActionState.PENDING).update(
+        state=ActionState.SKIPPED
+    )
+
+
+def workflow_end(
+    *,
+    workflow: Workflow,
+    target: str,
+    actor: Actor,
+    action: Action | None,
+    reason: dict[str, Any] | None = None,
+) -> None:
+    """Finish a running/pending workflow. Caller holds the workflow lock."""
+    _set_workflow_state(workflow, target)
+    workflow.finished_at = timezone.now()
+    if target != WorkflowState.SUCCESS:
+        _skip_remaining(workflow)
+        failure: dict[str, Any] = {"state": target, **(reason or {})}
+        if action is not None:
+            failure.update(
+                {
+                    "action": action.name,
+                    "action_id": action.pk,
+                    "task": action.task.name,
+                    "attempt": action.attempt,
+                    "exit_code": action.exit_code,
+                    "message": action.message,
+                    "last_lines": _last_lines(action),
+                }
+            )
+        workflow.failure_reason = failure
+    workflow.save(update_fields=["state", "finished_at", "failure_reason", "updated_at"])
+    record_event(
+        actor=actor,
+        verb=f"workflow.{target}",
+        obj=workflow,
+        machine=workflow.machine_id,
+        changes={"state": [WorkflowState.RUNNING, target]},
+        message=str(workflow.failure_reason.get("message", "")) if workflow.failure_reason else "",
+    )
+    machine = lock(workflow.machine)
+    if machine.state == MachineState.PROVISIONING:
+        final = MachineState.PROVISIONED if target == WorkflowState.SUCCESS else MachineState.FAILED
+        _machine_to(machine, final, actor=actor, reason=f"workflow #{workflow.pk} {target}")
+    if target == WorkflowState.SUCCESS and workflow.disable_pxe_on_success and machine.allow_pxe:
+        inventory_services.machine_update(machine=machine, actor=actor, allow_pxe=False)
+    _publish_state(workflow, action)
+
+
+def action_finish(
+    *,
+    workflow: Workflow,
+    action: Action,
+    target: str,
+    actor: Actor,
+    at: datetime,
+    exit_code: int | None,
+    message: str,
+    reaction: dict[str, Any] | None = None,
+) -> None:
+    """A running action ended (agent report or server-side timeout). Caller holds the locks."""
+    _set_action_state(action, target)
+    action.finished_at = at
+    action.exit_code = exit_code
+    action.message = message
+    action.reaction = reaction or {}
+    action.save(update_fields=["state", "finished_at", "exit_code", "message", "reaction"])
+    if target == ActionState.SUCCESS:
+        remaining = Action.objects.filter(task__workflow=workflow).exclude(
+            state=ActionState.SUCCESS
+        )
+        if not remaining.exists():
+            workflow_end(
+                workflow=workflow, target=WorkflowState.SUCCESS, actor=actor, action=action
+            )
+        else:
+            _announce_work(workflow)
+            _publish_state(workflow, action)
+        return
+    workflow_target = (
+        WorkflowState.TIMEOUT if target == ActionState.TIMEOUT else WorkflowState.FAILED
+    )
+    workflow_end(workflow=workflow, target=workflow_target, actor=actor, action=action)
+
+
+def tell_agent_to_stop(action: Action) -> None:
+    machine_id = (
+        NetworkInterface.objects.filter(mac=action.task.worker)
+        .values_list("machine_id", flat=True)
+        .first()
+    )
+    if machine_id is not None:
+        publish_on_commit(
+            agent_group(machine_id),
+            {"type": "action.cancel", "action": action.pk, "attempt": action.attempt},
+        )
+
+
+# --- operator commands --------------------------------------------------------------------------
+
+
+def locked_workflow(workflow: Workflow) -> Workflow:
+    lock(workflow.machine)
+    return Workflow.objects.select_for_update().select_related("machine").get(pk=workflow.pk)
+
+
+@transaction.atomic
+def workflow_cancel(*, workflow: Workflow, actor: Actor, reason: str = "") -> Workflow:
+    """Stop a workflow: the running action is told to stop, the remaining ones are skipped."""
+    workflow = locked_workflow(workflow)
+    running = (
+        Action.objects.select_for_update()
+        .select_related("task")
+        .filter(task__workflow=workflow, state=ActionState.RUNNING)
+        .first()
+    )
+    WORKFLOW_LIFECYCLE.check(workflow.state, WorkflowState.CANCELLED)
+    message = f"cancelled by {actor.name}" + (f": {reason}" if reason else "")
+    if running is not None:
+        _set_action_state(running, ActionState.FAILED)
+        running.finished_at = timezone.now()
+        running.message = message
+        running.save(update_fields=["state", "finished_at", "message"])
+        tell_agent_to_stop(running)
+    workflow_end(
+        workflow=workflow,
+        target=WorkflowState.CANCELLED,
+        actor=actor,
+        action=running,
+        reason={"message": message, "cancelled_by": actor.name},
+    )
+    return workflow
+
+
+@transaction.atomic
+def workflow_retry(*, workflow: Workflow, actor: Actor) -> Workflow:
+    """Same workflow, from the action that did not succeed: it and the ones after it go back to
+    pending (the failed one with a new attempt number, so its old log stays apart)."""
+    workflow = locked_workflow(workflow)
+    if workflow.state not in WORKFLOW_RETRYABLE:
+        WORKFLOW_LIFECYCLE.check(workflow.state, WorkflowState.PENDING)
+    machine = workflow.machine
+    if not machine.allow_workflow:
+        raise ValidationError({"machine": f"Workflows are not allowed on {machine.hostname}."})
+    other = Workflow.objects.filter(
+        machine=machine, state__in=[WorkflowState.PENDING, WorkflowState.RUNNING]
+    ).exclude(pk=workflow.pk)
+    if other.exists():
+        raise MachineBusy(f"{machine.hostname} already has an unfinished workflow.")
+    actions = list(
+        Action.objects.select_for_update()
+        .filter(task__workflow=workflow)
+        .exclude(state=ActionState.SUCCESS)
+        .order_by("order")
+    )
+    for action in actions:
+        _set_action_state(action, ActionState.PENDING)
+        if action.started_at is not None:
+            action.attempt += 1
+        action.started_at = action.finished_at = None
+        action.exit_code = None
+        action.message = ""
+        action.reaction = {}
+        action.log_seq = 0
+    Action.objects.bulk_update(
+        actions,
+        [
+            "state",
+            "attempt",
+            "started_at",
+            "finished_at",
+            "exit_code",
+            "message",
+            "reaction",
+            "log_seq",
+        ],
+    )
+    previous = workflow.state
+    _set_workflow_state(workflow, WorkflowState.PENDING)
+    workflow.attempt += 1
+    workflow.failure_reason = {}
+    workflow.started_at = workflow.finished_at = None
+    workflow.save(
+        update_fields=[
+            "state",
+            "attempt",
+            "failure_reason",
+            "started_at",
+            "finished_at",
+            "updated_at",
+        ]
+    )
+    record_event(
+        actor=actor,
+        verb="workflow.retried",
+        obj=workflow,
+        machine=machine,
+        changes={"state": [previous, WorkflowState.PENDING]},
+        message=f"from action {actions[0].name}" if actions else "",
+    )
+    _announce_work(workflow)
+    return workflow
+
+
+@transaction.atomic
+def workflow_rerun(*, workflow: Workflow, actor: Actor) -> Workflow:
+    """A new workflow from the same template and hardware map (rendered again, now)."""
+    workflow = locked_workflow(workflow)
+    if not workflow.is_finished:
+        raise ConflictError(f"Workflow #{workflow.pk} is {workflow.state}; re-run a finished one.")
+    return workflow_create(
+        template=workflow.template,
+        machine=workflow.machine,
+        actor=actor,
+        hardware_map=workflow.hardware_map,
+        disable_pxe_on_success=workflow.disable_pxe_on_success,
+        rerun_of=workflow,
+    )

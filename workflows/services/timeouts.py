@@ -1,0 +1,84 @@
+"""Server-side timeouts: the Celery beat sweep ends what the agent could not report."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from rackpilot.core.actors import Actor
+from workflows.models import Action, Workflow
+from workflows.services.engine import (
+    action_finish,
+    locked_workflow,
+    tell_agent_to_stop,
+    workflow_end,
+)
+from workflows.states import ActionState, WorkflowState
+
+
+def _timeout_grace() -> timedelta:
+    return timedelta(seconds=getattr(settings, "WORKFLOW_TIMEOUT_GRACE_SECONDS", 10))
+
+
+def workflows_enforce_timeouts(*, now: datetime | None = None) -> int:
+    """Time out running actions past their timeout and workflows past their global timeout,
+    even when the agent is gone. Returns how many workflows were timed out."""
+    now = now or timezone.now()
+    grace = _timeout_grace()
+    timed_out = 0
+    candidates = Workflow.objects.filter(state=WorkflowState.RUNNING).values_list("pk", flat=True)
+    for workflow_id in list(candidates):
+        with transaction.atomic():
+            workflow = locked_workflow(Workflow.objects.get(pk=workflow_id))
+            if workflow.state != WorkflowState.RUNNING:
+                continue
+            running = (
+                Action.objects.select_for_update()
+                .select_related("task")
+                .filter(task__workflow=workflow, state=ActionState.RUNNING)
+                .first()
+            )
+            actor = Actor.system("timeouts")
+            if running is not None and running.started_at is not None:
+                deadline = running.started_at + timedelta(seconds=running.timeout) + grace
+                if now > deadline:
+                    action_finish(
+                        workflow=workflow,
+                        action=running,
+                        target=ActionState.TIMEOUT,
+                        actor=actor,
+                        at=now,
+                        exit_code=None,
+                        message=f"no result {running.timeout} s after it started "
+                        "(timed out by the server)",
+                    )
+                    tell_agent_to_stop(running)
+                    timed_out += 1
+                    continue
+            if workflow.started_at is not None:
+                deadline = workflow.started_at + timedelta(seconds=workflow.global_timeout) + grace
+                if now > deadline:
+                    if running is not None:
+                        action_finish(
+                            workflow=workflow,
+                            action=running,
+                            target=ActionState.TIMEOUT,
+                            actor=actor,
+                            at=now,
+                            exit_code=None,
+                            message=f"workflow global timeout ({workflow.global_timeout} s)",
+                        )
+                        tell_agent_to_stop(running)
+                    else:
+                        workflow_end(
+                            workflow=workflow,
+                            target=WorkflowState.TIMEOUT,
+                            actor=actor,
+                            action=None,
+                            reason={"message": f"global timeout ({workflow.global_timeout} s)"},
+                        )
+                    timed_out += 1
+    return timed_out

@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from workflows.services.timeouts import workflows_enforce_timeouts
+
+
+@shared_task(name="workflows.enforce_timeouts", ignore_result=True)
+def enforce_timeouts() -> int:
+    return workflows_enforce_timeouts()
