@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from rackpilot.core.yamlsafe import GoSafeLoader
+
 # Docker/OCI image references: [domain[:port]/]path[:tag][@digest] (distribution's grammar).
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = (
@@ -103,17 +105,29 @@ class WorkflowSpec:
 
 
 class _Node:
-    """A YAML value with its position (1-based line and column)."""
+    """A YAML value with its position (1-based line and column).
 
-    __slots__ = ("column", "line", "value")
+    ``text`` is a scalar's source text: string fields use it, as Go reads ``MODE: 0644`` into a
+    string as "0644" where YAML 1.1 would make it the number 420.
+    """
 
-    def __init__(self, value: Any, line: int, column: int):
+    __slots__ = ("column", "line", "text", "value")
+
+    def __init__(self, value: Any, line: int, column: int, text: str | None = None):
         self.value = value
         self.line = line
         self.column = column
+        self.text = text
+
+    def as_string(self) -> str:
+        if self.value is None:
+            return ""
+        if self.text is not None:
+            return self.text
+        return str(self.value)
 
 
-class _PositionLoader(yaml.SafeLoader):
+class _PositionLoader(GoSafeLoader):
     pass
 
 
@@ -123,11 +137,12 @@ def _construct(loader: _PositionLoader, node: yaml.Node) -> _Node:
         mapping: dict[str, tuple[_Node, _Node]] = {}
         for key_node, value_node in node.value:
             key = _construct(loader, key_node)
-            mapping[str(key.value)] = (key, _construct(loader, value_node))
+            mapping[key.as_string()] = (key, _construct(loader, value_node))
         return _Node(mapping, mark.line + 1, mark.column + 1)
     if isinstance(node, yaml.SequenceNode):
         return _Node([_construct(loader, n) for n in node.value], mark.line + 1, mark.column + 1)
-    return _Node(loader.construct_object(node), mark.line + 1, mark.column + 1)
+    text = node.value if isinstance(node, yaml.ScalarNode) else None
+    return _Node(loader.construct_object(node), mark.line + 1, mark.column + 1, text)
 
 
 def _load(text: str) -> _Node:
@@ -182,7 +197,7 @@ class _Checker:
         if node.value is None or isinstance(node.value, list | dict):
             self.problem(node, f"{where}.{key} must be a string")
             return ""
-        text = str(node.value) if not isinstance(node.value, bool) else str(node.value).lower()
+        text = node.as_string()
         if required and not text.strip():
             self.problem(node, f"{where}.{key} is empty")
         return text
@@ -220,7 +235,7 @@ class _Checker:
             if item.value is None or isinstance(item.value, list | dict):
                 self.problem(item, f"{where}.{key} items must be strings")
                 continue
-            items.append(str(item.value))
+            items.append(item.as_string())
         return items
 
     def environment(self, mapping: dict[str, tuple[_Node, _Node]], where: str) -> dict[str, str]:
@@ -233,10 +248,7 @@ class _Checker:
             if isinstance(value.value, list | dict):
                 self.problem(value, f"{where}.environment.{key} must be a string")
                 continue
-            raw = value.value
-            result[key] = (
-                "" if raw is None else (str(raw).lower() if isinstance(raw, bool) else str(raw))
-            )
+            result[key] = value.as_string()
         return result
 
 

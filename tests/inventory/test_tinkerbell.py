@@ -379,7 +379,8 @@ BAD_DOCUMENTS = {
     ),
     "wrong kind": (
         _set("kind", "Hardwear"),
-        "document 1 (sm01): kind: 'Hardwear' is not supported (supported: Hardware)",
+        "document 1 (sm01): kind: 'Hardwear' is not supported "
+        "(supported: Hardware, Template, Workflow)",
     ),
     "wrong apiVersion": (
         _set("apiVersion", "tinkerbell.org/v1beta1"),

@@ -45,6 +45,7 @@ from inventory.importers.tinkerbell.hardware_export import (
     hardware_document,
     hardware_export_queryset,
 )
+from inventory.importers.tinkerbell.workflow_kinds import TemplateKind, WorkflowKind
 
 __all__ = [
     "API_VERSION",
@@ -65,7 +66,9 @@ __all__ = [
     "ImportedObject",
     "KindHandler",
     "Step",
+    "TemplateKind",
     "TinkerbellImportError",
+    "WorkflowKind",
     "dump_documents",
     "export_documents",
     "hardware_document",

@@ -22,6 +22,7 @@ from django.db import models, transaction
 from inventory.fields import normalize_mac
 from inventory.models import TINKERBELL_METADATA_KEY, NetworkInterface
 from rackpilot.core.actors import Actor
+from rackpilot.core.yamlsafe import GoSafeLoader
 
 API_VERSION = "tinkerbell.org/v1alpha1"
 RESERVED_KEY = TINKERBELL_METADATA_KEY
@@ -163,7 +164,7 @@ def register_kind(handler: KindHandler) -> KindHandler:
 # --- YAML --------------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(GoSafeLoader):
     """YAML as Kubernetes reads it: dates stay strings, a key given twice is an error."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -180,12 +181,6 @@ class _Loader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 class _Dumper(yaml.SafeDumper):
