@@ -122,3 +122,39 @@ def test_line_timestamps_are_kept_and_naive_ones_read_as_utc(workflow, agent):
     assert response.status_code == 200
     stamps = [line.timestamp.isoformat() for line in LogLine.objects.order_by("seq")]
     assert stamps == ["2026-11-28T10:00:00.250000+00:00", "2026-11-28T10:00:01+00:00"]
+
+
+def test_issue_agent_token_command_prints_a_working_token(machine):
+    import io
+
+    from django.core.management import call_command
+    from rest_framework.test import APIClient
+
+    out = io.StringIO()
+    call_command(
+        "issue_agent_token",
+        "--machine",
+        machine.hostname,
+        "--ttl",
+        "60",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    raw = out.getvalue().strip()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/v1/agent/next-action/").status_code == 204
+
+
+def test_a_token_without_a_machine_cannot_say_hello(machine):
+    from rest_framework.test import APIClient
+
+    from workflows.services.agent import agent_token_issue
+
+    _, raw = agent_token_issue(machine=None, actor=Actor.system("t"), purpose="discovery")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = client.post(
+        "/api/v1/agent/hello/", {"worker_id": "52:54:00:99:99:99"}, format="json"
+    )
+    assert response.status_code == 403
