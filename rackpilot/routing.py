@@ -7,7 +7,7 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path, re_path
 
 from rackpilot.core.consumers import EventStreamConsumer
-from workflows.consumers import AgentConsumer
+from workflows.consumers import AgentConsumer, WorkflowLogConsumer
 
 agent_urlpatterns = [
     path("ws/agent/", AgentConsumer.as_asgi()),
@@ -15,6 +15,7 @@ agent_urlpatterns = [
 
 browser_urlpatterns = [
     path("ws/events/", EventStreamConsumer.as_asgi()),
+    path("ws/workflows/<int:workflow_id>/", WorkflowLogConsumer.as_asgi()),
 ]
 
 websocket_application = URLRouter(

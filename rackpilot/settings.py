@@ -119,7 +119,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "workflows-enforce-timeouts": {"task": "workflows.enforce_timeouts", "schedule": 10.0},
+    "workflows-prune-logs": {"task": "workflows.prune_logs", "schedule": 3600.0},
 }
+# Log lines of workflows that finished longer ago than this are pruned (hourly).
+LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
 # Agents enforce action timeouts themselves; the server steps in this long after a deadline.
 WORKFLOW_TIMEOUT_GRACE_SECONDS = env.int("WORKFLOW_TIMEOUT_GRACE_SECONDS", default=10)
 # Agent tokens (issued at netboot) expire; agents renew them over the protocol.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from workflows.models import Action, Task, Template, Workflow
+from workflows.models import Action, LogLine, Task, Template, Workflow
 
 
 def template_list() -> QuerySet[Template]:
@@ -24,3 +24,31 @@ def workflow_detail() -> QuerySet[Workflow]:
             ),
         )
     )
+
+
+def action_log(action: Action, *, attempt: int | None = None) -> QuerySet[LogLine]:
+    """An action attempt's lines in order (the current attempt unless another is asked)."""
+    return LogLine.objects.filter(action=action, attempt=attempt or action.attempt).order_by("seq")
+
+
+def log_backlog(
+    workflow_id: int, cursors: dict[int, tuple[int, int]], *, limit: int
+) -> list[LogLine]:
+    """Lines a reconnecting viewer lacks: per action, those after its (attempt, seq) cursor,
+    current attempts only, oldest first, at most ``limit``."""
+    actions = Action.objects.filter(task__workflow_id=workflow_id).values_list(
+        "pk", "attempt", "order"
+    )
+    lines: list[LogLine] = []
+    for action_id, attempt, _order in sorted(actions, key=lambda row: row[2]):
+        seen_attempt, seen_seq = cursors.get(action_id, (attempt, 0))
+        after = seen_seq if seen_attempt == attempt else 0
+        remaining = limit - len(lines)
+        if remaining <= 0:
+            break
+        lines.extend(
+            LogLine.objects.filter(action_id=action_id, attempt=attempt, seq__gt=after).order_by(
+                "seq"
+            )[:remaining]
+        )
+    return lines

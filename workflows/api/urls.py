@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from workflows.api import agent, viewsets
+from workflows.api import agent, logs, viewsets
 
 router = DefaultRouter()
 router.register("templates", viewsets.TemplateViewSet, basename="template")
@@ -9,6 +9,17 @@ router.register("workflows", viewsets.WorkflowViewSet, basename="workflow")
 
 urlpatterns = [
     *router.urls,
+    path("actions/<int:action_id>/logs/", logs.ActionLogView.as_view(), name="action-logs"),
+    path(
+        "actions/<int:action_id>/logs.txt",
+        logs.ActionLogTextView.as_view(),
+        name="action-logs-text",
+    ),
+    path(
+        "workflows/<int:workflow_id>/logs.txt",
+        logs.WorkflowLogTextView.as_view(),
+        name="workflow-logs-text",
+    ),
     path("agent/hello/", agent.HelloView.as_view(), name="agent-hello"),
     path("agent/next-action/", agent.NextActionView.as_view(), name="agent-next-action"),
     path(

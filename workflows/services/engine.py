@@ -167,6 +167,7 @@ def _workflow_from_plan(
         message=f"rerun of #{rerun_of.pk}" if rerun_of else "",
     )
     _announce_work(workflow)
+    _publish_state(workflow)
     return workflow
 
 
@@ -242,11 +243,11 @@ def _worker_machine_ids(workflow: Workflow) -> set[int]:
 
 
 def _announce_work(workflow: Workflow) -> None:
+    """Tell the agents of the workflow's machines, after the commit, that work is waiting."""
     for machine_id in _worker_machine_ids(workflow):
         publish_on_commit(
             agent_group(machine_id), {"type": "work.available", "workflow": workflow.pk}
         )
-    _publish_state(workflow)
 
 
 def _publish_state(workflow: Workflow, action: Action | None = None) -> None:
@@ -529,6 +530,7 @@ def workflow_retry(*, workflow: Workflow, actor: Actor) -> Workflow:
         message=f"from action {actions[0].name}" if actions else "",
     )
     _announce_work(workflow)
+    _publish_state(workflow)
     return workflow
 
 
