@@ -19,5 +19,6 @@ urlpatterns = [
     path("metrics", core_views.metrics_view, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("workflows.urls")),
     path("", include("inventory.urls")),
 ]

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from workflows import views
+
+app_name = "workflows-ui"
+
+urlpatterns = [
+    path("templates/", views.template_list, name="template-list"),
+    path("templates/new/", views.template_create, name="template-create"),
+    path("templates/<int:pk>/", views.template_detail, name="template-detail"),
+    path("templates/<int:pk>/edit/", views.template_edit, name="template-edit"),
+    path("templates/<int:pk>/delete/", views.template_delete, name="template-delete"),
+    path("workflows/", views.workflow_list, name="workflow-list"),
+    path("workflows/bulk/", views.workflow_bulk, name="workflow-bulk"),
+    path("workflows/start/<int:machine_pk>/", views.workflow_start, name="workflow-start"),
+    path("workflows/<int:pk>/", views.workflow_detail, name="workflow-detail"),
+    path("workflows/<int:pk>/live/", views.workflow_live, name="workflow-live"),
+    path("workflows/<int:pk>/cancel/", views.workflow_cancel, name="workflow-cancel"),
+    path("workflows/<int:pk>/retry/", views.workflow_retry, name="workflow-retry"),
+    path("workflows/<int:pk>/rerun/", views.workflow_rerun, name="workflow-rerun"),
+]

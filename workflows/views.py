@@ -1,0 +1,468 @@
+"""Dashboard pages of the workflows app: templates, workflows, and starting them on machines.
+
+Thin views: reads through selectors and filtersets, every write through a service. Service
+refusals come back as form errors (forms) or flash messages (buttons).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, Max, OuterRef
+from django.db.models.fields.json import KT
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from inventory import selectors as inventory_selectors
+from inventory.filtersets import MachineFilterSet
+from inventory.models import Machine, Site
+from inventory.views import _list_page
+from rackpilot.core.actors import Actor
+from rackpilot.core.api.errors import ConflictError
+from rackpilot.core.statemachine import TransitionError
+from workflows import filtersets, selectors
+from workflows.forms import (
+    Problem,
+    TemplateForm,
+    WorkflowBulkForm,
+    WorkflowCancelForm,
+    WorkflowStartForm,
+    add_service_errors,
+    hardware_map_text,
+    parse_problems,
+)
+from workflows.models import Template, Workflow
+from workflows.services import engine
+from workflows.services import templates as template_services
+from workflows.states import WORKFLOW_FINISHED, WORKFLOW_RETRYABLE, WorkflowState
+
+RECENT_WORKFLOWS = 10
+# Lines shown around a problem in an excerpt of a template body.
+EXCERPT_CONTEXT = 2
+# The bulk page lists the machines it would start on; beyond this it only counts them.
+BULK_LIST_LIMIT = 200
+UNFINISHED = (WorkflowState.PENDING, WorkflowState.RUNNING)
+
+TEMPLATE_ORDERINGS = {
+    "name": ("name",),
+    "workflows": ("workflow_count", "name"),
+    "last_used": ("last_used",),
+    "updated": ("updated_at",),
+}
+WORKFLOW_ORDERINGS = {
+    "id": ("id",),
+    "state": ("state", "created_at"),
+    "machine": ("machine__hostname", "created_at"),
+    "template": ("template__name", "created_at"),
+    "created": ("created_at",),
+    "started": ("started_at",),
+    "finished": ("finished_at",),
+}
+
+
+# --- template bodies with line numbers -----------------------------------------------------
+
+
+@dataclass
+class Marker:
+    """A problem under its line: ``indent`` puts a caret under the column (tabs kept)."""
+
+    problem: Problem
+    indent: str
+
+
+@dataclass
+class Line:
+    number: int
+    text: str
+    problems: list[Marker] = field(default_factory=list)
+
+
+def numbered_lines(body: str, problems: Iterable[Problem] = ()) -> list[Line]:
+    texts = body.split("\n")
+    if len(texts) > 1 and texts[-1] == "":
+        texts.pop()  # the final newline ends the last line; it does not start another
+    lines = [Line(number, text) for number, text in enumerate(texts, start=1)]
+    for problem in problems:
+        # "unexpected EOF" and friends point one past the end: show them on the last line.
+        line = lines[min(max(problem.line, 1), len(lines)) - 1]
+        before = line.text[: max(problem.column - 1, 0)]
+        indent = "".join(char if char == "\t" else " " for char in before)
+        line.problems.append(Marker(problem, indent))
+    return lines
+
+
+def problem_excerpt(lines: list[Line]) -> list[Line | None]:
+    """The lines around each problem; ``None`` where lines are left out."""
+    keep: set[int] = set()
+    for line in lines:
+        if line.problems:
+            keep.update(range(line.number - EXCERPT_CONTEXT, line.number + EXCERPT_CONTEXT + 1))
+    excerpt: list[Line | None] = []
+    for line in lines:
+        if line.number in keep:
+            if excerpt and excerpt[-1] is not None and excerpt[-1].number != line.number - 1:
+                excerpt.append(None)
+            excerpt.append(line)
+    return excerpt
+
+
+def _body_context(body: str, messages_: Iterable[str]) -> dict[str, Any]:
+    """Problems of a template body, located on its lines, for the editor and the excerpt."""
+    problems, unlocated = parse_problems(messages_)
+    problem_lines = {problem.line for problem in problems}
+    lines = numbered_lines(body, problems)
+    return {
+        "problems": problems,
+        "unlocated_problems": unlocated,
+        "lines": lines,
+        "excerpt": problem_excerpt(lines) if problems else [],
+        # The editor's gutter numbers every line of the textarea, the empty one after a final
+        # newline included (that is where the cursor goes); workflows.js counts the same way.
+        "gutter": [(number, number in problem_lines) for number in range(1, body.count("\n") + 2)],
+        "error_lines": sorted(problem_lines),
+    }
+
+
+def _field_errors(form: forms.Form, name: str) -> list[str]:
+    return [str(message) for message in form.errors.get(name, [])]
+
+
+def _status(form: forms.Form) -> int:
+    """A form shown again with errors answers 400, so clients and tests can tell."""
+    return 400 if form.is_bound and form.errors else 200
+
+
+# --- templates -------------------------------------------------------------------------------
+
+
+@login_required
+def template_list(request: HttpRequest) -> HttpResponse:
+    templates = (
+        selectors.template_list()
+        .defer("body")
+        .annotate(workflow_count=Count("workflows"), last_used=Max("workflows__created_at"))
+    )
+    filterset = filtersets.TemplateFilterSet(request.GET, queryset=templates)
+    return _list_page(
+        request,
+        filterset=filterset,
+        orderings=TEMPLATE_ORDERINGS,
+        template="workflows/template_list.html",
+        partial="workflows/partials/template_table.html",
+    )
+
+
+@login_required
+def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(Template.objects.select_related("created_by"), pk=pk)
+    workflows = selectors.workflow_list().filter(template=template)
+    context = {
+        "template": template,
+        "lines": numbered_lines(template.body),
+        "recent_workflows": workflows[:RECENT_WORKFLOWS],
+        "workflow_count": workflows.count(),
+    }
+    return render(request, "workflows/template_detail.html", context)
+
+
+def _template_form_page(
+    request: HttpRequest, form: TemplateForm, template: Template | None
+) -> HttpResponse:
+    form.mark_invalid()
+    body = form["body"].value() or ""
+    problems = _body_context(body, _field_errors(form, "body"))
+    context = {"form": form, "template": template, **problems}
+    return render(request, "workflows/template_form.html", context, status=_status(form))
+
+
+def _save_template(
+    request: HttpRequest, form: TemplateForm, save: Callable[..., Template]
+) -> Template | None:
+    if not form.is_valid():
+        return None
+    try:
+        return save(actor=Actor.for_user(request.user), **form.cleaned_data)
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return None
+
+
+@login_required
+@permission_required("workflows.add_template", raise_exception=True)
+def template_create(request: HttpRequest) -> HttpResponse:
+    form = TemplateForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        template = _save_template(request, form, template_services.template_create)
+        if template is not None:
+            messages.success(request, f"Template {template.name} created.")
+            return redirect("workflows-ui:template-detail", pk=template.pk)
+    return _template_form_page(request, form, template=None)
+
+
+@login_required
+@permission_required("workflows.change_template", raise_exception=True)
+def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(Template, pk=pk)
+    initial = {"name": template.name, "description": template.description, "body": template.body}
+    form = TemplateForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST":
+
+        def update(**values: Any) -> Template:
+            return template_services.template_update(template=template, **values)
+
+        saved = _save_template(request, form, update)
+        if saved is not None:
+            messages.success(
+                request,
+                f"Template {saved.name} saved. Existing workflows keep the body they were "
+                "created with.",
+            )
+            return redirect("workflows-ui:template-detail", pk=saved.pk)
+    return _template_form_page(request, form, template=template)
+
+
+@login_required
+@permission_required("workflows.delete_template", raise_exception=True)
+def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(Template, pk=pk)
+    if request.method == "POST":
+        try:
+            template_services.template_delete(template=template, actor=Actor.for_user(request.user))
+        except ValidationError as exc:
+            messages.error(request, f"Template not deleted: {' '.join(exc.messages)}")
+            return redirect("workflows-ui:template-detail", pk=pk)
+        messages.success(request, f"Template {template.name} deleted.")
+        return redirect("workflows-ui:template-list")
+    context = {"template": template, "workflow_count": template.workflows.count()}
+    return render(request, "workflows/template_confirm_delete.html", context)
+
+
+# --- workflows -------------------------------------------------------------------------------
+
+
+@login_required
+def workflow_list(request: HttpRequest) -> HttpResponse:
+    workflows = (
+        selectors.workflow_list()
+        # The list needs the workflow's name, not its whole rendered spec and bodies.
+        .annotate(spec_name=KT("spec__name"))
+        .defer("spec", "template_body", "rendered", "template__body")
+    )
+    filterset = filtersets.WorkflowFilterSet(request.GET, queryset=workflows)
+    # Choices for the filter form; lazy, so table-only (HTMX) responses never query them.
+    extra = {
+        "states": WorkflowState.choices,
+        "templates": Template.objects.only("name").order_by("name"),
+        "sites": Site.objects.only("name", "slug"),
+    }
+    return _list_page(
+        request,
+        filterset=filterset,
+        orderings=WORKFLOW_ORDERINGS,
+        template="workflows/workflow_list.html",
+        partial="workflows/partials/workflow_table.html",
+        extra=extra,
+    )
+
+
+def _workflow_context(workflow: Workflow) -> dict[str, Any]:
+    return {
+        "workflow": workflow,
+        "tasks": workflow.tasks.all(),
+        "failure": workflow.failure_reason if workflow.state in WORKFLOW_RETRYABLE else None,
+        "can_cancel": workflow.state in UNFINISHED,
+        "can_retry": workflow.state in WORKFLOW_RETRYABLE,
+        "can_rerun": workflow.state in WORKFLOW_FINISHED,
+        # HTMX polls the live parts of the page until the workflow is over.
+        "polling": workflow.state not in WORKFLOW_FINISHED,
+    }
+
+
+def _workflow_for_page(pk: int) -> Workflow:
+    return get_object_or_404(
+        selectors.workflow_detail().select_related("created_by", "machine__rack__site"), pk=pk
+    )
+
+
+@login_required
+def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    context = _workflow_context(_workflow_for_page(pk))
+    return render(request, "workflows/workflow_detail.html", context)
+
+
+@login_required
+def workflow_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The polled parts of the detail page: tasks, plus state, buttons and timing out of band."""
+    context = {**_workflow_context(_workflow_for_page(pk)), "oob": True}
+    return render(request, "workflows/partials/workflow_live.html", context)
+
+
+def _run_command(
+    request: HttpRequest, workflow: Workflow, verb: str, command: Callable[[], Workflow]
+) -> HttpResponse:
+    """Run an operator command; a refusal is shown on the workflow's page, not as an error page."""
+    try:
+        result = command()
+    except (TransitionError, ConflictError) as exc:
+        messages.error(request, f"Workflow #{workflow.pk} could not be {verb}: {exc}")
+    except ValidationError as exc:
+        reasons = "; ".join(exc.messages)
+        messages.error(request, f"Workflow #{workflow.pk} could not be {verb}: {reasons}")
+    else:
+        if result.pk == workflow.pk:
+            messages.success(request, f"Workflow #{workflow.pk} {verb}.")
+        else:
+            messages.success(request, f"Workflow #{workflow.pk} {verb} as #{result.pk}.")
+        return redirect("workflows-ui:workflow-detail", pk=result.pk)
+    return redirect("workflows-ui:workflow-detail", pk=workflow.pk)
+
+
+@require_POST
+@login_required
+@permission_required("workflows.change_workflow", raise_exception=True)
+def workflow_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = get_object_or_404(Workflow, pk=pk)
+    form = WorkflowCancelForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    actor = Actor.for_user(request.user)
+    return _run_command(
+        request,
+        workflow,
+        "cancelled",
+        lambda: engine.workflow_cancel(workflow=workflow, actor=actor, reason=reason),
+    )
+
+
+@require_POST
+@login_required
+@permission_required("workflows.change_workflow", raise_exception=True)
+def workflow_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = get_object_or_404(Workflow, pk=pk)
+    actor = Actor.for_user(request.user)
+    return _run_command(
+        request, workflow, "retried", lambda: engine.workflow_retry(workflow=workflow, actor=actor)
+    )
+
+
+@require_POST
+@login_required
+@permission_required("workflows.add_workflow", raise_exception=True)
+def workflow_rerun(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = get_object_or_404(Workflow.objects.select_related("template", "machine"), pk=pk)
+    actor = Actor.for_user(request.user)
+    return _run_command(
+        request, workflow, "re-run", lambda: engine.workflow_rerun(workflow=workflow, actor=actor)
+    )
+
+
+# --- starting workflows ----------------------------------------------------------------------
+
+
+@login_required
+@permission_required("workflows.add_workflow", raise_exception=True)
+def workflow_start(request: HttpRequest, machine_pk: int) -> HttpResponse:
+    machine = get_object_or_404(inventory_selectors.machine_list(), pk=machine_pk)
+    initial = {"hardware_map": hardware_map_text(engine.default_hardware_map(machine))}
+    form = WorkflowStartForm(request.POST if request.method == "POST" else None, initial=initial)
+    chosen: Template | None = None
+    if request.method == "POST" and form.is_valid():
+        chosen = form.cleaned_data["template"]
+        try:
+            workflow = engine.workflow_create(
+                template=chosen,
+                machine=machine,
+                actor=Actor.for_user(request.user),
+                # Nothing given: the service maps device_1 to the boot interface itself.
+                hardware_map=form.cleaned_data["hardware_map"] or None,
+                disable_pxe_on_success=form.cleaned_data["disable_pxe_on_success"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        except ConflictError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                f"Workflow #{workflow.pk} created on {machine.hostname}: it starts when "
+                "the machine's agent asks for work.",
+            )
+            return redirect("workflows-ui:workflow-detail", pk=workflow.pk)
+    form.mark_invalid()
+    # Render errors point into the template body: show them there.
+    template_errors = _field_errors(form, "template")
+    render_problems = _body_context(chosen.body, template_errors) if chosen else {}
+    context = {
+        "machine": machine,
+        "form": form,
+        # Hints shown before submitting; the service makes the decision either way.
+        "unfinished": Workflow.objects.filter(machine=machine, state__in=UNFINISHED).first(),
+        "startable_state": machine.state in engine.STARTABLE_MACHINE_STATES,
+        "chosen_template": chosen,
+        "render": render_problems,
+    }
+    return render(request, "workflows/workflow_start.html", context, status=_status(form))
+
+
+def _bulk_selection(request: HttpRequest) -> tuple[QueryDict, MachineFilterSet, str]:
+    """The machine list's filter from the querystring, and why it cannot be used (or "")."""
+    query = QueryDict(mutable=True)
+    for key in request.GET:
+        values = [value for value in request.GET.getlist(key) if value.strip()]
+        if key in MachineFilterSet.base_filters and values:
+            query.setlist(key, values)
+    filterset = MachineFilterSet(query, queryset=inventory_selectors.machine_list())
+    if not query:
+        return (
+            query,
+            filterset,
+            (
+                "A bulk start needs at least one filter: without one it would start the workflow "
+                "on every machine. Filter the machine list first."
+            ),
+        )
+    if not filterset.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items())
+        return query, filterset, f"The machine filter is not valid ({problems})."
+    return query, filterset, ""
+
+
+@login_required
+@permission_required("workflows.add_workflow", raise_exception=True)
+def workflow_bulk(request: HttpRequest) -> HttpResponse:
+    query, filterset, refusal = _bulk_selection(request)
+    context: dict[str, Any] = {"query": query.urlencode(), "refusal": refusal}
+    if refusal:
+        return render(request, "workflows/workflow_bulk.html", context, status=400)
+    busy = Workflow.objects.filter(machine=OuterRef("pk"), state__in=UNFINISHED)
+    machines = filterset.qs.annotate(busy=Exists(busy)).order_by("hostname", "pk")
+    form = WorkflowBulkForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        result = engine.workflow_bulk_create(
+            template=form.cleaned_data["template"],
+            # By primary key: the filter's joins (DISTINCT, outer joins) cannot be locked
+            # FOR UPDATE as they are.
+            machines=Machine.objects.filter(pk__in=filterset.qs.values("pk")),
+            actor=Actor.for_user(request.user),
+            skip_refused=form.cleaned_data["skip_refused"],
+            disable_pxe_on_success=form.cleaned_data["disable_pxe_on_success"],
+        )
+        context.update(result=result, template=form.cleaned_data["template"], form=form)
+        return render(request, "workflows/workflow_bulk_result.html", context)
+    form.mark_invalid()
+    count = machines.count()
+    context.update(
+        form=form,
+        machines=machines[:BULK_LIST_LIMIT],
+        machine_count=count,
+        hidden_count=max(count - BULK_LIST_LIMIT, 0),
+        filters=[(key, ", ".join(query.getlist(key))) for key in query],
+    )
+    return render(request, "workflows/workflow_bulk.html", context, status=_status(form))
