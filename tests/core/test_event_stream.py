@@ -66,3 +66,44 @@ async def test_rolled_back_change_publishes_nothing():
 
     assert await communicator.receive_nothing(timeout=1)
     await communicator.disconnect()
+
+
+async def test_the_full_websocket_stack_authenticates_browsers_by_session_and_origin():
+    """Through the application the server runs: session cookie + allowed Origin."""
+    from django.test import Client
+
+    from rackpilot.routing import websocket_application
+
+    user = await sync_to_async(UserFactory)()
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    for path in ("/ws/events/", "/ws/workflows/1/"):
+        good = WebsocketCommunicator(
+            websocket_application,
+            path,
+            headers=[
+                (b"cookie", cookie),
+                (b"origin", b"http://127.0.0.1"),
+                (b"host", b"127.0.0.1"),
+            ],
+        )
+        assert (await good.connect())[0], path
+        await good.disconnect()
+        foreign = WebsocketCommunicator(
+            websocket_application,
+            path,
+            headers=[
+                (b"cookie", cookie),
+                (b"origin", b"http://evil.example"),
+                (b"host", b"127.0.0.1"),
+            ],
+        )
+        assert not (await foreign.connect())[0], path
+        anonymous = WebsocketCommunicator(
+            websocket_application,
+            path,
+            headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
+        )
+        assert not (await anonymous.connect())[0], path
