@@ -26,6 +26,7 @@ from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.events import publish_on_commit, record_event
 from rackpilot.core.services import lock
 from workflows.groups import workflow_group
+from workflows.logstore import log_lines_insert
 from workflows.models import Action, AgentToken, LogLine, Workflow, hash_token
 from workflows.services.engine import action_finish, action_start, locked_workflow
 from workflows.states import ActionState, WorkflowState
@@ -276,7 +277,8 @@ def agent_report_action(*, token: AgentToken, report: ActionReport) -> dict[str,
 # --- log lines --------------------------------------------------------------------------------
 
 
-def _parse_lines(lines: Any) -> list[tuple[str, datetime, str]]:
+def _parse_lines(lines: Any) -> list[tuple[str, datetime, str, str]]:
+    """(stream, timestamp, the timestamp as sent or made, text) per line."""
     if not isinstance(lines, list):
         raise ValidationError({"lines": "Expected a list of lines."})
     if len(lines) > MAX_LINES_PER_BATCH:
@@ -301,7 +303,7 @@ def _parse_lines(lines: Any) -> list[tuple[str, datetime, str]]:
                 raise ValidationError({"lines": f"Line {index}: bad timestamp."}) from None
             if timezone.is_naive(timestamp):
                 timestamp = timezone.make_aware(timestamp, UTC)
-        parsed.append((stream, timestamp, line["text"]))
+        parsed.append((stream, timestamp, timestamp.isoformat(), line["text"]))
     return parsed
 
 
@@ -327,14 +329,14 @@ def agent_upload_logs(
     acked = action.log_seq
     if first_seq > acked + 1:
         raise StaleReport(f"gap in log lines: expected seq {acked + 1}, got {first_seq}")
-    rows = [
-        LogLine(action=action, attempt=attempt, seq=first_seq + i, stream=s, timestamp=t, text=x)
-        for i, (s, t, x) in enumerate(parsed)
+    fresh = [
+        (first_seq + i, stream, timestamp, stamp, text)
+        for i, (stream, timestamp, stamp, text) in enumerate(parsed)
         if first_seq + i > acked
     ]
-    if rows:
-        LogLine.objects.bulk_create(rows)
-        action.log_seq = rows[-1].seq
+    if fresh:
+        log_lines_insert([(action.pk, attempt, q, s, t, x) for q, s, t, _, x in fresh])
+        action.log_seq = fresh[-1][0]
         action.save(update_fields=["log_seq"])
         publish_on_commit(
             workflow_group(action.task.workflow_id),
@@ -342,15 +344,9 @@ def agent_upload_logs(
                 "type": "log.lines",
                 "action": action.pk,
                 "attempt": attempt,
-                "first_seq": rows[0].seq,
+                "first_seq": fresh[0][0],
                 "lines": [
-                    {
-                        "seq": r.seq,
-                        "stream": r.stream,
-                        "ts": r.timestamp.isoformat(),
-                        "text": r.text,
-                    }
-                    for r in rows
+                    {"seq": q, "stream": s, "ts": stamp, "text": x} for q, s, _, stamp, x in fresh
                 ],
             },
         )
