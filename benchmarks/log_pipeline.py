@@ -83,7 +83,9 @@ def prepare(agents: int) -> tuple[list[dict[str, object]], str]:
     return runs, client.cookies["sessionid"].value
 
 
-async def run_agent(ws_url: str, run: dict[str, object], lines: int, sent: dict[str, int]) -> float:
+async def run_agent(
+    ws_url: str, run: dict[str, object], lines: int, sent: dict[str, int], rate: float
+) -> float:
     import websockets
 
     headers = {"Authorization": f"Bearer {run['token']}"}
@@ -108,9 +110,18 @@ async def run_agent(ws_url: str, run: dict[str, object], lines: int, sent: dict[
         in_flight = 0
         seq = 1
         next_id = 10
+        # With a rate, the agent writes like a real one (a batch every 50 ms); without, it
+        # sends as fast as acknowledgements allow (saturation).
+        per_batch = max(1, int(rate * 0.05)) if rate else BATCH
+        next_send = time.perf_counter()
         while seq <= lines or in_flight:
             while seq <= lines and in_flight < WINDOW:
-                count = min(BATCH, lines - seq + 1)
+                if rate:
+                    delay = next_send - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    next_send += 0.05
+                count = min(per_batch, lines - seq + 1)
                 now = time.time()
                 batch = [
                     {
@@ -201,6 +212,12 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--browsers", type=int, default=2, help="viewers per workflow")
     parser.add_argument("--lines", type=int, default=20_000, help="lines per agent")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="lines/s per agent, written in 50 ms batches (default: as fast as possible)",
+    )
     args = parser.parse_args()
 
     runs, cookie = prepare(args.agents)
@@ -246,7 +263,9 @@ def main() -> None:
             ]
             await asyncio.sleep(1.0)  # viewers subscribed before the first line
             started = time.perf_counter()
-            await asyncio.gather(*(run_agent(ws_url, run, args.lines, sent) for run in runs))
+            await asyncio.gather(
+                *(run_agent(ws_url, run, args.lines, sent, args.rate) for run in runs)
+            )
             received = sum(await asyncio.gather(*viewers))
             return time.perf_counter() - started, latencies, received
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from workflows.agent_protocol import ProtocolError, dispatch
@@ -62,7 +62,12 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             # Re-check the token on every message: a revoked or expired token stops working
             # on open connections too.
             await database_sync_to_async(agent_token_authenticate)(_bearer(self.scope))
-            reply = await database_sync_to_async(dispatch)(self.token, message_type, content)
+            # Not thread-sensitive: agents' messages run in parallel worker threads (each with
+            # its own database connection) instead of queueing behind one shared thread. One
+            # consumer still handles its own messages one at a time, in order.
+            reply = await DatabaseSyncToAsync(dispatch, thread_sensitive=False)(
+                self.token, message_type, content
+            )
         except AgentAuthenticationError:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return

@@ -214,13 +214,23 @@ class ActionReport:
     reaction: dict[str, Any] | None = None
 
 
-def _locked_action(token: AgentToken, action_id: int) -> tuple[Workflow, Action]:
+def _authorized_action(token: AgentToken, action_id: int, *, lock_row: bool) -> Action:
+    """The action, if the token's machine is its worker (optionally row-locked)."""
     machine = _machine_of(token)
-    action = Action.objects.select_related("task__workflow").filter(pk=action_id).first()
+    queryset = Action.objects.select_related("task__workflow")
+    if lock_row:
+        queryset = queryset.select_for_update(of=("self",))
+    action = queryset.filter(pk=action_id).first()
     if action is None:
         raise ValidationError({"action": f"No action {action_id}."})
-    if action.task.worker not in _machine_macs(machine):
+    if not machine.interfaces.filter(mac=action.task.worker).exists():
         raise PermissionDenied(f"action {action_id} belongs to another machine's agent")
+    return action
+
+
+def _locked_action(token: AgentToken, action_id: int) -> tuple[Workflow, Action]:
+    """For state reports: the machine → workflow → action locks, in the engine's order."""
+    action = _authorized_action(token, action_id, lock_row=False)
     workflow = locked_workflow(action.task.workflow)
     action = Action.objects.select_for_update().select_related("task").get(pk=action_id)
     return workflow, action
@@ -320,7 +330,9 @@ def agent_upload_logs(
     parsed = _parse_lines(lines)
     if first_seq < 1:
         raise ValidationError({"first_seq": "Sequence numbers start at 1."})
-    _, action = _locked_action(token, action_id)
+    # Only the action row is locked: it serialises this action's batches (and its seq),
+    # and log uploads never wait on workflow or machine changes.
+    action = _authorized_action(token, action_id, lock_row=True)
     if attempt != action.attempt:
         raise StaleReport(
             f"log lines for attempt {attempt} of action {action.pk}; the current attempt is "
