@@ -35,6 +35,20 @@ FILES: dict[str, list[tuple[str, str]]] = {
     "htmx.org": [
         ("dist/htmx.min.js", "htmx.min.js"),
     ],
+    # The live log panel: the terminal, fitting it to its box, and searching its buffer.
+    "@xterm/xterm": [
+        ("lib/xterm.js", "lib/xterm.js"),
+        ("lib/xterm.js.map", "lib/xterm.js.map"),
+        ("css/xterm.css", "css/xterm.css"),
+    ],
+    "@xterm/addon-fit": [
+        ("lib/addon-fit.js", "lib/addon-fit.js"),
+        ("lib/addon-fit.js.map", "lib/addon-fit.js.map"),
+    ],
+    "@xterm/addon-search": [
+        ("lib/addon-search.js", "lib/addon-search.js"),
+        ("lib/addon-search.js.map", "lib/addon-search.js.map"),
+    ],
 }
 
 
