@@ -70,8 +70,10 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy rackpilot inventory workflows
 
+# Tests close database connections after each use (DB_CONN_MAX_AGE=0): connections kept open
+# by worker threads would outlive the test database they point at.
 pytest: $(VENV)/.installed-dev
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 \
 		$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 clean:
