@@ -38,8 +38,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(PIP) install -q -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml agent/pyproject.toml $(VENV)/.installed
+	$(PIP) install -q -e '.[dev]' -e ./agent
 	touch $@
 
 # Front-end assets come from the npm registry at set-up time and are served by Rackpilot
@@ -69,6 +69,7 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy rackpilot inventory workflows
+	$(VENV)/bin/mypy --strict agent/rackpilot_agent
 
 # Tests close database connections after each use (DB_CONN_MAX_AGE=0): connections kept open
 # by worker threads would outlive the test database they point at.

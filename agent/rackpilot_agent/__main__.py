@@ -1,0 +1,3 @@
+from rackpilot_agent.cli import main
+
+raise SystemExit(main())
