@@ -143,7 +143,13 @@ def test_lines_splits_streams_colours_and_exit_code(
 def test_longline_prints_one_long_line_then_a_short_one(
     docker_client: docker.DockerClient, action_images: dict[str, str]
 ) -> None:
-    output = docker_client.containers.run(action_images["longline"], **QUIET)
+    # Attached before the start, as the agent does: podman's stored logs can split or lose
+    # parts of a 200 kB line read back after the exit, the attach stream does not.
+    container = docker_client.containers.create(action_images["longline"], **QUIET)
+    stream = container.attach(stdout=True, stderr=True, stream=True, logs=True)
+    container.start()
+    output = b"".join(stream)
+    container.wait(timeout=30)
 
     long_line, short_line = output.decode().splitlines()
     assert len(long_line) == 200_000
