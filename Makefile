@@ -24,6 +24,7 @@ run: setup
 ## make test: install what the tests need, start PostgreSQL/Redis if down, lint, test.
 test: setup-dev system-packages services
 	$(MAKE) --no-print-directory lint
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py ensure_database
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(PY) manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory typecheck

@@ -7,7 +7,23 @@ from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from rackpilot.core.actors import Actor
+from tests.container_fixtures import (
+    action_images,
+    container_work_directory,
+    docker_client,
+    oci_registry,
+    podman_engine,
+)
 from tests.factories import UserFactory
+
+# Session fixtures for tests that need real containers or a registry (tests/containers.py).
+__all__ = [
+    "action_images",
+    "container_work_directory",
+    "docker_client",
+    "oci_registry",
+    "podman_engine",
+]
 
 
 @pytest.fixture(autouse=True)
