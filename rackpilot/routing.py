@@ -8,6 +8,7 @@ from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
+from builds.consumers import BuildLogConsumer
 from rackpilot.core.consumers import EventStreamConsumer
 from workflows.consumers import AgentConsumer, WorkflowLogConsumer
 
@@ -18,6 +19,7 @@ agent_urlpatterns = [
 BROWSER_ROUTES: list[tuple[str, Any]] = [
     ("ws/events/", EventStreamConsumer.as_asgi()),
     ("ws/workflows/<int:workflow_id>/", WorkflowLogConsumer.as_asgi()),
+    ("ws/builds/<int:build_id>/", BuildLogConsumer.as_asgi()),
 ]
 
 # The bare consumers (tests put a user in the scope themselves).

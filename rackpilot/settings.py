@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "rackpilot.core",
     "inventory",
     "workflows",
+    "builds",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +126,7 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "workflows-enforce-timeouts": {"task": "workflows.enforce_timeouts", "schedule": 10.0},
     "workflows-prune-logs": {"task": "workflows.prune_logs", "schedule": 3600.0},
+    "builds-recover-stale": {"task": "builds.recover_stale", "schedule": 60.0},
 }
 # Log lines of workflows that finished longer ago than this are pruned (hourly).
 LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
@@ -132,6 +134,13 @@ LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
 WORKFLOW_TIMEOUT_GRACE_SECONDS = env.int("WORKFLOW_TIMEOUT_GRACE_SECONDS", default=10)
 # Agent tokens (issued at netboot) expire; agents renew them over the protocol.
 AGENT_TOKEN_TTL_SECONDS = env.int("AGENT_TOKEN_TTL_SECONDS", default=6 * 3600)
+# Hook builds: the layer cache, the artifacts (one folder per build), and how long a running
+# build may go without a heartbeat before it counts as lost with its worker.
+BUILD_CACHE_DIR = Path(env.str("BUILD_CACHE_DIR", default=str(VAR_DIR / "build-cache")))
+BUILD_ARTIFACTS_DIR = Path(env.str("BUILD_ARTIFACTS_DIR", default=str(VAR_DIR / "artifacts")))
+BUILD_STALE_MINUTES = env.int("BUILD_STALE_MINUTES", default=5)
+# Registries the builder may reach over plain HTTP (host:port), e.g. a local one.
+BUILD_INSECURE_REGISTRIES = env.list("BUILD_INSECURE_REGISTRIES", default=[])
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 CHANNEL_LAYERS = {

@@ -8,6 +8,7 @@ from rackpilot.core import views as core_views
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("inventory.api.urls")),
     path("", include("workflows.api.urls")),
+    path("", include("builds.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
@@ -20,5 +21,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("workflows.urls")),
+    path("", include("builds.urls")),
     path("", include("inventory.urls")),
 ]

@@ -22,6 +22,7 @@ from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, T
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
 from rackpilot.core.models import Event
+from tests.builds_app.conftest import builds_admin_rows
 from tests.factories import (
     BMCFactory,
     DiskFactory,
@@ -77,6 +78,7 @@ def fleet(rack, superuser) -> dict[str, Any]:
     template = template_create(actor=system, name="fra1-install", body=TWO_ACTIONS)
     workflow_create(template=template, machine=big, actor=system)
     agent_token_issue(machine=big, actor=system)
+    builds_admin_rows(system)
     return {"tag": tag, "big": big, "small": small, "bmc": bmc}
 
 

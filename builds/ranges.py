@@ -1,0 +1,111 @@
+"""Serving files with HTTP range requests (RFC 9110 §14), streamed in chunks.
+
+- No ``Range``: 200 with the whole file.
+- One satisfiable range (``bytes=0-99``, ``bytes=100-``, ``bytes=-100``): 206 with
+  ``Content-Range``; an end past the file is clipped, a suffix longer than the file is the
+  whole file.
+- A range that starts at or past the end (or ``bytes=-0``, or any range of an empty file):
+  416 with ``Content-Range: bytes */<size>``.
+- Several ranges, a malformed header, another unit, or an ``If-Range`` that no longer matches:
+  the header is ignored and the whole file is sent with 200 (the RFC allows a server to ignore
+  Range; multipart/byteranges answers are not worth their complexity for boot files).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils.http import http_date
+
+CHUNK = 256 * 1024
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+class Unsatisfiable(Exception):
+    pass
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """``(start, end)`` inclusive for one satisfiable range; None to send the whole file;
+    raises Unsatisfiable for a single range the file cannot satisfy."""
+    if "," in header:
+        return None
+    match = _RANGE.match(header)
+    if match is None:
+        return None
+    first, last = match.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise Unsatisfiable
+        return max(size - suffix, 0), size - 1
+    start = int(first)
+    end = int(last) if last != "" else size - 1
+    if last != "" and end < start:
+        return None  # an invalid range-spec: ignore the header
+    if start >= size:
+        raise Unsatisfiable
+    return start, min(end, size - 1)
+
+
+def _chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            data = handle.read(min(CHUNK, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            yield data
+
+
+def ranged_file_response(
+    request: HttpRequest,
+    path: Path,
+    *,
+    etag: str = "",
+    content_type: str = "application/octet-stream",
+    filename: str = "",
+) -> HttpResponseBase:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError as exc:
+        raise Http404("The artifact's file is missing.") from exc
+    size = stat.st_size
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Last-Modified": http_date(stat.st_mtime),
+        "Content-Type": content_type,
+    }
+    if etag:
+        headers["ETag"] = f'"{etag}"'
+    if filename:
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    header = request.headers.get("Range", "")
+    if_range = request.headers.get("If-Range", "").strip()
+    if header and if_range and if_range not in (headers.get("ETag"), headers["Last-Modified"]):
+        header = ""
+    start, end, status = 0, size - 1, 200
+    if header:
+        try:
+            chosen = parse_range(header, size)
+        except Unsatisfiable:
+            response = HttpResponse(status=416, headers=headers)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        if chosen is not None:
+            start, end = chosen
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    length = end - start + 1 if size else 0
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        return HttpResponse(status=status, headers=headers)
+    return StreamingHttpResponse(_chunks(path, start, length), status=status, headers=headers)

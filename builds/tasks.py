@@ -1,0 +1,16 @@
+from typing import Any
+
+from celery import shared_task
+
+from builds.services.lifecycle import builds_recover_stale
+from builds.services.runner import build_run
+
+
+@shared_task(name="builds.run_build", bind=True, ignore_result=True)
+def run_build(self: Any, build_id: int) -> str:
+    return build_run(build_id=build_id, task_id=self.request.id or "")
+
+
+@shared_task(name="builds.recover_stale", ignore_result=True)
+def recover_stale() -> int:
+    return builds_recover_stale()
