@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from builds.services import lifecycle
 from builds.services.runner import build_output_dir
-from tests.browser.conftest import chromium, page
+from tests.browser.conftest import SCREENSHOTS, chromium, page
 from tests.builds_app.conftest import SYSTEM, queue_one, write_artifacts
 from tests.live_server import AsgiLiveServer, asgi_live_server, call_in_thread, sign_in_page
 
@@ -37,7 +37,10 @@ def test_progress_and_log_arrive_live_then_the_page_shows_the_result(
     call_in_thread(lifecycle.build_log, build_id=build.pk, lines=["three"])
     call_in_thread(lifecycle.build_progress, build_id=build.pk, percent=75, step="cpio")
     expect(log).to_have_text("one\ntwo\nthree\n")
+    page.screenshot(path=str(SCREENSHOTS / "build-live-log.png"), full_page=True)
     expect(bar).to_have_text("75%")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "build-running.png"), full_page=True)
 
     files = write_artifacts(build_output_dir(build.pk), build.arch)
     call_in_thread(
@@ -51,3 +54,4 @@ def test_progress_and_log_arrive_live_then_the_page_shows_the_result(
     expect(page.locator("#steps")).to_contain_text("pull")
     expect(page.locator("#build-state .badge")).to_have_text("Success")
     expect(log).to_have_text("one\ntwo\nthree\n")
+    page.screenshot(path=str(SCREENSHOTS / "build-finished.png"), full_page=True)
