@@ -69,7 +69,7 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed-dev
-	$(VENV)/bin/mypy rackpilot inventory workflows builds
+	$(VENV)/bin/mypy rackpilot inventory workflows builds netboot
 	$(VENV)/bin/mypy --strict agent/rackpilot_agent
 
 # Tests close database connections after each use (DB_CONN_MAX_AGE=0): connections kept open

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "inventory",
     "workflows",
     "builds",
+    "netboot",
 ]
 
 MIDDLEWARE = [
@@ -134,6 +135,14 @@ LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
 WORKFLOW_TIMEOUT_GRACE_SECONDS = env.int("WORKFLOW_TIMEOUT_GRACE_SECONDS", default=10)
 # Agent tokens (issued at netboot) expire; agents renew them over the protocol.
 AGENT_TOKEN_TTL_SECONDS = env.int("AGENT_TOKEN_TTL_SECONDS", default=6 * 3600)
+# Netboot: the agent token a served iPXE script carries lives this long (the agent renews it);
+# Hook's gRPC/syslog endpoints default to the public URL's host (Tinkerbell's gRPC port 42113);
+# each of kernel, initrd and boot is retried this many times, this many seconds apart.
+NETBOOT_TOKEN_TTL_SECONDS = env.int("NETBOOT_TOKEN_TTL_SECONDS", default=3600)
+NETBOOT_GRPC_AUTHORITY = env.str("NETBOOT_GRPC_AUTHORITY", default="")
+NETBOOT_SYSLOG_HOST = env.str("NETBOOT_SYSLOG_HOST", default="")
+NETBOOT_RETRIES = env.int("NETBOOT_RETRIES", default=10)
+NETBOOT_RETRY_DELAY_SECONDS = env.int("NETBOOT_RETRY_DELAY_SECONDS", default=3)
 # Hook builds: the layer cache, the artifacts (one folder per build), and how long a running
 # build may go without a heartbeat before it counts as lost with its worker.
 BUILD_CACHE_DIR = Path(env.str("BUILD_CACHE_DIR", default=str(VAR_DIR / "build-cache")))

@@ -1,0 +1,108 @@
+"""Public netboot and metadata endpoints: machines call them before they have any credentials,
+so the MAC in the path or the request's source address is what identifies them."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from builds import views_artifacts
+from inventory.fields import normalize_mac
+from inventory.models import NetworkInterface
+from netboot import selectors, services
+from netboot.metadata import metadata_lookup, metadata_tree
+
+TEXT = "text/plain; charset=utf-8"
+
+
+def _text(body: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(body, content_type=TEXT, status=status)
+
+
+def _not_found(reason: str) -> HttpResponse:
+    return _text(reason + "\n", status=404)
+
+
+def _source_ip(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR") or "")
+
+
+def _serve(request: HttpRequest, interface: NetworkInterface | None, lookup: str) -> HttpResponse:
+    try:
+        served = services.netboot_script_serve(
+            interface=interface,
+            lookup=lookup,
+            source_ip=_source_ip(request) or None,
+        )
+    except services.NetbootRefused as exc:
+        return _not_found(str(exc))
+    return _text(served.text)
+
+
+@never_cache
+@require_GET
+def script_by_mac(request: HttpRequest, mac: str) -> HttpResponse:
+    try:
+        normalized = normalize_mac(mac)
+    except ValidationError:
+        return _not_found(f"{mac!r} is not a MAC address")
+    return _serve(request, selectors.interface_by_mac(normalized), f"with MAC {normalized}")
+
+
+@never_cache
+@require_GET
+def script_by_ip(request: HttpRequest) -> HttpResponse:
+    ip = _source_ip(request)
+    return _serve(request, selectors.interface_by_ip(ip) if ip else None, f"with IP {ip}")
+
+
+@never_cache
+@require_GET
+def meta_data(request: HttpRequest, version: str, path: str = "") -> HttpResponse:
+    ip = _source_ip(request)
+    interface = selectors.interface_by_ip_with_tags(ip) if ip else None
+    if interface is None:
+        return _not_found(f"no machine has an interface with IP {ip}")
+    tree = metadata_tree(machine=interface.machine, interface=interface)
+    body = metadata_lookup(tree, path)
+    if body is None:
+        return _not_found(f"no meta-data at {path!r}")
+    return _text(body)
+
+
+@never_cache
+@require_GET
+def user_data(request: HttpRequest, version: str) -> HttpResponse:
+    ip = _source_ip(request)
+    interface = selectors.interface_by_ip(ip) if ip else None
+    if interface is None:
+        return _not_found(f"no machine has an interface with IP {ip}")
+    if not interface.machine.user_data:
+        return _not_found(f"{interface.machine.hostname} has no user-data")
+    return _text(interface.machine.user_data)
+
+
+@require_http_methods(["GET", "HEAD"])
+def artifact(request: HttpRequest, arch: str, name: str) -> HttpResponseBase:
+    """The builds app's public artifact download, plus a boot event on the timeline of the
+    machine whose address asked (iPXE fetches from the machine's own IP)."""
+    response = views_artifacts.default_artifact(request, arch=arch, name=name)
+    ip = _source_ip(request)
+    range_header = request.headers.get("Range", "")
+    # One event per download: HEAD probes and later ranges of a resumed download are not new.
+    first_bytes = not range_header or range_header.replace(" ", "").startswith("bytes=0-")
+    if (
+        request.method == "GET"
+        and response.status_code in (200, 206)
+        and first_bytes
+        and ip
+        and services.fetch_verb(name)
+    ):
+        interface = selectors.interface_by_ip(ip)
+        if interface is not None:
+            services.netboot_artifact_fetched(
+                interface=interface, name=name, source_ip=ip, partial=bool(range_header)
+            )
+    return response
