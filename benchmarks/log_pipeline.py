@@ -156,8 +156,17 @@ async def run_agent(
 
 
 async def run_browser(
-    ws_url: str, origin: str, cookie: str, workflow: int, expected: int, latencies: list[float]
+    ws_url: str,
+    origin: str,
+    cookie: str,
+    workflow: int,
+    expected: int,
+    latencies: list[float],
+    gaps: list[int],
 ) -> int:
+    """A viewer as the dashboard's live log is one: it drops lines it has and, when a frame
+    starts past its last seq (a live frame the server could not deliver in time), fetches the
+    missing range before going on."""
     import websockets
 
     headers = {"Cookie": f"sessionid={cookie}", "Origin": origin}
@@ -167,15 +176,34 @@ async def run_browser(
     ) as ws:
         await ws.send(json.dumps({"type": "subscribe"}))
         last_seq = 0
+        fetching = False
         while received < expected:
             frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=120))
             if frame.get("type") != "lines":
+                continue
+            if frame["first_seq"] > last_seq + 1:
+                # Ask once for everything up to the end of this frame; drop the frame meanwhile.
+                if not fetching:
+                    fetching = True
+                    gaps.append(frame["first_seq"] - last_seq - 1)
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "fetch",
+                                "action": frame["action"],
+                                "attempt": frame["attempt"],
+                                "after_seq": last_seq,
+                                "until_seq": frame["lines"][-1]["seq"],
+                            }
+                        )
+                    )
                 continue
             now = time.time()
             for line in frame["lines"]:
                 if line["seq"] <= last_seq:
                     continue
                 last_seq = line["seq"]
+                fetching = False
                 received += 1
                 latencies.append(now - float(line["text"].split(" ", 1)[0]))
     return received
@@ -221,6 +249,7 @@ def main() -> None:
     args = parser.parse_args()
 
     runs, cookie = prepare(args.agents)
+    gaps: list[int] = []
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -256,7 +285,9 @@ def main() -> None:
             sent = {"lines": 0}
             viewers = [
                 asyncio.create_task(
-                    run_browser(ws_url, origin, cookie, int(run["workflow"]), args.lines, latencies)
+                    run_browser(
+                        ws_url, origin, cookie, int(run["workflow"]), args.lines, latencies, gaps
+                    )
                 )
                 for run in runs
                 for _ in range(args.browsers)
@@ -281,11 +312,12 @@ def main() -> None:
     copy_rate = total / copy_seconds
     print(
         f"agents={args.agents} viewers/workflow={args.browsers} lines/agent={args.lines} "
-        f"batch={BATCH} window={WINDOW}"
+        f"batch={BATCH} window={WINDOW} rate/agent={args.rate or 'max'}"
     )
     print(
         f"pipeline: {total} lines stored in {elapsed:.2f} s = {pipeline_rate:,.0f} lines/s; "
-        f"{received} lines delivered to {len(runs) * args.browsers} viewers"
+        f"{received} lines delivered to {len(runs) * args.browsers} viewers "
+        f"({len(gaps)} gaps of {sum(gaps)} lines refetched by seq)"
     )
     print(
         f"latency agent write -> viewer receive: p50 {statistics.median(latencies) * 1000:.1f} ms"
