@@ -356,6 +356,11 @@
       log.newAttempt(frame.action.attempt);
     }
     applyActionState(log, frame.action);
+    // The state frame says how many lines the server has: a lost last frame shows up here.
+    if (typeof frame.action.log_seq === "number" && frame.action.log_seq > log.knownSeq) {
+      log.knownSeq = frame.action.log_seq;
+      requestMissing(log);
+    }
   }
 
   function handle(frame) {

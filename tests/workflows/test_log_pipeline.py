@@ -145,6 +145,7 @@ class TestBrowserSocket:
         state = await ws.receive_json_from(timeout=5)
         assert state["type"] == "state"
         assert state["action"]["state"] == "success"
+        assert state["action"]["log_seq"] == 4, "state frames tell how many lines are stored"
         await ws.disconnect()
 
     async def test_reconnect_with_cursors_gets_only_missing_lines_and_fetch_fills_gaps(self):

@@ -265,6 +265,8 @@ def _publish_state(workflow: Workflow, action: Action | None = None) -> None:
             "finished_at": action.finished_at.isoformat() if action.finished_at else None,
             "exit_code": action.exit_code,
             "message": action.message,
+            # The highest stored log seq: a viewer whose last live frame was lost sees it here.
+            "log_seq": action.log_seq,
         }
     publish_on_commit(workflow_group(workflow.pk), message)
 
