@@ -22,11 +22,11 @@ from builds.models import Build, BuildRecipe
 from builds.services import lifecycle
 from builds.services import recipes as recipe_services
 from builds.states import BUILD_UNFINISHED, Arch, BuildState
-from inventory.views import _list_page
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
+from rackpilot.core.listing import list_page
 from rackpilot.core.statemachine import TransitionError
-from workflows.forms import add_service_errors, parse_problems
+from workflows.forms import parse_problems, save_through_service
 from workflows.views import numbered_lines, problem_excerpt
 
 RECENT_BUILDS = 10
@@ -49,7 +49,7 @@ def recipe_list(request: HttpRequest) -> HttpResponse:
     filterset = filtersets.RecipeFilterSet(
         request.GET, queryset=selectors.recipe_list().defer("config")
     )
-    return _list_page(
+    return list_page(
         request,
         filterset=filterset,
         orderings=RECIPE_ORDERINGS,
@@ -89,24 +89,12 @@ def _recipe_form_page(
     return render(request, "builds/recipe_form.html", context, status=status)
 
 
-def _save_recipe(
-    request: HttpRequest, form: RecipeForm, save: Callable[..., BuildRecipe]
-) -> BuildRecipe | None:
-    if not form.is_valid():
-        return None
-    try:
-        return save(actor=Actor.for_user(request.user), **form.cleaned_data)
-    except ValidationError as exc:
-        add_service_errors(form, exc)
-        return None
-
-
 @login_required
 @permission_required("builds.add_buildrecipe", raise_exception=True)
 def recipe_create(request: HttpRequest) -> HttpResponse:
     form = RecipeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        recipe = _save_recipe(request, form, recipe_services.recipe_create)
+        recipe = save_through_service(request, form, recipe_services.recipe_create)
         if recipe is not None:
             messages.success(request, f"Recipe {recipe.name} created.")
             return redirect("builds:recipe-detail", pk=recipe.pk)
@@ -129,7 +117,7 @@ def recipe_edit(request: HttpRequest, pk: int) -> HttpResponse:
         def update(**values: Any) -> BuildRecipe:
             return recipe_services.recipe_update(recipe=recipe, **values)
 
-        saved = _save_recipe(request, form, update)
+        saved = save_through_service(request, form, update)
         if saved is not None:
             messages.success(request, f"Recipe {saved.name} saved.")
             return redirect("builds:recipe-detail", pk=saved.pk)
@@ -165,7 +153,7 @@ def build_list(request: HttpRequest) -> HttpResponse:
         "arches": Arch.choices,
         "recipes": BuildRecipe.objects.only("name").order_by("name"),
     }
-    return _list_page(
+    return list_page(
         request,
         filterset=filterset,
         orderings=BUILD_ORDERINGS,

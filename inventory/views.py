@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
-from django_filters import FilterSet
-from django_htmx.middleware import HtmxDetails
 
 from inventory import filtersets, selectors, services
 from inventory.importers.csv_import import (
@@ -27,9 +22,8 @@ from inventory.importers.csv_import import (
 from inventory.models import Machine, Rack, Site, Tag
 from inventory.states import MACHINE_LIFECYCLE, MachineState
 from rackpilot.core.actors import Actor
+from rackpilot.core.listing import list_page
 from rackpilot.core.statemachine import TransitionError
-
-PAGE_SIZE = 50
 
 # ``?ordering=<key>`` (or ``-<key>``) sorts by these fields; the primary key comes last so
 # pages never share or skip rows when the sort key has duplicates.
@@ -51,51 +45,6 @@ MACHINE_ORDERINGS = {
 }
 
 
-def _ordered(queryset: QuerySet, key: str, orderings: Mapping[str, Sequence[str]]) -> QuerySet:
-    fields = orderings.get(key.lstrip("-"))
-    if not fields:
-        return queryset
-    descending = key.startswith("-")
-    # Blanks (never seen, not in a rack) go last either way: they are rarely what one sorts for.
-    return queryset.order_by(
-        *(
-            F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
-            for field in (*fields, "pk")
-        )
-    )
-
-
-def _list_page(
-    request: HttpRequest,
-    *,
-    filterset: FilterSet,
-    orderings: Mapping[str, Sequence[str]],
-    template: str,
-    partial: str,
-    extra: dict[str, Any] | None = None,
-) -> HttpResponse:
-    ordering = request.GET.get("ordering", "")
-    if ordering.lstrip("-") not in orderings:
-        ordering = ""  # unknown keys are dropped, not carried on to the next request
-    queryset = _ordered(filterset.qs, ordering, orderings)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {
-        "filter": filterset,
-        "page": page,
-        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2),
-        "ordering": ordering,
-        **(extra or {}),
-    }
-    # Filter-form and sort/page requests from HTMX swap only the table. A history restore
-    # (back button after the page cache is gone) needs the whole page again.
-    htmx: HtmxDetails = request.htmx  # type: ignore[attr-defined]  # set by HtmxMiddleware
-    only_table = bool(htmx) and not htmx.history_restore_request
-    response = render(request, partial if only_table else template, context)
-    # The same URL answers with a fragment or a page: caches must keep them apart.
-    patch_vary_headers(response, ("HX-Request",))
-    return response
-
-
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     counts = selectors.machine_counts_by_state()
@@ -111,7 +60,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def site_list(request: HttpRequest) -> HttpResponse:
     filterset = filtersets.SiteFilterSet(request.GET, queryset=selectors.site_list())
-    return _list_page(
+    return list_page(
         request,
         filterset=filterset,
         orderings=SITE_ORDERINGS,
@@ -128,7 +77,7 @@ def rack_list(request: HttpRequest) -> HttpResponse:
         used_units=Sum("machines__u_height", filter=Q(machines__position__isnull=False))
     )
     filterset = filtersets.RackFilterSet(request.GET, queryset=racks)
-    return _list_page(
+    return list_page(
         request,
         filterset=filterset,
         orderings=RACK_ORDERINGS,
@@ -165,7 +114,7 @@ def machine_list(request: HttpRequest) -> HttpResponse:
         "racks": Rack.objects.select_related("site").only("name", "site__name"),
         "tags": Tag.objects.only("name", "slug"),
     }
-    return _list_page(
+    return list_page(
         request,
         filterset=filterset,
         orderings=MACHINE_ORDERINGS,

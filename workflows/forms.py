@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 
+from rackpilot.core.actors import Actor
 from workflows.models import Template
+
+M = TypeVar("M")
 
 # Service errors about a template body (syntax, rendering) read "LINE:COL: message".
 PROBLEM_RE = re.compile(r"^(?P<line>\d+):(?P<column>\d+): (?P<message>.*)$", re.DOTALL)
@@ -51,6 +55,20 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
         # Fields the form does not show (the machine, say) go on top of the form; their
         # messages name what they are about.
         form.add_error(field if field in form.fields else None, errors)
+
+
+def save_through_service(
+    request: HttpRequest, form: forms.Form, service: Callable[..., M]
+) -> M | None:
+    """Validate the form, then call ``service(actor=..., **cleaned_data)``; a refusal from the
+    service lands on the form like any other error (None is returned then)."""
+    if not form.is_valid():
+        return None
+    try:
+        return service(actor=Actor.for_user(request.user), **form.cleaned_data)
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return None
 
 
 class InvalidMarkingForm(forms.Form):

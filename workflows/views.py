@@ -23,9 +23,9 @@ from django.views.decorators.http import require_POST
 from inventory import selectors as inventory_selectors
 from inventory.filtersets import MachineFilterSet
 from inventory.models import Machine, Site
-from inventory.views import _list_page
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
+from rackpilot.core.listing import list_page
 from rackpilot.core.statemachine import TransitionError
 from workflows import filtersets, selectors
 from workflows.forms import (
@@ -37,6 +37,7 @@ from workflows.forms import (
     add_service_errors,
     hardware_map_text,
     parse_problems,
+    save_through_service,
 )
 from workflows.models import Template, Workflow
 from workflows.services import engine
@@ -151,7 +152,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
         .annotate(workflow_count=Count("workflows"), last_used=Max("workflows__created_at"))
     )
     filterset = filtersets.TemplateFilterSet(request.GET, queryset=templates)
-    return _list_page(
+    return list_page(
         request,
         filterset=filterset,
         orderings=TEMPLATE_ORDERINGS,
@@ -183,24 +184,12 @@ def _template_form_page(
     return render(request, "workflows/template_form.html", context, status=_status(form))
 
 
-def _save_template(
-    request: HttpRequest, form: TemplateForm, save: Callable[..., Template]
-) -> Template | None:
-    if not form.is_valid():
-        return None
-    try:
-        return save(actor=Actor.for_user(request.user), **form.cleaned_data)
-    except ValidationError as exc:
-        add_service_errors(form, exc)
-        return None
-
-
 @login_required
 @permission_required("workflows.add_template", raise_exception=True)
 def template_create(request: HttpRequest) -> HttpResponse:
     form = TemplateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        template = _save_template(request, form, template_services.template_create)
+        template = save_through_service(request, form, template_services.template_create)
         if template is not None:
             messages.success(request, f"Template {template.name} created.")
             return redirect("workflows-ui:template-detail", pk=template.pk)
@@ -218,7 +207,7 @@ def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
         def update(**values: Any) -> Template:
             return template_services.template_update(template=template, **values)
 
-        saved = _save_template(request, form, update)
+        saved = save_through_service(request, form, update)
         if saved is not None:
             messages.success(
                 request,
@@ -263,7 +252,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
         "templates": Template.objects.only("name").order_by("name"),
         "sites": Site.objects.only("name", "slug"),
     }
-    return _list_page(
+    return list_page(
         request,
         filterset=filterset,
         orderings=WORKFLOW_ORDERINGS,
