@@ -23,6 +23,7 @@ from inventory.models import (
 )
 from inventory.states import MACHINE_LIFECYCLE, MachineState
 from rackpilot.core.actors import Actor
+from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.events import record_event
 from rackpilot.core.services import (
     delete_with_event,
@@ -277,6 +278,32 @@ def machine_transition(*, machine: Machine, actor: Actor, target: str, reason: s
         changes={"state": [current, target]},
         message=reason,
     )
+    return machine
+
+
+class NotDiscoveredError(ConflictError):
+    """Only a machine discovery enrolled is accepted; others have been accepted already."""
+
+    code = "not_discovered"
+
+
+@transaction.atomic
+def machine_accept(
+    *, machine: Machine, actor: Actor, tags: Iterable[Tag | str] | None = None, **values: Any
+) -> Machine:
+    """An operator (or a discovery rule) takes a discovered machine into the fleet: give it
+    its name and rack place (``values`` as for an update), then it is ``ready``."""
+    machine = lock(machine)
+    if machine.state != MachineState.DISCOVERED:
+        raise NotDiscoveredError(
+            f"{machine.hostname} is {machine.state}; only a discovered machine can be accepted."
+        )
+    if values or tags is not None:
+        machine = machine_update(machine=machine, actor=actor, tags=tags, **values)
+    machine = machine_transition(
+        machine=machine, actor=actor, target=MachineState.READY, reason="accepted"
+    )
+    record_event(actor=actor, verb="machine.accepted", obj=machine, machine=machine)
     return machine
 
 

@@ -6,7 +6,9 @@ from django.db.models import QuerySet
 
 from builds.models import Build, BuildArtifact
 from builds.states import BuildState
-from inventory.models import NetworkInterface
+from inventory.models import Machine, NetworkInterface
+from inventory.states import MachineState
+from netboot.models import DiscoveryRule
 
 
 def _interfaces() -> QuerySet[NetworkInterface]:
@@ -45,3 +47,16 @@ def default_build(arch: str) -> tuple[Build, set[str]] | None:
         build = Build.objects.filter(arch=arch, is_default=True, state=BuildState.SUCCESS).first()
         return (build, set()) if build is not None else None
     return rows[0].build, {row.name for row in rows}
+
+
+def discovery_rule_list() -> QuerySet[DiscoveryRule]:
+    return DiscoveryRule.objects.select_related("template")
+
+
+def discovered_machines() -> QuerySet[Machine]:
+    """Machines discovery enrolled and nobody has accepted yet, newest first."""
+    return (
+        Machine.objects.filter(state=MachineState.DISCOVERED)
+        .prefetch_related("interfaces", "disks")
+        .order_by("-created_at", "pk")
+    )

@@ -15,6 +15,7 @@ from netboot import ipxe, selectors
 from netboot.metadata import facility_code
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
+from workflows.models import AgentToken
 from workflows.services.agent import agent_token_issue
 
 NETBOOT = Actor.system("netboot")
@@ -29,8 +30,20 @@ class NetbootRefused(Exception):
 @dataclass(frozen=True)
 class ServedScript:
     text: str
-    kind: str  # "hook" | "custom" | "chain"
-    machine: Machine
+    kind: str  # "hook" | "custom" | "chain" | "discovery" | "discovery-probe"
+    machine: Machine | None
+
+
+@dataclass(frozen=True)
+class BootTarget:
+    """What the kernel command line says about the booting machine."""
+
+    mac: str
+    arch: str
+    facility: str = ""
+    vlan_id: int | None = None
+    uefi: bool = False
+    extra_params: str = ""
 
 
 def _public_url() -> str:
@@ -41,82 +54,151 @@ def _public_host() -> str:
     return urlsplit(_public_url()).hostname or "127.0.0.1"
 
 
-def hook_kernel_args(
-    *, machine: Machine, interface: NetworkInterface, token: str, initrd_name: str | None
-) -> str:
+def hook_kernel_args(*, target: BootTarget, token: str, discovery: bool = False) -> str:
     """Hook's kernel command line plus Rackpilot's own; the machine's extra params go last so
     an operator's value wins where a key repeats (the kernel and the agent take the last)."""
     host = _public_host()
     args = [
-        f"facility={facility_code(machine)}",
+        f"facility={target.facility}",
         f"syslog_host={settings.NETBOOT_SYSLOG_HOST or host}",
         f"grpc_authority={settings.NETBOOT_GRPC_AUTHORITY or f'{host}:{DEFAULT_GRPC_PORT}'}",
         "tinkerbell_tls=false",
-        f"worker_id={interface.mac}",
-        f"hw_addr={interface.mac}",
+        f"worker_id={target.mac}",
+        f"hw_addr={target.mac}",
     ]
-    if interface.vlan_id is not None:
-        args.append(f"vlan_id={interface.vlan_id}")
+    if target.vlan_id is not None:
+        args.append(f"vlan_id={target.vlan_id}")
     args += [f"rackpilot_url={_public_url()}", f"rackpilot_token={token}"]
-    if initrd_name:
+    if discovery:
+        args.append("rackpilot_discovery=true")
+    if target.uefi:
         # UEFI iPXE builds of this age only hand the initrd to the kernel's EFI stub when the
         # command line names it.
-        args.append(f"initrd={initrd_name}")
+        args.append(f"initrd=initramfs-{target.arch}")
     args += ["console=tty0", "console=ttyS0,115200"]
-    extra = ipxe.one_line(machine.kernel_params)
+    extra = ipxe.one_line(target.extra_params)
     if extra:
         args.append(extra)
     return " ".join(args)
 
 
-def _hook_script(*, machine: Machine, interface: NetworkInterface) -> tuple[str, int]:
-    found = selectors.default_build(machine.arch)
+def _default_build(arch: str) -> int:
+    """The default build's id for ``arch``; NetbootRefused when it cannot boot anything."""
+    found = selectors.default_build(arch)
     if found is None:
-        raise NetbootRefused(f"no default build for arch {machine.arch}")
+        raise NetbootRefused(f"no default build for arch {arch}")
     build, names = found
-    kernel, initrd = f"vmlinuz-{machine.arch}", f"initramfs-{machine.arch}"
-    missing = sorted({kernel, initrd} - names)
+    missing = sorted({f"vmlinuz-{arch}", f"initramfs-{arch}"} - names)
     if missing:
-        raise NetbootRefused(
-            f"the default {machine.arch} build #{build.pk} has no {' or '.join(missing)}"
-        )
-    _, token = agent_token_issue(
-        machine=machine,
-        actor=NETBOOT,
-        ttl=timedelta(seconds=settings.NETBOOT_TOKEN_TTL_SECONDS),
-        description=f"netboot of {interface.mac}",
-    )
-    args = hook_kernel_args(
-        machine=machine,
-        interface=interface,
-        token=token,
-        initrd_name=initrd if machine.uefi else None,
-    )
-    text = ipxe.hook_script(
+        raise NetbootRefused(f"the default {arch} build #{build.pk} has no {' or '.join(missing)}")
+    return build.pk
+
+
+def _hook_script(*, target: BootTarget, token: str, banner: str, discovery: bool = False) -> str:
+    return ipxe.hook_script(
         ipxe.HookBoot(
-            arch=machine.arch,
-            artifacts_url=f"{_public_url()}/artifacts/{machine.arch}",
-            kernel_args=args,
+            arch=target.arch,
+            artifacts_url=f"{_public_url()}/artifacts/{target.arch}",
+            kernel_args=hook_kernel_args(target=target, token=token, discovery=discovery),
             retries=settings.NETBOOT_RETRIES,
             retry_delay=settings.NETBOOT_RETRY_DELAY_SECONDS,
-            banner=f"Rackpilot: booting {machine.hostname} ({interface.mac}) into Hook "
-            f"build #{build.pk}",
+            banner=banner,
         )
     )
-    return text, build.pk
+
+
+def _token_ttl() -> timedelta:
+    return timedelta(seconds=settings.NETBOOT_TOKEN_TTL_SECONDS)
+
+
+def _machine_hook_script(*, machine: Machine, interface: NetworkInterface) -> tuple[str, int]:
+    build_id = _default_build(machine.arch)
+    _, token = agent_token_issue(
+        machine=machine, actor=NETBOOT, ttl=_token_ttl(), description=f"netboot of {interface.mac}"
+    )
+    target = BootTarget(
+        mac=interface.mac,
+        arch=machine.arch,
+        facility=facility_code(machine),
+        vlan_id=interface.vlan_id,
+        uefi=machine.uefi,
+        extra_params=machine.kernel_params,
+    )
+    banner = f"Rackpilot: booting {machine.hostname} ({interface.mac}) into Hook build #{build_id}"
+    return _hook_script(target=target, token=token, banner=banner), build_id
+
+
+# iPXE's ${buildarch} → the machine arch of the build to boot. A legacy-BIOS iPXE
+# (undionly.kpxe) is a 32-bit build even on 64-bit machines.
+IPXE_BUILD_ARCHES = {"x86_64": "x86_64", "i386": "x86_64", "arm64": "aarch64"}
+
+
+def _discovery_script(*, mac: str, ipxe_arch: str | None, platform: str | None) -> ServedScript:
+    if not ipxe_arch:
+        # The firmware's arch decides which build to boot: ask iPXE, then serve the real script.
+        probe = (
+            f"{_public_url()}/ipxe/{mac}/auto.ipxe?arch=${{buildarch:uristring}}"
+            "&platform=${platform:uristring}"
+        )
+        return ServedScript(text=ipxe.chain_script(probe), kind="discovery-probe", machine=None)
+    arch = IPXE_BUILD_ARCHES.get(ipxe_arch)
+    if arch is None:
+        raise NetbootRefused(f"no build for iPXE arch {ipxe_arch!r} (discovery of {mac})")
+    build_id = _default_build(arch)
+    token, raw = agent_token_issue(
+        machine=None,
+        actor=NETBOOT,
+        ttl=_token_ttl(),
+        purpose=AgentToken.Purpose.DISCOVERY,
+        mac=mac,
+        description=f"discovery of {mac}",
+    )
+    target = BootTarget(mac=mac, arch=arch, uefi=platform == "efi")
+    text = _hook_script(
+        target=target,
+        token=raw,
+        discovery=True,
+        banner=f"Rackpilot: {mac} is unknown; booting Hook build #{build_id} to discover it",
+    )
+    record_event(
+        actor=NETBOOT,
+        verb="netboot.discovery_script_served",
+        obj=token,
+        changes={"mac": mac, "arch": arch, "platform": platform or "", "build": build_id},
+        message=f"discovery iPXE script for unknown {mac}",
+    )
+    return ServedScript(text=text, kind="discovery", machine=None)
+
+
+def _unknown_ip_script() -> ServedScript:
+    """Discovery by source IP: iPXE knows its MAC, so send it to the by-MAC script."""
+    url = f"{_public_url()}/ipxe/${{mac}}/auto.ipxe"
+    return ServedScript(text=ipxe.chain_script(url), kind="discovery-probe", machine=None)
 
 
 @transaction.atomic
 def netboot_script_serve(
-    *, interface: NetworkInterface | None, lookup: str, source_ip: str | None
+    *,
+    interface: NetworkInterface | None,
+    lookup: str,
+    source_ip: str | None,
+    mac: str | None = None,
+    ipxe_arch: str | None = None,
+    platform: str | None = None,
 ) -> ServedScript:
     """The iPXE script for ``interface``'s machine; raises NetbootRefused with the reason.
 
     ``lookup`` says how the interface was found (the MAC or the source IP), for the refusal
-    and the timeline.
+    and the timeline. An unknown machine (``interface`` None) gets discovery when it is on:
+    ``mac`` is the MAC it asked with (None when it asked by source IP), ``ipxe_arch`` and
+    ``platform`` what its iPXE reported.
     """
     if interface is None:
-        raise NetbootRefused(f"no machine has an interface {lookup}")
+        if not settings.NETBOOT_DISCOVERY:
+            raise NetbootRefused(f"no machine has an interface {lookup} (discovery is off)")
+        if mac is None:
+            return _unknown_ip_script()
+        return _discovery_script(mac=mac, ipxe_arch=ipxe_arch, platform=platform)
     machine = interface.machine
     if not machine.allow_pxe:
         raise NetbootRefused(f"allow_pxe is off for {machine.hostname}")
@@ -127,7 +209,7 @@ def netboot_script_serve(
         kind, text = "chain", ipxe.chain_script(machine.ipxe_url)
     else:
         kind = "hook"
-        text, build_id = _hook_script(machine=machine, interface=interface)
+        text, build_id = _machine_hook_script(machine=machine, interface=interface)
     inventory_services.machine_mark_seen(machine=machine)
     record_event(
         actor=NETBOOT,

@@ -29,12 +29,21 @@ def _source_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR") or "")
 
 
-def _serve(request: HttpRequest, interface: NetworkInterface | None, lookup: str) -> HttpResponse:
+def _serve(
+    request: HttpRequest,
+    interface: NetworkInterface | None,
+    lookup: str,
+    mac: str | None = None,
+) -> HttpResponse:
     try:
         served = services.netboot_script_serve(
             interface=interface,
             lookup=lookup,
             source_ip=_source_ip(request) or None,
+            mac=mac,
+            # What iPXE says about itself, for discovery (see services._discovery_script).
+            ipxe_arch=request.GET.get("arch") or None,
+            platform=request.GET.get("platform") or None,
         )
     except services.NetbootRefused as exc:
         return _not_found(str(exc))
@@ -48,7 +57,9 @@ def script_by_mac(request: HttpRequest, mac: str) -> HttpResponse:
         normalized = normalize_mac(mac)
     except ValidationError:
         return _not_found(f"{mac!r} is not a MAC address")
-    return _serve(request, selectors.interface_by_mac(normalized), f"with MAC {normalized}")
+    return _serve(
+        request, selectors.interface_by_mac(normalized), f"with MAC {normalized}", normalized
+    )
 
 
 @never_cache

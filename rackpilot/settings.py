@@ -143,6 +143,10 @@ NETBOOT_GRPC_AUTHORITY = env.str("NETBOOT_GRPC_AUTHORITY", default="")
 NETBOOT_SYSLOG_HOST = env.str("NETBOOT_SYSLOG_HOST", default="")
 NETBOOT_RETRIES = env.int("NETBOOT_RETRIES", default=10)
 NETBOOT_RETRY_DELAY_SECONDS = env.int("NETBOOT_RETRY_DELAY_SECONDS", default=3)
+# Discovery: an unknown MAC that PXE boots gets Hook with a discovery token and is enrolled as
+# a `discovered` machine. Off by default: on a shared network it would enrol every machine
+# that happens to PXE boot.
+NETBOOT_DISCOVERY = env.bool("NETBOOT_DISCOVERY", default=False)
 # Hook builds: the layer cache, the artifacts (one folder per build), and how long a running
 # build may go without a heartbeat before it counts as lost with its worker.
 BUILD_CACHE_DIR = Path(env.str("BUILD_CACHE_DIR", default=str(VAR_DIR / "build-cache")))

@@ -9,6 +9,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("inventory.api.urls")),
     path("", include("workflows.api.urls")),
     path("", include("builds.api.urls")),
+    path("", include("netboot.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
@@ -24,5 +25,6 @@ urlpatterns = [
     path("", include("netboot.urls")),
     path("", include("workflows.urls")),
     path("", include("builds.urls")),
+    path("", include("netboot.urls_discovery")),
     path("", include("inventory.urls")),
 ]

@@ -9,11 +9,14 @@ PACKAGES=(
     docker-registry skopeo        # local OCI registry
     busybox-static                # test images
     qemu-system-x86 ipxe-qemu     # booting what Rackpilot builds
+    ovmf                          # UEFI firmware for the UEFI PXE boot test
     linux-image-cloud-amd64       # a real kernel for boot tests
     dnsmasq-base iproute2         # DHCP/PXE in a network namespace
+    kea-dhcp4-server              # checks the exported Kea configuration (kea-dhcp4 -t)
     ipmitool                      # IPMI power control
     libarchive13                  # cpio/tar writing for the Hook builder
-    nginx-light                   # reference server for the artifact benchmark
+    nginx-light                   # reference server for the netboot benchmark
+    wrk                           # HTTP load generator for the netboot benchmark
 )
 
 missing=()

@@ -44,7 +44,7 @@ def actor() -> Actor:
 def operator(db: None):
     """A signed-in operator who may change the inventory and workflows (not a superuser)."""
     user = UserFactory(username="operator")
-    apps = ["inventory", "workflows"]
+    apps = ["inventory", "workflows", "builds", "netboot"]
     user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=apps))
     return user
 

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from netboot.discovery import machine_discover
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError, validation_detail
 from rackpilot.core.statemachine import TransitionError
@@ -61,6 +62,9 @@ def _hello(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
     hardware = payload.get("hardware")
     if hardware is not None and not isinstance(hardware, dict):
         raise ValidationError({"hardware": "Expected an object."})
+    if token.purpose == AgentToken.Purpose.DISCOVERY and token.machine_id is None:
+        # An unknown machine's first hello enrols it; the token then belongs to it.
+        machine_discover(token=token, worker_id=worker_id, hardware=hardware)
     return {
         "type": "welcome",
         **agent_services.agent_hello(token=token, worker_id=worker_id, hardware=hardware),
@@ -115,6 +119,7 @@ def _renew_token(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
         machine=token.machine,
         actor=Actor.agent(token.machine.hostname if token.machine else "discovery"),
         purpose=token.purpose,
+        mac=token.mac,
         description=f"renewal of {token.prefix}",
     )
     return {"type": "token", "token": raw, "expires_at": new_token.expires_at.isoformat()}

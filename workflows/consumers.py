@@ -27,6 +27,7 @@ def _bearer(scope: dict[str, Any]) -> str:
 class AgentConsumer(AsyncJsonWebsocketConsumer):
     token: AgentToken | None = None
     said_hello = False
+    joined_machine_group = False
 
     async def connect(self) -> None:
         try:
@@ -36,12 +37,15 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.accept()
         if self.token.machine_id is not None:
-            await self.channel_layer.group_add(
-                agent_group(self.token.machine_id), self.channel_name
-            )
+            await self._join_machine_group()
+
+    async def _join_machine_group(self) -> None:
+        assert self.token is not None and self.token.machine_id is not None
+        await self.channel_layer.group_add(agent_group(self.token.machine_id), self.channel_name)
+        self.joined_machine_group = True
 
     async def disconnect(self, code: int) -> None:
-        if self.token is not None and self.token.machine_id is not None:
+        if self.joined_machine_group and self.token is not None and self.token.machine_id:
             await self.channel_layer.group_discard(
                 agent_group(self.token.machine_id), self.channel_name
             )
@@ -76,6 +80,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             return
         if message_type == "hello":
             self.said_hello = True
+            if not self.joined_machine_group and self.token.machine_id is not None:
+                # A discovery token belongs to a machine from its first hello on.
+                await self._join_machine_group()
         if reply_to is not None:
             reply["reply_to"] = reply_to
         await self.send_json(reply)

@@ -207,6 +207,8 @@ class AgentToken(models.Model):
         related_name="agent_tokens",
     )
     purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.AGENT)
+    # A discovery token is issued to one unknown MAC's boot; only that MAC may use it.
+    mac = models.CharField(max_length=17, blank=True)
     token_hash = models.CharField(max_length=64, unique=True)
     # The first characters of the token, to recognise it in lists without revealing it.
     prefix = models.CharField(max_length=8)

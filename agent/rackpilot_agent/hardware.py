@@ -175,7 +175,17 @@ def collect(root: Path = Path("/")) -> dict[str, Any]:
     memory = read_memory_bytes(root)
     if memory is not None:
         hardware["memory_bytes"] = memory
+    firmware = read_firmware(root)
+    if firmware is not None:
+        hardware["firmware"] = firmware
     return hardware
+
+
+def read_firmware(root: Path) -> str | None:
+    """``uefi`` or ``bios``: the kernel exposes /sys/firmware/efi only when UEFI booted it."""
+    if not (root / "sys/firmware").is_dir():
+        return None
+    return "uefi" if (root / "sys/firmware/efi").is_dir() else "bios"
 
 
 def first_mac(root: Path = Path("/")) -> str | None:

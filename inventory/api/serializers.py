@@ -295,6 +295,19 @@ class MachineTransitionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class MachineAcceptSerializer(serializers.ModelSerializer):
+    """What an operator gives a discovered machine when taking it into the fleet."""
+
+    tags = serializers.SlugRelatedField(
+        slug_field="slug", many=True, queryset=Tag.objects.all(), required=False
+    )
+
+    class Meta:
+        model = Machine
+        fields = ["hostname", "rack", "position", "u_height", "face", "full_depth", "tags"]
+        extra_kwargs = {name: {"required": False} for name in fields}
+
+
 class MachineCSVImportSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, help_text="CSV file (multipart upload).")
     csv = serializers.CharField(required=False, trim_whitespace=False, help_text="CSV as text.")

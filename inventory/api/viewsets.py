@@ -83,6 +83,22 @@ class MachineViewSet(ServiceModelViewSet):
         return Response(self.output(machine))
 
     @extend_schema(
+        request=serializers.MachineAcceptSerializer,
+        responses={200: serializers.MachineSerializer},
+        description="Take a discovered machine into the fleet (name, rack place, tags); it "
+        "becomes ready. 409 if the machine is not discovered.",
+    )
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk: str | None = None) -> Response:
+        machine = self.get_object()
+        body = serializers.MachineAcceptSerializer(machine, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        machine = services.machine_accept(
+            machine=machine, actor=self.actor(), **body.validated_data
+        )
+        return Response(self.output(machine))
+
+    @extend_schema(
         request=serializers.MachineCSVImportSerializer,
         responses={
             201: serializers.MachineCSVImportResultSerializer,

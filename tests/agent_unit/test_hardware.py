@@ -62,6 +62,7 @@ def root(tmp_path: Path) -> Path:
     _write(dmi / "board_serial", "WM19AS000123\n")
     _write(dmi / "bios_version", "3.4\n")
     # product_serial is root-only on real machines: absent here, and simply left out.
+    (tmp_path / "sys/firmware/acpi").mkdir(parents=True)  # a BIOS boot: no firmware/efi
     return tmp_path
 
 
@@ -124,8 +125,14 @@ def test_dmi_leaves_out_unreadable_fields(root: Path):
 
 def test_collect_puts_it_together(root: Path):
     report = hardware.collect(root)
-    assert set(report) == {"cpu", "memory_bytes", "disks", "nics", "dmi"}
+    assert set(report) == {"cpu", "memory_bytes", "disks", "nics", "dmi", "firmware"}
     assert len(report["disks"]) == 3
+    assert report["firmware"] == "bios"
+
+
+def test_firmware_is_uefi_when_the_kernel_shows_efi_variables(root: Path):
+    (root / "sys/firmware/efi/efivars").mkdir(parents=True)
+    assert hardware.collect(root)["firmware"] == "uefi"
 
 
 def test_an_empty_tree_is_not_an_error(tmp_path: Path):

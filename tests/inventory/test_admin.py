@@ -19,6 +19,7 @@ from rest_framework.authtoken.models import Token
 
 from inventory.admin import DiskInline
 from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, Tag
+from netboot.discovery import discovery_rule_create
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
 from rackpilot.core.models import Event
@@ -79,6 +80,7 @@ def fleet(rack, superuser) -> dict[str, Any]:
     workflow_create(template=template, machine=big, actor=system)
     agent_token_issue(machine=big, actor=system)
     builds_admin_rows(system)
+    discovery_rule_create(actor=system, name="qemu", template=template, conditions="arch = x86_64")
     return {"tag": tag, "big": big, "small": small, "bmc": bmc}
 
 

@@ -146,7 +146,7 @@ def test_issue_agent_token_command_prints_a_working_token(machine):
     assert client.get("/api/v1/agent/next-action/").status_code == 204
 
 
-def test_a_token_without_a_machine_cannot_say_hello(machine):
+def test_a_discovery_token_gets_no_work_before_its_hello_enrols_a_machine(machine):
     from rest_framework.test import APIClient
 
     from workflows.services.agent import agent_token_issue
@@ -154,7 +154,11 @@ def test_a_token_without_a_machine_cannot_say_hello(machine):
     _, raw = agent_token_issue(machine=None, actor=Actor.system("t"), purpose="discovery")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    response = client.post(
-        "/api/v1/agent/hello/", {"worker_id": "52:54:00:99:99:99"}, format="json"
-    )
+    response = client.get("/api/v1/agent/next-action/")
+    assert response.status_code == 403
+    assert "not bound to a machine" in response.json()["detail"]
+    # Nor may it say hello as a machine the inventory already has (tests/netboot covers
+    # the enrolment of an unknown one).
+    boot_mac = machine.interfaces.get(is_boot=True).mac
+    response = client.post("/api/v1/agent/hello/", {"worker_id": boot_mac}, format="json")
     assert response.status_code == 403

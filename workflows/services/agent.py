@@ -58,6 +58,7 @@ def agent_token_issue(
     actor: Actor,
     ttl: timedelta | None = None,
     purpose: str = AgentToken.Purpose.AGENT,
+    mac: str = "",
     description: str = "",
 ) -> tuple[AgentToken, str]:
     """A new token; the raw value is returned once and only its hash is stored."""
@@ -68,6 +69,7 @@ def agent_token_issue(
     token = AgentToken.objects.create(
         machine=machine,
         purpose=purpose,
+        mac=mac,
         token_hash=hash_token(raw),
         prefix=raw[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + 8],
         description=description,

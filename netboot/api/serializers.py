@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from netboot.models import DiscoveryRule
+from workflows.models import Template
+
+
+class DiscoveryRuleSerializer(serializers.ModelSerializer):
+    template = serializers.SlugRelatedField(slug_field="name", queryset=Template.objects.all())
+
+    class Meta:
+        model = DiscoveryRule
+        fields = [
+            "id",
+            "name",
+            "description",
+            "priority",
+            "enabled",
+            "conditions",
+            "template",
+            "disable_pxe_on_success",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class DiscoveryRuleMatchSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    hostname = serializers.CharField()

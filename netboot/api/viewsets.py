@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from netboot import discovery, filtersets, selectors
+from netboot.api import serializers
+from netboot.rules import all_hold
+from rackpilot.core.api.viewsets import ServiceModelViewSet
+
+
+class DiscoveryRuleViewSet(ServiceModelViewSet):
+    queryset = selectors.discovery_rule_list()
+    serializer_class = serializers.DiscoveryRuleSerializer
+    filterset_class = filtersets.DiscoveryRuleFilterSet
+    ordering_fields = ["priority", "name", "created_at"]
+    create_service = staticmethod(discovery.discovery_rule_create)
+    update_service = staticmethod(discovery.discovery_rule_update)
+    delete_service = staticmethod(discovery.discovery_rule_delete)
+    instance_kwarg = "rule"
+
+    @extend_schema(
+        responses={200: serializers.DiscoveryRuleMatchSerializer(many=True)},
+        description="The discovered (not yet accepted) machines this rule's conditions match "
+        "now: a dry run before enabling it.",
+    )
+    @action(detail=True, methods=["get"])
+    def matches(self, request: Request, pk: str | None = None) -> Response:
+        rule = self.get_object()
+        conditions = rule.parsed_conditions()
+        found = [
+            {"id": machine.pk, "hostname": machine.hostname}
+            for machine in selectors.discovered_machines()
+            if all_hold(conditions, discovery.rule_attributes(machine))
+        ]
+        return Response(found)
