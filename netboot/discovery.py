@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
@@ -142,6 +143,9 @@ def machine_discover(
     if locked.machine_id is not None:
         token.machine = locked.machine
         return locked.machine  # type: ignore[return-value]
+    if not settings.NETBOOT_DISCOVERY:
+        # Turning discovery off also stops the tokens it handed out from enrolling machines.
+        raise PermissionDenied("discovery is off: this token cannot enrol a machine")
     try:
         mac = normalize_mac(worker_id)
     except ValidationError as exc:

@@ -93,6 +93,8 @@ def server_environment() -> dict[str, str]:
             "SECRET_KEY": settings.SECRET_KEY,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
+            # Feature switches a test turned on with the settings fixture hold on the server.
+            "NETBOOT_DISCOVERY": str(settings.NETBOOT_DISCOVERY).lower(),
         }
     )
     if settings.REDIS_URL:

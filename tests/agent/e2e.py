@@ -59,16 +59,23 @@ def start_workflow(
 
 @dataclass
 class AgentProcess:
+    """The agent for ``machine`` with a token of its own; or, for a machine the inventory does
+    not know yet, with a given (discovery) ``token`` and ``worker_id``."""
+
     server: AsgiLiveServer
-    machine: Machine
+    machine: Machine | None
     docker_host: str
     state_dir: Path
     process: subprocess.Popen[bytes] | None = None
+    token: str = ""
+    worker_id: str = ""
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.log_path = self.state_dir / "agent.log"
-        _, self.token = agent_token_issue(machine=self.machine, actor=SYSTEM)
+        if self.machine is not None:
+            _, self.token = agent_token_issue(machine=self.machine, actor=SYSTEM)
+            self.worker_id = self.machine.interfaces.get(is_boot=True).mac
 
     def start(self) -> None:
         command = [
@@ -80,7 +87,7 @@ class AgentProcess:
             "--token",
             self.token,
             "--worker-id",
-            self.machine.interfaces.get(is_boot=True).mac,
+            self.worker_id,
             "--docker-host",
             self.docker_host,
             "--state-dir",

@@ -231,6 +231,17 @@ def test_a_discovery_token_cannot_take_over_a_known_machine(
     assert AgentToken.objects.get().machine is None
 
 
+def test_turning_discovery_off_stops_its_tokens_from_enrolling(
+    client: Client, builds: None, discovery_on: None, settings: Any
+) -> None:
+    raw = discovery_token(client)
+    settings.NETBOOT_DISCOVERY = False
+    response = hello(raw)
+    assert response.status_code == 403
+    assert "discovery is off" in response.json()["detail"]
+    assert not Machine.objects.exists()
+
+
 def test_garbage_hardware_still_enrols_the_boot_nic(
     client: Client, builds: None, discovery_on: None
 ) -> None:

@@ -3,6 +3,8 @@ hello on, as if the token had been the machine's all along (real Redis channel l
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -37,7 +39,8 @@ def _accept_and_start() -> int:
     return workflow_create(template=template, machine=machine, actor=SYSTEM).pk
 
 
-async def test_work_is_pushed_to_a_discovered_machines_open_socket() -> None:
+async def test_work_is_pushed_to_a_discovered_machines_open_socket(settings: Any) -> None:
+    settings.NETBOOT_DISCOVERY = True
     raw = await sync_to_async(_discovery_token)()
     ws = WebsocketCommunicator(
         websocket_application, "/ws/agent/", headers=[(b"authorization", f"Bearer {raw}".encode())]
