@@ -25,6 +25,8 @@ VIRTIO_CHAIN = [
     "failover",
     "net_failover",
     "virtio_net",
+    # Not networking, but the netboot discovery test's guest reports its virtio disk.
+    "virtio_blk",
 ]
 MARKER = "RACKPILOT-HOOK-BOOTED"
 APPLETS = ["sh", "mount", "insmod", "ip", "udhcpc", "poweroff", "echo", "sleep", "cat", "mkdir"]

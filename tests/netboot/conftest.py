@@ -12,6 +12,15 @@ from builds.states import BuildState
 from inventory.models import Machine
 from tests.factories import MachineFactory, NetworkInterfaceFactory, RackFactory, SiteFactory
 
+# The qemu boot fixtures, registered here once so that every module of a worker shares the
+# session-scoped image push (a fixture imported into two modules would run once for each).
+from tests.netboot.qemu import (  # noqa: F401
+    artifacts_dir,
+    default_hook_build,
+    pxe_images,
+    pxe_server,
+)
+
 PUBLIC_URL = "http://10.0.2.2:8000"
 
 

@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from inventory.models import NetworkInterface
+from tests.tools import require_tool
 
 pytestmark = pytest.mark.django_db
 
@@ -147,16 +148,54 @@ def test_skipped_interfaces_are_listed_in_the_user_context(
     ]
 
 
-def test_kea_accepts_the_export(inventory: dict[str, NetworkInterface], tmp_path: Path) -> None:
-    kea = shutil.which("kea-dhcp4")
-    if kea is None:
-        # Optional by design: Kea is not part of the test environment (dnsmasq is).
-        pytest.skip("kea-dhcp4 is not installed; the JSON structure is checked above")
-    config = tmp_path / "kea-dhcp4.conf"
-    call_command("export_dhcp", "--format", "kea", "--output", str(config), stderr=StringIO())
+def kea_dhcp4() -> str:
+    # Debian installs it in /usr/sbin, which is not on every user's PATH.
+    kea = shutil.which("kea-dhcp4") or next(
+        (str(p) for p in (Path("/usr/sbin/kea-dhcp4"), Path("/sbin/kea-dhcp4")) if p.exists()),
+        None,
+    )
+    require_tool(kea is not None, "kea-dhcp4 (Debian package kea-dhcp4-server)")
+    assert kea is not None
+    return kea
 
-    result = subprocess.run(
+
+def kea_check(kea: str, config: Path) -> subprocess.CompletedProcess[str]:
+    """``kea-dhcp4 -t``: parses the whole document, class test expressions included."""
+    return subprocess.run(
         [kea, "-t", str(config)], capture_output=True, text=True, timeout=60, check=False
     )
 
-    assert result.returncode == 0, result.stdout + result.stderr
+
+@pytest.mark.parametrize("tftp", [[], ["--tftp-server", "10.20.0.2"]], ids=["no-tftp", "tftp"])
+def test_kea_accepts_the_export(
+    inventory: dict[str, NetworkInterface], tmp_path: Path, tftp: list[str]
+) -> None:
+    kea = kea_dhcp4()
+    config = tmp_path / "kea-dhcp4.conf"
+    call_command(
+        "export_dhcp", "--format", "kea", *tftp, "--output", str(config), stderr=StringIO()
+    )
+
+    result = kea_check(kea, config)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    # Both subnets made it into Kea's configuration, not only past the JSON parser.
+    assert "10.20.0.0/24" in output and "192.168.100.0/25" in output, output
+    assert " WARN " not in output and " ERROR " not in output, output
+
+
+def test_kea_check_rejects_a_broken_class_expression(
+    inventory: dict[str, NetworkInterface], tmp_path: Path
+) -> None:
+    """Guards the test above: ``kea-dhcp4 -t`` really evaluates what the export wrote."""
+    kea = kea_dhcp4()
+    dhcp4 = export_kea()
+    dhcp4["client-classes"][0]["test"] = "option[93].hexx == 0x0000"
+    config = tmp_path / "broken.conf"
+    config.write_text(json.dumps({"Dhcp4": dhcp4}))
+
+    result = kea_check(kea, config)
+
+    assert result.returncode != 0
+    assert "hexx" in result.stdout + result.stderr
