@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils.http import http_date
 
@@ -66,6 +68,25 @@ def _chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
             yield data
 
 
+async def _chunks_async(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+    """The same chunks for an ASGI server. Django consumes a synchronous iterator there by
+    reading it whole into memory first (``sync_to_async(list)``): 50 machines fetching a
+    32 MiB initramfs held 3.5 GiB. Reads run in a thread so a slow disk does not stall the
+    event loop."""
+    handle = await asyncio.to_thread(path.open, "rb")
+    try:
+        await asyncio.to_thread(handle.seek, start)
+        remaining = length
+        while remaining > 0:
+            data = await asyncio.to_thread(handle.read, min(CHUNK, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            yield data
+    finally:
+        handle.close()
+
+
 def ranged_file_response(
     request: HttpRequest,
     path: Path,
@@ -108,4 +129,8 @@ def ranged_file_response(
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":
         return HttpResponse(status=status, headers=headers)
-    return StreamingHttpResponse(_chunks(path, start, length), status=status, headers=headers)
+    if isinstance(request, ASGIRequest):
+        body: Iterator[bytes] | AsyncIterator[bytes] = _chunks_async(path, start, length)
+    else:
+        body = _chunks(path, start, length)
+    return StreamingHttpResponse(body, status=status, headers=headers)

@@ -97,10 +97,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+elif (pool_max_size := env.int("DB_POOL_MAX_SIZE", default=20)) > 0:
+    # Under ASGI every request and agent message runs in a thread of its own, and a
+    # persistent connection stays with its thread until the thread is collected: under load
+    # one web process held every connection PostgreSQL had. A pool shares a bounded set of
+    # open connections instead (opening one per message cost more than storing the message);
+    # past ``max_size`` a request waits up to ``timeout`` seconds for one.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": pool_max_size,
+        "timeout": env.float("DB_POOL_TIMEOUT", default=30.0),
+    }
 else:
-    # Reuse connections: every agent message runs in a worker thread, and opening a
-    # PostgreSQL connection per message cost more than storing the message.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

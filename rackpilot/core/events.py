@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import decimal
 import logging
+import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
@@ -60,6 +62,40 @@ _last_publish_warning = 0.0
 PUBLISH_WARNING_INTERVAL = 60.0
 
 
+class _PublisherLoop:
+    """One event loop thread per process that sends for synchronous code.
+
+    ``async_to_sync`` outside an ASGI server runs every call in a new event loop, and
+    channels_redis keeps its Redis connections per loop: each publish from a view under the
+    test client, a Celery task or a command opened a new Redis connection (about 5 ms, two per
+    served iPXE script). A long-lived loop keeps them. Waiting for each send keeps one caller's
+    messages in order. A forked child (a Celery worker) starts its own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=loop.run_forever, name="channel-layer-publisher", daemon=True
+                ).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def send(self, layer: Any, group: str, message: dict[str, Any]) -> None:
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self.loop())
+        future.result(timeout=PUBLISH_TIMEOUT)
+
+
+_publisher = _PublisherLoop()
+PUBLISH_TIMEOUT = 10.0
+
+
 def publish(group: str, message: dict[str, Any]) -> None:
     """Send to a channel-layer group. Callers use it from ``transaction.on_commit``."""
     global _last_publish_warning
@@ -67,7 +103,7 @@ def publish(group: str, message: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        _publisher.send(layer, group, message)
     except Exception as exc:
         # The change is committed and clients can refetch it; a down channel layer must not
         # flood the log with one traceback per event.

@@ -7,9 +7,11 @@ Documented behaviour (builds/ranges.py): one range → 206; unsatisfiable → 41
 from __future__ import annotations
 
 import pytest
-from django.test import Client
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient, Client
 
 from builds.models import Build
+from builds.ranges import CHUNK
 from tests.builds_app.conftest import queue_one, succeed
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +128,20 @@ def test_api_head_gives_the_length_without_a_body(api, build):
     assert response.status_code == 200
     assert response["Content-Length"] == str(SIZE)
     assert response.content == b""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_an_asgi_server_streams_the_file_in_chunks_instead_of_reading_it_whole(recipe):
+    # Large enough for several chunks, so the async iterator's seek and length both count.
+    size = 3 * CHUNK + 123
+    build = await sync_to_async(lambda: succeed(queue_one(recipe), size=size))()
+    expected = await sync_to_async(_expected)(build)
+    response = await AsyncClient().get(
+        "/artifacts/x86_64/initramfs-x86_64", headers={"Range": f"bytes=100-{size - 1}"}
+    )
+    assert response.status_code == 206
+    assert response.is_async, "a synchronous iterator is read whole before the first byte"
+    chunks = [chunk async for chunk in response.streaming_content]
+    assert len(chunks) == 4
+    assert b"".join(chunks) == expected[100:]

@@ -1,0 +1,440 @@
+"""Netboot at fleet scale: iPXE scripts and artifact downloads from one daphne process.
+
+Reference measured in the same run: nginx (one worker process) serving a static file of the
+same size as a served script, and the very same initramfs file.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/rackpilot_bench_netboot \\
+    REDIS_URL=redis://127.0.0.1:6379/7 \\
+    .venv/bin/python benchmarks/netboot.py --machines 10000 --artifact-mib 32
+
+It creates (and empties) the benchmark database it is pointed at; the artifacts live in a
+temporary directory. Load comes from `wrk`; everything talks to loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, NoReturn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rackpilot.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rackpilot_bench_netboot")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
+os.environ.setdefault("CHANNELS_PREFIX", f"rackpilot-bench-{os.getpid()}")
+
+ARCH = "x86_64"
+RACK_UNITS = 42
+# wrk's done() hook prints one JSON line with the aggregated figures of all threads.
+WRK_DONE = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests": %.0f, "bytes": %.0f, "duration_us": %.0f, '
+    .. '"connect": %.0f, "read": %.0f, "write": %.0f, "status": %.0f, "timeout": %.0f, '
+    .. '"p50_us": %.0f, "p99_us": %.0f}\n', summary.requests, summary.bytes,
+    summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+# Each wrk thread has its own Lua state: seed each one differently.
+WRK_RANDOM_MAC = r"""
+local counter = 0
+setup = function(thread) counter = counter + 1; thread:set("id", counter) end
+init = function(args) math.randomseed(os.time() * 1000 + id) end
+request = function()
+  return wrk.format("GET", "/ipxe/" .. macs[math.random(#macs)] .. "/auto.ipxe")
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, what: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                fail(f"{what} did not start", log)
+            time.sleep(0.2)
+
+
+def print_tail(log: Path) -> None:
+    if log.exists():
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        print(f"--- last lines of {log} ---", *tail, sep="\n", file=sys.stderr)
+
+
+def fail(message: str, log: Path) -> NoReturn:
+    print_tail(log)
+    raise SystemExit(f"FAILED: {message}")
+
+
+class ConnectionWatch(threading.Thread):
+    """Polls how many PostgreSQL connections other processes hold on the benchmark database."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0
+        self.limit = "?"
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+        from django.db import connection
+
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        with psycopg.connect(**params, autocommit=True) as conn:
+            self.limit = str(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
+            while not self.stop.wait(0.2):
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchone()
+                self.peak = max(self.peak, row[0] if row else 0)
+
+
+def mac_of(index: int) -> str:
+    return "02:00:" + ":".join(f"{(index >> shift) & 0xFF:02x}" for shift in (24, 16, 8, 0))
+
+
+def prepare(machines: int, artifact_mib: int, artifacts_dir: Path) -> list[str]:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("ensure_database", verbosity=0)
+    call_command("migrate", verbosity=0)
+    call_command("flush", interactive=False, verbosity=0)
+
+    from builds.models import Build, BuildArtifact, BuildRecipe
+    from builds.states import BuildState
+    from inventory import services as inventory_services
+    from inventory.models import Machine, NetworkInterface
+    from rackpilot.core.actors import Actor
+
+    actor = Actor.system("benchmark")
+    sites = [
+        inventory_services.site_create(
+            actor=actor, name=f"Site {code}", slug=code, facility_code=code
+        )
+        for code in ("fra1", "ams2", "par3")
+    ]
+    racks = [
+        inventory_services.rack_create(
+            actor=actor, site=sites[index % len(sites)], name=f"r{index:03d}", u_height=RACK_UNITS
+        )
+        for index in range((machines + RACK_UNITS - 1) // RACK_UNITS)
+    ]
+    # Benchmark fixture data, not a state change of the product: bulk_create skips the
+    # services (and their events) so 10,000 machines load in seconds.
+    rows = Machine.objects.bulk_create(
+        [
+            Machine(
+                hostname=f"node-{index:05d}",
+                rack=racks[index // RACK_UNITS],
+                position=index % RACK_UNITS + 1,
+                arch=ARCH,
+                uefi=index % 2 == 0,
+                allow_pxe=True,
+            )
+            for index in range(machines)
+        ],
+        batch_size=2000,
+    )
+    macs = [mac_of(index) for index in range(machines)]
+    NetworkInterface.objects.bulk_create(
+        [
+            NetworkInterface(
+                machine=machine,
+                name="eth0",
+                mac=macs[index],
+                ip=f"10.{index >> 16 & 0xFF}.{index >> 8 & 0xFF}.{index & 0xFF}",
+                netmask="255.0.0.0",
+                is_boot=True,
+            )
+            for index, machine in enumerate(rows)
+        ],
+        batch_size=2000,
+    )
+
+    recipe = BuildRecipe.objects.create(name="hook", config="kernel: {}", arches=[ARCH])
+    build = Build.objects.create(
+        recipe=recipe, arch=ARCH, state=BuildState.SUCCESS, progress=100, is_default=True
+    )
+    (artifacts_dir / str(build.pk)).mkdir(parents=True)
+    for name, mib in ((f"vmlinuz-{ARCH}", 1), (f"initramfs-{ARCH}", artifact_mib)):
+        data = os.urandom(mib * 1024 * 1024)
+        (artifacts_dir / str(build.pk) / name).write_bytes(data)
+        BuildArtifact.objects.create(
+            build=build,
+            name=name,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            path=f"{build.pk}/{name}",
+        )
+    return macs
+
+
+def nginx_start(
+    workdir: Path, port: int, script_size: int, artifact: Path
+) -> subprocess.Popen[bytes]:
+    (workdir / "nginx" / "www").mkdir(parents=True)
+    (workdir / "nginx" / "www" / "script.ipxe").write_bytes(b"#" * script_size)
+    user = "user root;" if os.geteuid() == 0 else ""  # workers must read the tmp files
+    conf = workdir / "nginx" / "nginx.conf"
+    conf.write_text(
+        f"""{user}
+daemon off;
+worker_processes 1;
+pid {workdir}/nginx/nginx.pid;
+error_log {workdir}/nginx/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    default_type application/octet-stream;
+    client_body_temp_path {workdir}/nginx/body;
+    proxy_temp_path {workdir}/nginx/proxy;
+    server {{
+        listen 127.0.0.1:{port};
+        location = /script.ipxe {{ root {workdir}/nginx/www; }}
+        location = /initramfs {{ alias {artifact}; }}
+    }}
+}}
+"""
+    )
+    process = subprocess.Popen(
+        [
+            "nginx",
+            "-p",
+            str(workdir / "nginx"),
+            "-e",
+            str(workdir / "nginx" / "error.log"),
+            "-c",
+            str(conf),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "nginx" / "stderr.log", "w"),  # noqa: SIM115
+    )
+    _wait_http(f"http://127.0.0.1:{port}/script.ipxe", "nginx", workdir / "nginx" / "stderr.log")
+    return process
+
+
+def wrk(
+    url: str, lua: str, *, connections: int, seconds: float, timeout: float, log: Path
+) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(lua + WRK_DONE)
+    command = [
+        "wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", f"--timeout={timeout}s",
+        "--latency", "-s", script.name, url,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    os.unlink(script.name)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("WRK ")]
+    if done.returncode != 0 or not lines:
+        print(done.stdout, done.stderr, sep="\n", file=sys.stderr)
+        fail(f"wrk against {url} failed", log)
+    result: dict[str, Any] = json.loads(lines[-1][4:])
+    errors = {k: result[k] for k in ("connect", "read", "write", "timeout", "status") if result[k]}
+    if errors:
+        print(done.stdout, file=sys.stderr)
+        fail(f"{url}: errors during the run (status = non-2xx/3xx responses): {errors}", log)
+    result["seconds"] = result["duration_us"] / 1e6
+    result["rps"] = result["requests"] / result["seconds"]
+    result["mib_s"] = result["bytes"] / result["seconds"] / 2**20
+    return result
+
+
+def measure(
+    url: str, lua: str, args: argparse.Namespace, *, seconds: float, warmup: float, log: Path
+) -> dict[str, Any]:
+    """An optional warm-up run, then the measured one (which gets the warm-up's count)."""
+    options = {"connections": args.connections, "timeout": 600, "log": log}
+    warm = wrk(url, lua, seconds=warmup, **options) if warmup else {"requests": 0}
+    result = wrk(url, lua, seconds=seconds, **options)
+    result["warmup_requests"] = warm["requests"]
+    return result
+
+
+def row(label: str, result: dict[str, Any], *, throughput: bool) -> str:
+    extra = f"{result['mib_s']:8.1f} MiB/s  " if throughput else ""
+    return (
+        f"  {label:<10} {result['rps']:10,.1f} req/s  {extra}"
+        f"p50 {result['p50_us'] / 1000:8.1f} ms  p99 {result['p99_us'] / 1000:8.1f} ms  "
+        f"({result['requests']} requests, {result['bytes'] / 2**20:,.1f} MiB, "
+        f"non-2xx/3xx {result['status']})"
+    )
+
+
+def peak_rss_mib(pid: int) -> str:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = {line.split(":")[0]: line.split()[1] for line in status if line.startswith("Vm")}
+    return (
+        f"RSS {int(fields['VmRSS']) / 1024:,.0f} MiB, peak {int(fields['VmHWM']) / 1024:,.0f} MiB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--machines", type=int, default=10_000)
+    parser.add_argument("--artifact-mib", type=int, default=32, help="initramfs size")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each one")
+    parser.add_argument(
+        "--artifact-seconds",
+        type=float,
+        default=30.0,
+        help="seconds per download measurement (each client must finish some downloads)",
+    )
+    parser.add_argument(
+        "--db-conn-max-age",
+        help="turn the server's connection pool off and keep connections this many seconds "
+        "(default: the product's pool)",
+    )
+    args = parser.parse_args()
+    command_line = shlex.join([sys.executable, *sys.argv])
+
+    workdir = Path(tempfile.mkdtemp(prefix="rackpilot-bench-netboot-"))
+    artifacts_dir = workdir / "artifacts"
+    port, nginx_port = _free_port(), _free_port()
+    os.environ.update(
+        {
+            "BUILD_ARTIFACTS_DIR": str(artifacts_dir),
+            "RACKPILOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "ALLOWED_HOSTS": "127.0.0.1",
+        }
+    )
+    started = time.perf_counter()
+    macs = prepare(args.machines, args.artifact_mib, artifacts_dir)
+    setup_seconds = time.perf_counter() - started
+
+    from django.db import connection
+
+    from builds.models import BuildArtifact
+    from rackpilot.core.models import Event
+    from workflows.models import AgentToken
+
+    artifact = BuildArtifact.objects.get(name=f"initramfs-{ARCH}")
+    connection.close()  # the watch counts the server's connections only
+    watch = ConnectionWatch()
+    watch.start()
+    server_env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    if args.db_conn_max_age is not None:
+        # Persistent connections replace the pool (the two cannot be combined).
+        server_env["DB_POOL_MAX_SIZE"] = "0"
+        server_env["DB_CONN_MAX_AGE"] = args.db_conn_max_age
+    log = workdir / "daphne.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+         "rackpilot.asgi:application"],
+        cwd=ROOT,
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),  # noqa: SIM115
+    )  # fmt: skip
+    nginx: subprocess.Popen[bytes] | None = None
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{base}/healthz", "daphne", log)
+        with urllib.request.urlopen(f"{base}/ipxe/{macs[0]}/auto.ipxe", timeout=10) as response:
+            script = response.read()
+            if response.status != 200 or not script.startswith(b"#!ipxe"):
+                fail(f"script request answered {response.status}: {script[:200]!r}", log)
+        with urllib.request.urlopen(f"{base}/artifacts/{ARCH}/{artifact.name}") as response:
+            body = response.read()
+            if response.status != 200 or len(body) != artifact.size:
+                fail(f"artifact answered {response.status} with {len(body)} bytes", log)
+        nginx = nginx_start(workdir, nginx_port, len(script), artifact.full_path)
+        nginx_base = f"http://127.0.0.1:{nginx_port}"
+
+        macs_lua = "local macs = {" + ",".join(f'"{mac}"' for mac in macs) + "}\n"
+        # nginx first in each pair: requests the server still works on after wrk stops must
+        # not slow the reference down.
+        short = {"seconds": args.duration, "warmup": args.warmup, "log": log}
+        script_ng = measure(f"{nginx_base}/script.ipxe", "", args, **short)
+        script_rp = measure(base + "/", macs_lua + WRK_RANDOM_MAC, args, **short)
+        script_rss = peak_rss_mib(server.pid)
+        # No wrk warm-up for downloads (the check above read the file once): one would leave
+        # up to --connections half-served downloads in the server for the measured run.
+        long = {"seconds": args.artifact_seconds, "warmup": 0.0, "log": log}
+        artifact_ng = measure(f"{nginx_base}/initramfs", "", args, **long)
+        artifact_rp = measure(f"{base}/artifacts/{ARCH}/{artifact.name}", "", args, **long)
+        artifact_rss = peak_rss_mib(server.pid)
+    except Exception:
+        print_tail(log)
+        raise
+    finally:
+        watch.stop.set()
+        if sys.exc_info()[0] is not None:
+            print(f"peak PostgreSQL connections of the server: {watch.peak}", file=sys.stderr)
+        for process in (server, nginx):
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    tokens = AgentToken.objects.count() - 1  # the check request issued one
+    served = Event.objects.filter(verb="netboot.script_served").count()
+    issued = Event.objects.filter(verb="agent_token.issued").count()
+    print(
+        f"machines={args.machines} (setup {setup_seconds:.1f} s) script={len(script)} bytes "
+        f"initramfs={args.artifact_mib} MiB connections={args.connections} wrk threads=2 "
+        f"duration={args.duration:g} s (+{args.warmup:g} s warm-up each), downloads "
+        f"{args.artifact_seconds:g} s, cpus={os.cpu_count()}"
+    )
+    print("iPXE script, GET /ipxe/<random known MAC>/auto.ipxe:")
+    print(row("rackpilot", script_rp, throughput=False))
+    print(row("nginx", script_ng, throughput=False))
+    print(f"  ratio rackpilot / nginx: {script_rp['rps'] / script_ng['rps']:.4f}")
+    print(f"  daphne after the script runs: {script_rss}")
+    print(f"initramfs download ({args.artifact_mib} MiB), GET /artifacts/{ARCH}/{artifact.name}:")
+    print(row("rackpilot", artifact_rp, throughput=True))
+    print(row("nginx", artifact_ng, throughput=True))
+    print(f"  ratio rackpilot / nginx: {artifact_rp['mib_s'] / artifact_ng['mib_s']:.4f}")
+    print(f"  daphne after the downloads: {artifact_rss}")
+    print(
+        f"server: {'DB_CONN_MAX_AGE=' + args.db_conn_max_age if args.db_conn_max_age else 'pool'}"
+        ", peak PostgreSQL "
+        f"connections held: {watch.peak} (max_connections {watch.limit})"
+    )
+    print(
+        f"written: {tokens} agent tokens by the script runs (wrk completed "
+        f"{script_rp['warmup_requests']} + {script_rp['requests']} requests); events: {served} "
+        f"netboot.script_served, {issued} agent_token.issued, {Event.objects.count()} in all"
+    )
+    print(f"command: {command_line}")
+
+
+if __name__ == "__main__":
+    main()
