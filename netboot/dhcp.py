@@ -66,10 +66,36 @@ class Reservation:
         return "h-" + self.mac.replace(":", "")
 
 
+@dataclass(frozen=True)
+class Pool:
+    """Dynamic addresses for machines the inventory does not know (discovery)."""
+
+    first: ipaddress.IPv4Address
+    last: ipaddress.IPv4Address
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+
+def parse_pool(text: str) -> Pool:
+    """``10.20.0.100-10.20.0.199`` → a Pool; ValueError says what is wrong."""
+    first, separator, last = text.partition("-")
+    if not separator:
+        raise ValueError(f"'{text}' is not a range: write FIRST-LAST, e.g. 10.20.0.100-10.20.0.199")
+    try:
+        pool = Pool(ipaddress.IPv4Address(first.strip()), ipaddress.IPv4Address(last.strip()))
+    except ValueError:
+        raise ValueError(f"'{text}' is not a range of two IPv4 addresses") from None
+    if pool.last < pool.first:
+        raise ValueError(f"'{text}' ends before it starts")
+    return pool
+
+
 @dataclass
 class Subnet:
     network: ipaddress.IPv4Network
     reservations: list[Reservation] = field(default_factory=list)
+    pools: list[Pool] = field(default_factory=list)
 
     @property
     def tag(self) -> str:
@@ -153,8 +179,14 @@ def _skip_reason(interface: NetworkInterface) -> str | None:
 
 
 def dhcp_plan(
-    interfaces: Iterable[NetworkInterface], *, public_url: str, tftp_server: str | None = None
+    interfaces: Iterable[NetworkInterface],
+    *,
+    public_url: str,
+    tftp_server: str | None = None,
+    pools: Iterable[Pool] = (),
 ) -> DhcpPlan:
+    """Raises ValueError for a pool outside every exported subnet (it would have no netmask,
+    router or name servers to hand out)."""
     subnets: dict[ipaddress.IPv4Network, Subnet] = {}
     skipped: list[str] = []
     for interface in interfaces:
@@ -183,6 +215,17 @@ def dhcp_plan(
             },
         )
         subnets.setdefault(network, Subnet(network)).reservations.append(reservation)
+    for pool in pools:
+        holder = next(
+            (n for n in subnets if pool.first in n and pool.last in n),
+            None,
+        )
+        if holder is None:
+            known = ", ".join(str(n) for n in sorted(subnets)) or "none"
+            raise ValueError(
+                f"discovery pool {pool} is not inside one exported subnet (exported: {known})"
+            )
+        subnets[holder].pools.append(pool)
     return DhcpPlan(
         subnets=[subnets[n] for n in sorted(subnets)],
         skipped=skipped,
@@ -213,6 +256,12 @@ def render_dnsmasq(plan: DhcpPlan) -> str:
             f"dhcp-range=set:{subnet.tag},{subnet.network.network_address},static,"
             f"{subnet.network.netmask},{subnet.lease_time}"
         )
+        for pool in subnet.pools:
+            # Unknown machines lease from here and get the same boot rules: discovery.
+            lines.append(
+                f"dhcp-range=set:{subnet.tag},{pool.first},{pool.last},"
+                f"{subnet.network.netmask},{subnet.lease_time}"
+            )
         for key, dnsmasq_name, _ in HOST_OPTIONS:
             default = subnet.defaults[key]
             if default:
@@ -323,6 +372,9 @@ def render_kea(plan: DhcpPlan) -> str:
             "subnet": str(subnet.network),
             "valid-lifetime": subnet.lease_time,
         }
+        if subnet.pools:
+            # Unknown machines lease from these and get the same boot classes: discovery.
+            subnet_entry["pools"] = [{"pool": f"{p.first} - {p.last}"} for p in subnet.pools]
         if _kea_option_data(defaults):
             subnet_entry["option-data"] = _kea_option_data(defaults)
         subnet_entry["reservations"] = reservations

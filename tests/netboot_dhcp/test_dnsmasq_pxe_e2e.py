@@ -7,7 +7,9 @@ already is iPXE, so the boot file it must get is the HTTP script URL (the loop b
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -24,7 +26,10 @@ from tests.tools import require_tool
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
 MAC = "52:54:00:12:34:56"
+UNKNOWN_MAC = "52:54:00:65:43:21"
 RESERVED_IP = "10.77.0.50"
+POOL = "10.77.0.100-10.77.0.120"
+BOOTFILE = "option: 67 bootfile-name  http://10.77.0.1:8000/ipxe/${mac}/auto.ipxe"
 HOST_IP = "10.77.0.1"  # the namespace side of the tap device; nothing else is reachable
 IPXE_ROM = Path("/usr/lib/ipxe/qemu/efi-virtio.rom")
 
@@ -69,24 +74,26 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-@pytest.mark.parametrize("allow_pxe", [True, False], ids=["pxe-allowed", "pxe-denied"])
-def test_guest_gets_the_reserved_ip_and_the_script_url(
-    namespace: str, tmp_path: Path, settings: pytest.FixtureRequest, allow_pxe: bool
-) -> None:
+def boot_against_dnsmasq(
+    *, namespace: str, tmp_path: Path, mac: str, until: re.Pattern[str]
+) -> tuple[str, re.Match[str] | None]:
+    """Export, start dnsmasq in the namespace and a guest with ``mac`` on the tap device; stop
+    both once dnsmasq's log matches ``until`` (or after 90 s). Returns the log and the match."""
     dnsmasq, qemu = _tool("dnsmasq"), _tool("qemu-system-x86_64")
     require_tool(dnsmasq is not None, "dnsmasq (apt-get install dnsmasq-base)")
     require_tool(qemu is not None and IPXE_ROM.exists(), "qemu-system-x86 and ipxe-qemu")
     assert dnsmasq is not None and qemu is not None
-    settings.RACKPILOT_PUBLIC_URL = f"http://{HOST_IP}:8000"  # type: ignore[attr-defined]
-    NetworkInterfaceFactory(
-        machine=MachineFactory(hostname="pxe-guest", allow_pxe=allow_pxe),
-        mac=MAC,
-        ip=RESERVED_IP,
-        gateway=HOST_IP,
-    )
     config, log = tmp_path / "rackpilot.conf", tmp_path / "dnsmasq.log"
-    call_command("export_dhcp", "--format", "dnsmasq", "--output", str(config), stderr=StringIO())
-
+    call_command(
+        "export_dhcp",
+        "--format",
+        "dnsmasq",
+        "--discovery-pool",
+        POOL,
+        "--output",
+        str(config),
+        stderr=StringIO(),
+    )
     with log.open("wb") as log_file:
         server = subprocess.Popen(
             ["ip", "netns", "exec", namespace, dnsmasq, "--no-daemon", f"--conf-file={config}",
@@ -104,25 +111,69 @@ def test_guest_gets_the_reserved_ip_and_the_script_url(
                 ["ip", "netns", "exec", namespace, qemu, "-accel", "tcg", "-boot", "n",
                  "-m", "256", "-nographic", "-no-reboot",
                  "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-                 "-device", f"virtio-net-pci,netdev=n0,mac={MAC}"],
+                 "-device", f"virtio-net-pci,netdev=n0,mac={mac}"],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )  # fmt: skip
-            acked = f"DHCPACK(tap0) {RESERVED_IP} {MAC} pxe-guest"
             deadline = time.monotonic() + 90
-            while acked not in log.read_text() and time.monotonic() < deadline:
+            while until.search(log.read_text()) is None and time.monotonic() < deadline:
                 assert server.poll() is None, log.read_text()
                 time.sleep(0.5)
         finally:
             if guest is not None:
                 _stop(guest)
             _stop(server)
-
     text = log.read_text()
-    assert acked in text, text
-    ack_id = next(line for line in text.splitlines() if acked in line).split()[4]
-    reply = [line for line in text.splitlines() if f" {ack_id} " in line]
+    return text, until.search(text)
+
+
+def reply_lines(text: str, acked_line: str) -> list[str]:
+    """dnsmasq's log lines about the transaction that ended in ``acked_line``."""
+    ack_id = next(line for line in text.splitlines() if acked_line in line).split()[4]
+    return [line for line in text.splitlines() if f" {ack_id} " in line]
+
+
+@pytest.mark.parametrize("allow_pxe", [True, False], ids=["pxe-allowed", "pxe-denied"])
+def test_guest_gets_the_reserved_ip_and_the_script_url(
+    namespace: str, tmp_path: Path, settings: pytest.FixtureRequest, allow_pxe: bool
+) -> None:
+    settings.RACKPILOT_PUBLIC_URL = f"http://{HOST_IP}:8000"  # type: ignore[attr-defined]
+    NetworkInterfaceFactory(
+        machine=MachineFactory(hostname="pxe-guest", allow_pxe=allow_pxe),
+        mac=MAC,
+        ip=RESERVED_IP,
+        gateway=HOST_IP,
+    )
+    acked = f"DHCPACK(tap0) {RESERVED_IP} {MAC} pxe-guest"
+
+    text, found = boot_against_dnsmasq(
+        namespace=namespace, tmp_path=tmp_path, mac=MAC, until=re.compile(re.escape(acked))
+    )
+
+    assert found is not None, text
+    reply = reply_lines(text, acked)
     assert any("tags:" in line and "ipxe" in line for line in reply), text
-    bootfile = f"option: 67 bootfile-name  http://{HOST_IP}:8000/ipxe/${{mac}}/auto.ipxe"
-    assert any(bootfile in line for line in reply) is allow_pxe, text
+    assert any(BOOTFILE in line for line in reply) is allow_pxe, text
+
+
+def test_an_unknown_guest_leases_from_the_discovery_pool_and_gets_the_script_url(
+    namespace: str, tmp_path: Path, settings: pytest.FixtureRequest
+) -> None:
+    settings.RACKPILOT_PUBLIC_URL = f"http://{HOST_IP}:8000"  # type: ignore[attr-defined]
+    NetworkInterfaceFactory(
+        machine=MachineFactory(hostname="known"), mac=MAC, ip=RESERVED_IP, gateway=HOST_IP
+    )
+
+    text, found = boot_against_dnsmasq(
+        namespace=namespace,
+        tmp_path=tmp_path,
+        mac=UNKNOWN_MAC,
+        until=re.compile(rf"DHCPACK\(tap0\) (10\.77\.0\.\d+) {UNKNOWN_MAC}"),
+    )
+
+    assert found is not None, text
+    leased = ipaddress.IPv4Address(found[1])
+    assert ipaddress.IPv4Address("10.77.0.100") <= leased <= ipaddress.IPv4Address("10.77.0.120")
+    reply = reply_lines(text, found[0])
+    assert any(BOOTFILE in line for line in reply), text

@@ -98,6 +98,8 @@ def test_dnsmasq_accepts_the_export(inventory: dict[str, NetworkInterface], tmp_
         "dnsmasq",
         "--tftp-server",
         "10.20.0.2",
+        "--discovery-pool",
+        "10.20.0.100-10.20.0.199",
         "--output",
         str(config),
         stderr=StringIO(),

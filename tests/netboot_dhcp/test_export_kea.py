@@ -166,14 +166,18 @@ def kea_check(kea: str, config: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("tftp", [[], ["--tftp-server", "10.20.0.2"]], ids=["no-tftp", "tftp"])
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--tftp-server", "10.20.0.2"], ["--discovery-pool", "10.20.0.100-10.20.0.199"]],
+    ids=["no-tftp", "tftp", "discovery-pool"],
+)
 def test_kea_accepts_the_export(
-    inventory: dict[str, NetworkInterface], tmp_path: Path, tftp: list[str]
+    inventory: dict[str, NetworkInterface], tmp_path: Path, extra: list[str]
 ) -> None:
     kea = kea_dhcp4()
     config = tmp_path / "kea-dhcp4.conf"
     call_command(
-        "export_dhcp", "--format", "kea", *tftp, "--output", str(config), stderr=StringIO()
+        "export_dhcp", "--format", "kea", *extra, "--output", str(config), stderr=StringIO()
     )
 
     result = kea_check(kea, config)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inventory.models import Site
-from netboot.dhcp import RENDERERS, dhcp_interfaces, dhcp_plan
+from netboot.dhcp import RENDERERS, dhcp_interfaces, dhcp_plan, parse_pool
 
 
 class Command(BaseCommand):
@@ -29,6 +29,14 @@ class Command(BaseCommand):
             metavar="IP",
             help="IPv4 address of the TFTP server holding the iPXE binaries (next-server)",
         )
+        parser.add_argument(
+            "--discovery-pool",
+            metavar="FIRST-LAST",
+            action="append",
+            default=[],
+            help="dynamic addresses for machines the inventory does not know, inside one "
+            "exported subnet, so they can netboot into discovery (repeatable)",
+        )
 
     def handle(
         self,
@@ -37,8 +45,13 @@ class Command(BaseCommand):
         output: str | None,
         site: str | None,
         tftp_server: str | None,
+        discovery_pool: list[str],
         **options: Any,
     ) -> None:
+        try:
+            pools = [parse_pool(text) for text in discovery_pool]
+        except ValueError as exc:
+            raise CommandError(f"--discovery-pool: {exc}") from None
         if tftp_server is not None:
             try:
                 ipaddress.IPv4Address(tftp_server)
@@ -56,11 +69,20 @@ class Command(BaseCommand):
                     or "none"
                 )
                 raise CommandError(f"unknown site '{site}' (known sites: {known})")
-        plan = dhcp_plan(
-            dhcp_interfaces(site=selected_site),
-            public_url=settings.RACKPILOT_PUBLIC_URL,
-            tftp_server=tftp_server,
-        )
+        try:
+            plan = dhcp_plan(
+                dhcp_interfaces(site=selected_site),
+                public_url=settings.RACKPILOT_PUBLIC_URL,
+                tftp_server=tftp_server,
+                pools=pools,
+            )
+        except ValueError as exc:
+            raise CommandError(f"--discovery-pool: {exc}") from None
+        if pools and not settings.NETBOOT_DISCOVERY:
+            self.stderr.write(
+                "note: NETBOOT_DISCOVERY is off, so machines leasing from the discovery pool "
+                "get an address but no boot script"
+            )
         for reason in plan.skipped:
             self.stderr.write(f"skipped {reason}")
         text = RENDERERS[format](plan)
