@@ -9,6 +9,7 @@ instead of failing the whole enrolment.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -205,7 +206,10 @@ def discovery_rules_apply(*, machine: Machine) -> Workflow | None:
     rule = discovery_rule_matching(machine=machine)
     if rule is None:
         return None
-    actor = Actor.system(f"discovery rule {rule.name}")
+    return _apply(rule, machine, actor=Actor.system(f"discovery rule {rule.name}"))
+
+
+def _apply(rule: DiscoveryRule, machine: Machine, *, actor: Actor) -> Workflow | None:
     try:
         with transaction.atomic():
             machine = inventory_services.machine_accept(machine=machine, actor=actor)
@@ -234,6 +238,38 @@ def discovery_rules_apply(*, machine: Machine) -> Workflow | None:
         message=f"workflow #{workflow.pk} from {rule.template.name}",
     )
     return workflow
+
+
+@dataclass
+class RuleRun:
+    started: list[Workflow] = field(default_factory=list)
+    failed: list[Machine] = field(default_factory=list)  # reasons are on their timelines
+
+
+@transaction.atomic
+def discovery_rule_apply_now(*, rule: DiscoveryRule, actor: Actor) -> RuleRun:
+    """Run ``rule`` over the machines already waiting: those its conditions match are accepted
+    and get its workflow, as if they had been discovered after the rule was written. Each
+    machine succeeds or fails on its own; a disabled rule is run too (the operator asked)."""
+    conditions = rule.parsed_conditions()
+    run = RuleRun()
+    waiting = Machine.objects.select_for_update(of=("self",)).filter(state=MachineState.DISCOVERED)
+    for machine in waiting.prefetch_related("interfaces").order_by("created_at", "pk"):
+        if not all_hold(conditions, rule_attributes(machine)):
+            continue
+        workflow = _apply(rule, machine, actor=actor)
+        if workflow is None:
+            run.failed.append(machine)
+        else:
+            run.started.append(workflow)
+    record_event(
+        actor=actor,
+        verb="discovery_rule.applied",
+        obj=rule,
+        changes={"started": len(run.started), "failed": len(run.failed)},
+        message=f"{len(run.started)} workflows started, {len(run.failed)} machines refused",
+    )
+    return run
 
 
 # --- rules ----------------------------------------------------------------------------------

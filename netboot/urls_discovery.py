@@ -10,5 +10,6 @@ urlpatterns = [
     path("discovery/rules/<int:pk>/", views.rule_detail, name="rule-detail"),
     path("discovery/rules/<int:pk>/edit/", views.rule_edit, name="rule-edit"),
     path("discovery/rules/<int:pk>/delete/", views.rule_delete, name="rule-delete"),
+    path("discovery/rules/<int:pk>/apply/", views.rule_apply, name="rule-apply"),
     path("machines/<int:pk>/accept/", views.machine_accept, name="machine-accept"),
 ]

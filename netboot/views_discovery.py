@@ -318,3 +318,31 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Discovery rule {rule.name} deleted.")
         return redirect("discovery:overview")
     return render(request, "netboot/rule_confirm_delete.html", {"rule": rule})
+
+
+@login_required
+@permission_required("inventory.change_machine", raise_exception=True)
+@permission_required("workflows.add_workflow", raise_exception=True)
+def rule_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run the rule over the machines already waiting (POST only; the detail page's dry run
+    shows which first)."""
+    rule = get_object_or_404(selectors.discovery_rule_list(), pk=pk)
+    if request.method != "POST":
+        return redirect("discovery:rule-detail", pk=pk)
+    try:
+        run = discovery.discovery_rule_apply_now(rule=rule, actor=Actor.for_user(request.user))
+    except ValidationError as exc:
+        messages.error(request, f"Rule {rule.name} not run: {' '.join(exc.messages)}")
+        return redirect("discovery:rule-detail", pk=pk)
+    started = len(run.started)
+    messages.success(
+        request,
+        f"{rule.name}: {started} machine{'s' if started != 1 else ''} accepted, "
+        f"{started} workflow{'s' if started != 1 else ''} started.",
+    )
+    if run.failed:
+        names = ", ".join(m.hostname for m in run.failed)
+        messages.warning(
+            request, f"Not started on {names}: their timelines say why; they stay discovered."
+        )
+    return redirect("discovery:rule-detail", pk=pk)

@@ -28,3 +28,13 @@ class DiscoveryRuleSerializer(serializers.ModelSerializer):
 class DiscoveryRuleMatchSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     hostname = serializers.CharField()
+
+
+class DiscoveryRuleStartedSerializer(serializers.Serializer):
+    machine = serializers.CharField()
+    workflow = serializers.IntegerField()
+
+
+class DiscoveryRuleRunSerializer(serializers.Serializer):
+    started = DiscoveryRuleStartedSerializer(many=True)
+    failed = serializers.ListField(child=serializers.CharField())

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -36,3 +37,25 @@ class DiscoveryRuleViewSet(ServiceModelViewSet):
             if all_hold(conditions, discovery.rule_attributes(machine))
         ]
         return Response(found)
+
+    @extend_schema(
+        request=None,
+        responses={200: serializers.DiscoveryRuleRunSerializer},
+        description="Run the rule over the discovered machines waiting now: those it matches "
+        "are accepted and get a workflow from its template (each machine on its own).",
+    )
+    @action(detail=True, methods=["post"])
+    def apply(self, request: Request, pk: str | None = None) -> Response:
+        rule = self.get_object()
+        if not (
+            request.user.has_perm("inventory.change_machine")
+            and request.user.has_perm("workflows.add_workflow")
+        ):
+            raise PermissionDenied("Accepting machines and starting workflows needs both rights.")
+        run = discovery.discovery_rule_apply_now(rule=rule, actor=self.actor())
+        return Response(
+            {
+                "started": [{"machine": w.machine.hostname, "workflow": w.pk} for w in run.started],
+                "failed": [m.hostname for m in run.failed],
+            }
+        )

@@ -16,7 +16,7 @@ from netboot.discovery import discovery_rule_create
 from netboot.models import DiscoveryRule
 from rackpilot.core.actors import Actor
 from rackpilot.core.models import Event
-from tests.factories import RackFactory
+from tests.factories import DiskFactory, RackFactory
 from tests.netboot.conftest import make_default_build, make_machine
 from tests.workflows.conftest import TWO_ACTIONS
 from workflows.models import AgentToken, Template, Workflow
@@ -382,3 +382,46 @@ def test_a_refused_acceptance_changes_nothing(
     assert "position" in response.json()
     machine.refresh_from_db()
     assert (machine.hostname, machine.state) == ("discovered-525400dead01", "discovered")
+
+
+def test_a_rule_written_later_is_run_over_the_machines_already_waiting(
+    api: APIClient, template: Template
+) -> None:
+    broken = template_services.template_create(
+        actor=SYSTEM, name="needs-device-9", body=TWO_ACTIONS.replace(".device_1", ".device_9")
+    )
+    for index, vendor in enumerate(["QEMU", "Dell Inc.", "QEMU"]):
+        machine = make_machine(
+            hostname=f"wait-{index}", mac=f"52:54:00:00:bb:0{index}", ip=f"10.2.0.{index}"
+        )
+        DiskFactory(machine=machine, device="/dev/vda")  # the template writes to disk 0
+        Machine.objects.filter(pk=machine.pk).update(
+            state=MachineState.DISCOVERED, hardware={"dmi": {"sys_vendor": vendor}}
+        )
+    qemu = rule("qemu", template, "dmi.sys_vendor = QEMU", enabled=False)
+
+    response = api.post(f"/api/v1/discovery-rules/{qemu.pk}/apply/")
+
+    assert response.status_code == 200, response.content
+    started = response.json()["started"]
+    assert [s["machine"] for s in started] == ["wait-0", "wait-2"]
+    assert response.json()["failed"] == []
+    states = dict(Machine.objects.values_list("hostname", "state"))
+    assert states == {"wait-0": "ready", "wait-1": "discovered", "wait-2": "ready"}
+    assert Workflow.objects.filter(template=template).count() == 2
+    # A rule whose template cannot render for the machine leaves it waiting and says why.
+    dell = rule("dell", broken, "dmi.sys_vendor = Dell Inc.")
+    response = api.post(f"/api/v1/discovery-rules/{dell.pk}/apply/")
+    assert response.json() == {"started": [], "failed": ["wait-1"]}
+    assert Machine.objects.get(hostname="wait-1").state == "discovered"
+
+
+def test_running_a_rule_needs_the_rights_to_accept_and_start(
+    template: Template, operator: Any
+) -> None:
+    qemu = rule("qemu", template, "")
+    operator.user_permissions.remove(*operator.user_permissions.filter(codename="add_workflow"))
+    client = APIClient()
+    client.force_authenticate(operator)
+    response = client.post(f"/api/v1/discovery-rules/{qemu.pk}/apply/")
+    assert response.status_code == 403

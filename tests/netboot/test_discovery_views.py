@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
@@ -518,3 +519,28 @@ def test_the_dry_run_names_the_rule_tried_first(operator_client: Client, templat
     assert match.row.machine == machine
     assert match.row.matching_rule.name == "first"
     assert "(tried first)" in page.content.decode()
+
+
+def test_an_operator_runs_a_rule_over_the_waiting_machines(operator_client: Client, template):
+    operator = get_user_model().objects.get(username="operator")
+    operator.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_workflow", "change_machine"])
+    )
+    matching = discovered_machine("52:54:00:de:ad:31")
+    other = discovered_machine("52:54:00:de:ad:32", vendor="Dell Inc.")
+    rule = make_rule(template, name="qemu-now", conditions="dmi.sys_vendor = QEMU", enabled=False)
+    detail = reverse("discovery:rule-detail", args=[rule.pk])
+    apply = reverse("discovery:rule-apply", args=[rule.pk])
+    assert apply in operator_client.get(detail).content.decode()
+
+    response = operator_client.post(apply)
+
+    assert response["Location"] == detail
+    assert _shown_messages(operator_client, response) == [
+        "qemu-now: 1 machine accepted, 1 workflow started."
+    ]
+    matching.refresh_from_db()
+    other.refresh_from_db()
+    assert (matching.state, other.state) == ("ready", "discovered")
+    # Nothing waits that it matches any more: no button.
+    assert apply not in operator_client.get(detail).content.decode()
