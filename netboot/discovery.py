@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
@@ -25,6 +26,7 @@ from netboot.rules import all_hold, machine_attributes
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.events import record_event
+from rackpilot.core.models import Event
 from rackpilot.core.services import delete_with_event, editable_field_names, lock, save_with_event
 from rackpilot.core.statemachine import TransitionError
 from workflows.models import AgentToken, Workflow
@@ -167,6 +169,13 @@ def machine_discover(
     locked.machine = machine
     locked.save(update_fields=["machine"])
     token.machine = machine
+    # The boot that brought it here happened before it had a timeline: put it there now.
+    Event.objects.filter(
+        verb="netboot.discovery_script_served",
+        content_type=ContentType.objects.get_for_model(AgentToken),
+        object_id=str(locked.pk),
+        machine__isnull=True,
+    ).update(machine=machine)
     record_event(
         actor=Actor.agent(mac),
         verb="agent_token.bound",

@@ -183,7 +183,13 @@ def test_hello_with_a_discovery_token_enrols_the_machine(
     ]
     token = AgentToken.objects.get()
     assert token.machine == machine
-    verbs = list(Event.objects.filter(machine=machine).values_list("verb", flat=True))
+    verbs = list(
+        Event.objects.filter(machine=machine)
+        .order_by("timestamp", "pk")
+        .values_list("verb", flat=True)
+    )
+    # The boot that enrolled it is on its timeline, first.
+    assert verbs[0] == "netboot.discovery_script_served"
     assert "agent.connected" in verbs
 
 
