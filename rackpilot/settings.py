@@ -23,7 +23,12 @@ DEBUG = env("DEBUG")
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key-change-me-in-production")
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-RACKPILOT_PUBLIC_URL = env.str("RACKPILOT_PUBLIC_URL", default="http://127.0.0.1:8000")
+# Where machines reach Rackpilot (iPXE scripts, kernel args, DHCP export). By default where
+# `make run` listens (HOST, PORT); set it whenever that address is not reachable from the racks.
+RACKPILOT_PUBLIC_URL = env.str(
+    "RACKPILOT_PUBLIC_URL",
+    default=f"http://{env.str('HOST', default='127.0.0.1')}:{env.int('PORT', default=8000)}",
+)
 
 # Key for secrets stored in the database (BMC passwords). Defaults to one derived from
 # SECRET_KEY; set it explicitly so SECRET_KEY can be rotated without losing BMC passwords.
