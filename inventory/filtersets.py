@@ -6,8 +6,8 @@ import django_filters as filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from inventory.fields import normalize_mac
-from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, Tag
-from inventory.states import MachineState
+from inventory.models import BMC, Disk, Machine, NetworkInterface, PowerJob, Rack, Site, Tag
+from inventory.states import MachineState, PowerJobState
 from rackpilot.core.models import Event
 
 
@@ -130,6 +130,19 @@ class BMCFilterSet(SearchFilterSet):
     class Meta:
         model = BMC
         fields = ["protocol", "power_state", "machine", "machine_id"]
+
+
+class PowerJobFilterSet(SearchFilterSet):
+    search_fields = ("machine__hostname", "requested_by", "error", "reason")
+    machine = filters.CharFilter(field_name="machine__hostname", label="Machine (hostname)")
+    machine_id = filters.NumberFilter(field_name="machine_id")
+    state = filters.MultipleChoiceFilter(choices=PowerJobState.choices)
+    action = filters.MultipleChoiceFilter(choices=PowerJob.Action.choices)
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+
+    class Meta:
+        model = PowerJob
+        fields = ["state", "action", "machine", "machine_id"]
 
 
 class EventFilterSet(SearchFilterSet):

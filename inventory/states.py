@@ -36,3 +36,28 @@ MACHINE_LIFECYCLE = StateMachine(
     error=MachineStateViolation,
     reachable_from_any={S.RETIRED},
 )
+
+
+class PowerJobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+
+
+class PowerJobStateViolation(TransitionError):
+    code = "power_job_state_violation"
+
+
+P = PowerJobState
+POWER_JOB_LIFECYCLE = StateMachine(
+    entity="power job",
+    transitions={
+        P.QUEUED: {P.RUNNING, P.FAILED},  # failed straight from queued: its worker was lost
+        P.RUNNING: {P.SUCCESS, P.FAILED},
+        P.SUCCESS: set(),
+        P.FAILED: set(),
+    },
+    error=PowerJobStateViolation,
+)
+POWER_JOB_ACTIVE_STATES = frozenset({P.QUEUED, P.RUNNING})

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inventory import views
+from inventory import views, views_power
 
 app_name = "dashboard"
 
@@ -13,4 +13,10 @@ urlpatterns = [
     path("machines/import/", views.machine_import, name="machine-import"),
     path("machines/<int:pk>/", views.machine_detail, name="machine-detail"),
     path("machines/<int:pk>/transition/", views.machine_transition, name="machine-transition"),
+    path("machines/<int:pk>/power/", views_power.machine_power, name="machine-power"),
+    path(
+        "machines/<int:pk>/power/card/",
+        views_power.machine_power_card,
+        name="machine-power-card",
+    ),
 ]

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from inventory import filtersets, selectors, services
+from inventory import filtersets, selectors, services, views_power
 from inventory.importers.csv_import import (
     KNOWN_COLUMNS,
     REQUIRED_COLUMNS,
@@ -133,6 +133,7 @@ def machine_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": selectors.machine_events(machine),
         # In lifecycle order, so the buttons read left to right as the machine moves on.
         "next_states": [state for state in MachineState if state.value in allowed],
+        "power": views_power.power_card(machine),
     }
     return render(request, "inventory/machine_detail.html", context)
 

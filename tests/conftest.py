@@ -65,3 +65,13 @@ def api(operator) -> APIClient:
 @pytest.fixture
 def anon_api() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def queued_power_jobs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Power job ids handed to Celery after the commit, collected here instead of a broker."""
+    from inventory.power import services as power_services
+
+    ids: list[int] = []
+    monkeypatch.setattr(power_services, "enqueue_power_job", ids.append)
+    return ids

@@ -171,6 +171,12 @@ class WorkflowStartForm(InvalidMarkingForm):
         help_text="The machine boots from its disk next time instead of netbooting again.",
         widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
     )
+    boot_into_pxe = forms.BooleanField(
+        required=False,
+        label="Power-cycle into PXE now",
+        help_text="Through the machine's BMC: PXE for the next boot, then a power cycle.",
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+    )
 
     def clean_hardware_map(self) -> dict[str, str]:
         return parse_hardware_map(self.cleaned_data.get("hardware_map") or "")
@@ -188,6 +194,11 @@ class WorkflowBulkForm(InvalidMarkingForm):
     disable_pxe_on_success = forms.BooleanField(
         required=False,
         label="Turn PXE off after success",
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+    )
+    boot_into_pxe = forms.BooleanField(
+        required=False,
+        label="Power-cycle each into PXE now",
         widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
     )
 

@@ -52,6 +52,9 @@ class Workflow(models.Model):
     global_timeout = models.PositiveIntegerField(help_text="Seconds from start to finish.")
     # After success, turn netboot off for the machine (Tinkerbell's toggleAllowNetboot).
     disable_pxe_on_success = models.BooleanField(default=False)
+    # Tinkerbell's bootOptions.bootMode "netboot": the BMC sets PXE for the next boot and
+    # power-cycles the machine when the workflow is created, so nobody has to press a button.
+    boot_into_pxe = models.BooleanField(default=False)
     rerun_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
     )

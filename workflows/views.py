@@ -372,6 +372,7 @@ def workflow_start(request: HttpRequest, machine_pk: int) -> HttpResponse:
                 # Nothing given: the service maps device_1 to the boot interface itself.
                 hardware_map=form.cleaned_data["hardware_map"] or None,
                 disable_pxe_on_success=form.cleaned_data["disable_pxe_on_success"],
+                boot_into_pxe=form.cleaned_data["boot_into_pxe"],
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -442,6 +443,7 @@ def workflow_bulk(request: HttpRequest) -> HttpResponse:
             actor=Actor.for_user(request.user),
             skip_refused=form.cleaned_data["skip_refused"],
             disable_pxe_on_success=form.cleaned_data["disable_pxe_on_success"],
+            boot_into_pxe=form.cleaned_data["boot_into_pxe"],
         )
         context.update(result=result, template=form.cleaned_data["template"], form=form)
         return render(request, "workflows/workflow_bulk_result.html", context)

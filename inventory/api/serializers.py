@@ -13,6 +13,7 @@ from inventory.models import (
     Disk,
     Machine,
     NetworkInterface,
+    PowerJob,
     Rack,
     Site,
     Tag,
@@ -330,3 +331,36 @@ class MachineCSVImportSerializer(serializers.Serializer):
 class MachineCSVImportResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     machines = serializers.ListField(child=serializers.CharField())
+
+
+class PowerJobSerializer(serializers.ModelSerializer):
+    machine_hostname = serializers.CharField(source="machine.hostname", read_only=True)
+
+    class Meta:
+        model = PowerJob
+        fields = [
+            "id",
+            "machine",
+            "machine_hostname",
+            "action",
+            "boot_device",
+            "persistent",
+            "state",
+            "error",
+            "power_state",
+            "requested_by",
+            "reason",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class PowerRequestSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=PowerJob.Action.choices)
+    boot_device = serializers.ChoiceField(
+        choices=PowerJob.BootDevice.choices, required=False, default=""
+    )
+    persistent = serializers.BooleanField(required=False, default=False)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)

@@ -11,6 +11,7 @@ router.register("machines", viewsets.MachineViewSet, basename="machine")
 router.register("interfaces", viewsets.NetworkInterfaceViewSet, basename="interface")
 router.register("disks", viewsets.DiskViewSet, basename="disk")
 router.register("bmcs", viewsets.BMCViewSet, basename="bmc")
+router.register("power-jobs", viewsets.PowerJobViewSet, basename="power-job")
 router.register("events", EventViewSet, basename="event")
 
 urlpatterns = router.urls

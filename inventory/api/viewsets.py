@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from inventory import filtersets, selectors, services
 from inventory.api import serializers
 from inventory.importers.csv_import import CSVImportError, machines_import_csv
-from inventory.models import Tag
+from inventory.models import PowerJob, Tag
+from inventory.power import services as power_services
 from rackpilot.core.api.viewsets import ServiceModelViewSet
 
 
@@ -81,6 +82,21 @@ class MachineViewSet(ServiceModelViewSet):
             reason=body.validated_data["reason"],
         )
         return Response(self.output(machine))
+
+    @extend_schema(
+        request=serializers.PowerRequestSerializer,
+        responses={202: serializers.PowerJobSerializer},
+        description="Queue a power job for the machine's BMC (optionally setting the boot "
+        "device first); follow it at /api/v1/power-jobs/<id>/. 409 while another one runs.",
+    )
+    @action(detail=True, methods=["post"])
+    def power(self, request: Request, pk: str | None = None) -> Response:
+        body = serializers.PowerRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = power_services.power_job_request(
+            machine=self.get_object(), actor=self.actor(), **body.validated_data
+        )
+        return Response(serializers.PowerJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         request=serializers.MachineAcceptSerializer,
@@ -158,3 +174,10 @@ class BMCViewSet(ServiceModelViewSet):
     update_service = staticmethod(services.bmc_update)
     delete_service = staticmethod(services.bmc_delete)
     instance_kwarg = "bmc"
+
+
+class PowerJobViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = PowerJob.objects.select_related("machine")
+    serializer_class = serializers.PowerJobSerializer
+    filterset_class = filtersets.PowerJobFilterSet
+    ordering_fields = ["created_at", "finished_at", "machine__hostname", "state"]

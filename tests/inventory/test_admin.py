@@ -18,7 +18,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 from rest_framework.authtoken.models import Token
 
 from inventory.admin import DiskInline
-from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, Tag
+from inventory.models import BMC, Disk, Machine, NetworkInterface, PowerJob, Rack, Site, Tag
 from netboot.discovery import discovery_rule_create
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
@@ -81,6 +81,7 @@ def fleet(rack, superuser) -> dict[str, Any]:
     agent_token_issue(machine=big, actor=system)
     builds_admin_rows(system)
     discovery_rule_create(actor=system, name="qemu", template=template, conditions="arch = x86_64")
+    PowerJob.objects.create(machine=big, action=PowerJob.Action.CYCLE, requested_by="tests")
     return {"tag": tag, "big": big, "small": small, "bmc": bmc}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -294,4 +296,6 @@ def test_openapi_schema_and_offline_swagger_ui(api):
     assert docs.status_code == 200
     html = docs.content.decode()
     assert "swagger-ui" in html
-    assert "cdn" not in html.lower() and "unpkg" not in html.lower()
+    # Every script and stylesheet comes from Rackpilot itself (a bare "cdn" substring test
+    # failed now and then on a random CSRF token).
+    assert not re.findall(r"""(?:src|href)=["']?(?:https?:)?//""", html), html

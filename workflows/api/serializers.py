@@ -79,6 +79,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
             "failure_reason",
             "global_timeout",
             "disable_pxe_on_success",
+            "boot_into_pxe",
             "rerun_of",
             "attempt",
             "created_at",
@@ -122,6 +123,9 @@ class WorkflowBulkSerializer(serializers.Serializer):
         default=False, help_text="Start the valid ones even if some machines are refused."
     )
     disable_pxe_on_success = serializers.BooleanField(default=False)
+    boot_into_pxe = serializers.BooleanField(
+        default=False, help_text="Power-cycle each machine into PXE through its BMC."
+    )
 
 
 class BulkRefusalSerializer(serializers.Serializer):

@@ -121,6 +121,7 @@ class WorkflowViewSet(
             actor=self.actor(),
             skip_refused=body.validated_data["skip_refused"],
             disable_pxe_on_success=body.validated_data["disable_pxe_on_success"],
+            boot_into_pxe=body.validated_data["boot_into_pxe"],
         )
         if not result.created and not result.refused:
             raise ValidationError({"filter": "No machine matches the filter."})

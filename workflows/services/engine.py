@@ -16,7 +16,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from inventory import services as inventory_services
-from inventory.models import Machine, NetworkInterface
+from inventory.models import BMC, Machine, NetworkInterface, PowerJob
+from inventory.power.services import power_job_request
 from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
@@ -113,8 +114,24 @@ def workflow_plan(
     return WorkflowPlan(template=template, machine=machine, hardware_map=mapping, rendered=rendered)
 
 
+def _check_power(machine: Machine) -> None:
+    """A workflow that boots the machine into PXE needs a BMC to do it with."""
+    if not BMC.objects.filter(machine=machine).exists():
+        raise ValidationError(
+            {
+                "boot_into_pxe": f"{machine.hostname} has no BMC: Rackpilot cannot power-cycle "
+                "it into PXE (boot it by hand, or add its BMC)."
+            }
+        )
+
+
 def _workflow_from_plan(
-    plan: WorkflowPlan, *, actor: Actor, disable_pxe_on_success: bool, rerun_of: Workflow | None
+    plan: WorkflowPlan,
+    *,
+    actor: Actor,
+    disable_pxe_on_success: bool,
+    rerun_of: Workflow | None,
+    boot_into_pxe: bool = False,
 ) -> Workflow:
     rendered = plan.rendered
     workflow = Workflow.objects.create(
@@ -126,6 +143,7 @@ def _workflow_from_plan(
         spec=rendered.as_json(),
         global_timeout=rendered.global_timeout,
         disable_pxe_on_success=disable_pxe_on_success,
+        boot_into_pxe=boot_into_pxe,
         rerun_of=rerun_of,
         created_by_id=actor.user_id,
     )
@@ -166,6 +184,15 @@ def _workflow_from_plan(
         changes={"template": [None, plan.template.name], "hardware_map": [None, plan.hardware_map]},
         message=f"rerun of #{rerun_of.pk}" if rerun_of else "",
     )
+    if boot_into_pxe:
+        _check_power(plan.machine)
+        power_job_request(
+            machine=plan.machine,
+            action=PowerJob.Action.CYCLE,
+            boot_device=PowerJob.BootDevice.PXE,
+            actor=actor,
+            reason=f"boot into PXE for workflow #{workflow.pk}",
+        )
     _announce_work(workflow)
     _publish_state(workflow)
     return workflow
@@ -179,12 +206,17 @@ def workflow_create(
     actor: Actor,
     hardware_map: dict[str, str] | None = None,
     disable_pxe_on_success: bool = False,
+    boot_into_pxe: bool = False,
     rerun_of: Workflow | None = None,
 ) -> Workflow:
     machine = lock(machine)
     plan = workflow_plan(template=template, machine=machine, hardware_map=hardware_map)
     return _workflow_from_plan(
-        plan, actor=actor, disable_pxe_on_success=disable_pxe_on_success, rerun_of=rerun_of
+        plan,
+        actor=actor,
+        disable_pxe_on_success=disable_pxe_on_success,
+        boot_into_pxe=boot_into_pxe,
+        rerun_of=rerun_of,
     )
 
 
@@ -208,6 +240,7 @@ def workflow_bulk_create(
     actor: Actor,
     skip_refused: bool = False,
     disable_pxe_on_success: bool = False,
+    boot_into_pxe: bool = False,
 ) -> BulkResult:
     """One workflow per machine. Every machine is validated first; with a refusal nothing is
     created unless ``skip_refused`` asks to start the others anyway."""
@@ -218,6 +251,8 @@ def workflow_bulk_create(
     )
     for machine in locked:
         try:
+            if boot_into_pxe:
+                _check_power(machine)
             plans.append(workflow_plan(template=template, machine=machine))
         except (ValidationError, ConflictError) as exc:
             result.refused.append((machine, _refusal_text(exc)))
@@ -226,7 +261,11 @@ def workflow_bulk_create(
     for plan in plans:
         result.created.append(
             _workflow_from_plan(
-                plan, actor=actor, disable_pxe_on_success=disable_pxe_on_success, rerun_of=None
+                plan,
+                actor=actor,
+                disable_pxe_on_success=disable_pxe_on_success,
+                boot_into_pxe=boot_into_pxe,
+                rerun_of=None,
             )
         )
     return result
@@ -549,5 +588,6 @@ def workflow_rerun(*, workflow: Workflow, actor: Actor) -> Workflow:
         actor=actor,
         hardware_map=workflow.hardware_map,
         disable_pxe_on_success=workflow.disable_pxe_on_success,
+        boot_into_pxe=workflow.boot_into_pxe,
         rerun_of=workflow,
     )

@@ -8,6 +8,7 @@
             spec.hardwareMap                 Workflow.hardware_map (default: device_1 is the
                                              boot interface's MAC)
             spec.bootOptions.toggleAllowNetboot  turn netboot off after success
+            spec.bootOptions.bootMode: netboot   power-cycle into PXE through the BMC
 
 A Workflow document always creates a new workflow: it is one run on one machine, and the
 machine must not have an unfinished one. Template positions in problems are line:column within
@@ -35,6 +36,7 @@ from inventory.importers.tinkerbell.documents import (
     register_kind,
 )
 from inventory.models import Machine
+from inventory.power.services import PowerBusyError
 from rackpilot.core.actors import Actor
 from workflows.models import Template, Workflow
 from workflows.rendering import check_template_syntax
@@ -118,6 +120,7 @@ class _WorkflowPlan:
     hostname: str
     hardware_map: dict[str, str]
     disable_pxe_on_success: bool
+    boot_into_pxe: bool = False
 
 
 def _unfinished(hostname: str) -> Workflow | None:
@@ -145,6 +148,10 @@ def _read_workflow(doc: Document, reader: _Reader, warn: Callable[[str], None]) 
     boot_path = "spec.bootOptions" if "bootOptions" in spec else "spec.bootOpts"
     boot = reader.take(spec, boot_path.removeprefix("spec."), boot_path, dict) or {}
     toggle = reader.take(boot, "toggleAllowNetboot", f"{boot_path}.toggleAllowNetboot", bool)
+    mode = reader.take(boot, "bootMode", f"{boot_path}.bootMode", str)
+    if mode not in (None, "", "netboot"):
+        # Tinkerbell's iso/customboot modes boot media Rackpilot does not serve.
+        warn(f"{boot_path}.bootMode: not supported; ignored (Rackpilot netboots by allow_pxe)")
     for key in boot:
         warn(f"{boot_path}.{key}: not supported; ignored (Rackpilot netboots by allow_pxe)")
     _ignore_unknown(spec, WORKFLOW_SPEC_KEYS, "Workflow", warn)
@@ -154,6 +161,7 @@ def _read_workflow(doc: Document, reader: _Reader, warn: Callable[[str], None]) 
         hostname=hostname,
         hardware_map=dict(mapping),
         disable_pxe_on_success=bool(toggle),
+        boot_into_pxe=mode == "netboot",
     )
 
 
@@ -194,6 +202,7 @@ def _check_references(
 
 
 _WORKFLOW_PATHS = {
+    "boot_into_pxe": "spec.bootOptions.bootMode",
     "template": "spec.templateRef",
     "machine": "spec.hardwareRef",
     "hardware_map": "spec.hardwareMap",
@@ -215,9 +224,12 @@ def _apply_workflow(plan: _WorkflowPlan, actor: Actor) -> ImportedObject:
             actor=actor,
             hardware_map=plan.hardware_map or None,
             disable_pxe_on_success=plan.disable_pxe_on_success,
+            boot_into_pxe=plan.boot_into_pxe,
         )
     except MachineBusy as exc:
         raise DocumentProblems([("spec.hardwareRef", str(exc))]) from exc
+    except PowerBusyError as exc:
+        raise DocumentProblems([("spec.bootOptions.bootMode", str(exc))]) from exc
     except ValidationError as exc:
         items = getattr(exc, "message_dict", {"__all__": exc.messages})
         problems = []

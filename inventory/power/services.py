@@ -1,0 +1,228 @@
+"""Power jobs: every power change to a machine goes through here.
+
+A request is stored as a queued PowerJob and handed to Celery after the commit; the worker
+talks to the BMC outside any transaction (a BMC can take many seconds, and no row lock may be
+held that long), then records how it ended. One job per machine at a time: a second request
+while one is queued or running is refused (409) rather than racing it on the BMC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from inventory.models import BMC, Machine, PowerJob
+from inventory.power.drivers import BmcAccess, BootDevice, PowerAction, PowerError, driver_for
+from inventory.states import POWER_JOB_ACTIVE_STATES, POWER_JOB_LIFECYCLE, PowerJobState
+from rackpilot.core.actors import Actor
+from rackpilot.core.api.errors import ConflictError
+from rackpilot.core.events import record_event
+from rackpilot.core.services import lock
+
+POWER = Actor.system("power")
+# Actions whose result is a power state worth recording right away (the others change it).
+STATE_AFTER = {
+    PowerJob.Action.ON: BMC.PowerState.ON,
+    PowerJob.Action.OFF: BMC.PowerState.OFF,
+    PowerJob.Action.SOFT_OFF: "",  # the OS may refuse or take long: the poll will tell
+    PowerJob.Action.CYCLE: BMC.PowerState.ON,
+    PowerJob.Action.RESET: BMC.PowerState.ON,
+    PowerJob.Action.STATUS: "",
+}
+
+
+class PowerBusyError(ConflictError):
+    code = "power_job_running"
+
+
+def bmc_access(bmc: BMC) -> BmcAccess:
+    return BmcAccess(
+        protocol=bmc.protocol,
+        address=bmc.address,
+        port=bmc.port,
+        username=bmc.username,
+        password=bmc.get_password() if bmc.has_password else "",
+        verify_tls=bmc.verify_tls,
+        redfish_system_id=bmc.redfish_system_id,
+    )
+
+
+def enqueue_power_job(job_id: int) -> None:
+    """Hand the job to Celery (called after the commit; tests replace it)."""
+    from inventory.tasks import run_power_job
+
+    run_power_job.delay(job_id)
+
+
+@transaction.atomic
+def power_job_request(
+    *,
+    machine: Machine,
+    action: str,
+    actor: Actor,
+    boot_device: str = "",
+    persistent: bool = False,
+    reason: str = "",
+) -> PowerJob:
+    """Queue a power job; ValidationError names the field, PowerBusyError if one is running."""
+    machine = lock(machine)
+    if action not in PowerJob.Action.values:
+        raise ValidationError(
+            {"action": f"Unknown power action '{action}' (one of {', '.join(PowerJob.Action)})."}
+        )
+    if boot_device not in PowerJob.BootDevice.values:
+        raise ValidationError({"boot_device": f"Unknown boot device '{boot_device}'."})
+    if not BMC.objects.filter(machine=machine).exists():
+        raise ValidationError({"bmc": f"{machine.hostname} has no BMC to send power commands to."})
+    running = machine.power_jobs.filter(state__in=POWER_JOB_ACTIVE_STATES).first()
+    if running is not None:
+        raise PowerBusyError(
+            f"{running} on {machine.hostname} is still {running.state}; wait for it to finish."
+        )
+    job = PowerJob.objects.create(
+        machine=machine,
+        action=action,
+        boot_device=boot_device,
+        persistent=persistent,
+        requested_by=actor.name[:150],
+        reason=reason[:200],
+    )
+    record_event(
+        actor=actor,
+        verb="power.requested",
+        obj=job,
+        machine=machine,
+        # [before, after] pairs, as every event's changes are (the timeline shows them so).
+        changes={
+            "action": [None, action],
+            "boot_device": [None, boot_device],
+            "persistent": [None, persistent],
+        },
+        message=reason,
+    )
+    job_id = job.pk
+    transaction.on_commit(lambda: enqueue_power_job(job_id))
+    return job
+
+
+@transaction.atomic
+def _start(job_id: int) -> PowerJob | None:
+    job = (
+        PowerJob.objects.select_for_update(of=("self",))
+        .select_related("machine__bmc")
+        .get(pk=job_id)
+    )
+    if job.state != PowerJobState.QUEUED:
+        return None  # delivered twice: the first delivery runs it
+    POWER_JOB_LIFECYCLE.check(job.state, PowerJobState.RUNNING)
+    job.state = PowerJobState.RUNNING
+    job.started_at = timezone.now()
+    job.save(update_fields=["state", "started_at"])
+    return job
+
+
+@transaction.atomic
+def _finish(job: PowerJob, *, error: str, power_state: str) -> PowerJob:
+    job = lock(job)
+    target = PowerJobState.FAILED if error else PowerJobState.SUCCESS
+    POWER_JOB_LIFECYCLE.check(job.state, target)
+    job.state = target
+    job.error = error
+    job.power_state = power_state
+    job.finished_at = timezone.now()
+    job.save(update_fields=["state", "error", "power_state", "finished_at"])
+    if power_state:
+        bmc_record_power_state(bmc=job.machine.bmc, power_state=power_state)
+    record_event(
+        actor=POWER,
+        verb="power.failed" if error else "power.succeeded",
+        obj=job,
+        machine=job.machine,
+        changes={"state": [PowerJobState.RUNNING, job.state], "power_state": [None, power_state]},
+        message=error or f"{job.get_action_display()} done",
+    )
+    return job
+
+
+def _run(job: PowerJob) -> str:
+    """Talk to the BMC; returns the power state to record ('' when not known yet)."""
+    driver = driver_for(bmc_access(job.machine.bmc), timeout=settings.POWER_BMC_TIMEOUT_SECONDS)
+    if job.boot_device:
+        driver.set_boot_device(BootDevice(job.boot_device), persistent=job.persistent)
+    if job.action == PowerJob.Action.STATUS:
+        return driver.power_state()
+    driver.power(PowerAction(job.action))
+    return str(STATE_AFTER[PowerJob.Action(job.action)])
+
+
+def power_job_run(*, job_id: int, run: Callable[[PowerJob], str] = _run) -> PowerJob | None:
+    """Run a queued job (the Celery task calls this). Never raises for a BMC's refusal: that
+    is the job's failure, recorded with the BMC's message."""
+    job = _start(job_id)
+    if job is None:
+        return None
+    try:
+        power_state = run(job)
+    except PowerError as exc:
+        return _finish(job, error=str(exc), power_state="")
+    return _finish(job, error="", power_state=power_state)
+
+
+@transaction.atomic
+def bmc_record_power_state(*, bmc: BMC, power_state: str) -> BMC:
+    """What the BMC says now; an event only when it changed."""
+    bmc = lock(bmc)
+    previous = bmc.power_state
+    bmc.power_state = power_state
+    bmc.power_state_at = timezone.now()
+    bmc.save(update_fields=["power_state", "power_state_at"])
+    if previous != power_state:
+        record_event(
+            actor=POWER,
+            verb="bmc.power_state_changed",
+            obj=bmc,
+            machine=bmc.machine_id,
+            changes={"power_state": [previous, power_state]},
+        )
+    return bmc
+
+
+def bmc_poll(*, bmc_id: int) -> str:
+    """Read one BMC's power state (the beat schedule polls every BMC); 'unknown' when it
+    cannot be reached, so a dead BMC shows as such instead of its last good answer."""
+    bmc = BMC.objects.get(pk=bmc_id)
+    try:
+        state = driver_for(
+            bmc_access(bmc), timeout=settings.POWER_BMC_TIMEOUT_SECONDS
+        ).power_state()
+    except PowerError:
+        state = BMC.PowerState.UNKNOWN
+    bmc_record_power_state(bmc=bmc, power_state=state)
+    return state
+
+
+@transaction.atomic
+def power_jobs_fail_lost(*, now: datetime | None = None) -> int:
+    """Jobs queued or running far longer than any BMC takes lost their worker: fail them, so
+    the machine takes power requests again."""
+    deadline = (now or timezone.now()) - timedelta(seconds=settings.POWER_JOB_LOST_SECONDS)
+    lost = PowerJob.objects.select_for_update().filter(
+        state__in=POWER_JOB_ACTIVE_STATES, created_at__lt=deadline
+    )
+    count = 0
+    for job in lost:
+        POWER_JOB_LIFECYCLE.check(job.state, PowerJobState.FAILED)
+        job.state = PowerJobState.FAILED
+        job.error = "worker lost: the job never finished"
+        job.finished_at = timezone.now()
+        job.save(update_fields=["state", "error", "finished_at"])
+        record_event(
+            actor=POWER, verb="power.failed", obj=job, machine=job.machine_id, message=job.error
+        )
+        count += 1
+    return count

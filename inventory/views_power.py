@@ -1,0 +1,133 @@
+"""The Power card of the machine page: power commands and the jobs they queued.
+
+Every command goes through ``power_job_request``; the BMC is only ever driven by the worker
+that runs the job, so these views answer at once however slow the BMC is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from inventory.models import Machine, PowerJob
+from inventory.power.services import PowerBusyError, power_job_request
+from inventory.states import POWER_JOB_ACTIVE_STATES
+from rackpilot.core.actors import Actor
+
+RECENT_POWER_JOBS = 5
+Action = PowerJob.Action
+
+
+@dataclass(frozen=True)
+class PowerButton:
+    action: str
+    label: str
+    icon: str
+    style: str
+    boot_device: str = ""
+    # Text of the browser's confirmation dialog; empty for commands that lose nothing.
+    confirm: str = ""
+
+
+@dataclass(frozen=True)
+class PowerCard:
+    jobs: list[PowerJob]
+    buttons: list[PowerButton]
+
+    @property
+    def active_job(self) -> PowerJob | None:
+        """The queued or running job; the card polls while there is one."""
+        return next((job for job in self.jobs if job.state in POWER_JOB_ACTIVE_STATES), None)
+
+
+def power_buttons(machine: Machine) -> list[PowerButton]:
+    host = machine.hostname
+    return [
+        PowerButton(Action.ON, "Power on", "bi-power", "btn-outline-success"),
+        PowerButton(
+            Action.OFF,
+            "Power off",
+            "bi-power",
+            "btn-outline-danger",
+            confirm=f"Power off {host}? The OS is not asked to shut down: unsaved data is lost.",
+        ),
+        PowerButton(Action.SOFT_OFF, "Soft off", "bi-moon", "btn-outline-secondary"),
+        PowerButton(
+            Action.CYCLE,
+            "Power cycle",
+            "bi-arrow-repeat",
+            "btn-outline-danger",
+            confirm=f"Power cycle {host}? It goes off without a shutdown and boots again.",
+        ),
+        PowerButton(
+            Action.RESET,
+            "Reset",
+            "bi-bootstrap-reboot",
+            "btn-outline-danger",
+            confirm=f"Reset {host}? It reboots at once, without a shutdown.",
+        ),
+        PowerButton(
+            Action.CYCLE,
+            "Boot into PXE",
+            "bi-hdd-network",
+            "btn-outline-primary",
+            boot_device=PowerJob.BootDevice.PXE,
+            confirm=f"Power cycle {host} into PXE? It reboots without a shutdown and "
+            "netboots once.",
+        ),
+        PowerButton(Action.STATUS, "Refresh state", "bi-arrow-clockwise", "btn-outline-secondary"),
+    ]
+
+
+def recent_power_jobs(machine: Machine, *, limit: int = RECENT_POWER_JOBS) -> list[PowerJob]:
+    # One query whatever the number of jobs: the card shows plain fields only.
+    return list(PowerJob.objects.filter(machine=machine).order_by("-created_at", "-pk")[:limit])
+
+
+def power_card(machine: Machine) -> PowerCard:
+    """What partials/power_card.html needs, besides ``machine`` and ``perms``."""
+    return PowerCard(jobs=recent_power_jobs(machine), buttons=power_buttons(machine))
+
+
+def _command_label(job: PowerJob) -> str:
+    label = job.get_action_display()
+    return f"{label} into PXE" if job.boot_device == PowerJob.BootDevice.PXE else label
+
+
+@require_POST
+@login_required
+@permission_required("inventory.change_machine", raise_exception=True)
+def machine_power(request: HttpRequest, pk: int) -> HttpResponse:
+    machine = get_object_or_404(Machine, pk=pk)
+    try:
+        job = power_job_request(
+            machine=machine,
+            action=request.POST.get("action", ""),
+            actor=Actor.for_user(request.user),
+            # Buttons only ever set the next boot: a persistent boot device is a workflow's
+            # decision, not something to leave behind by a click.
+            boot_device=request.POST.get("boot_device", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except PowerBusyError as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.success(request, f"{_command_label(job)} queued for {machine.hostname}.")
+    return redirect("dashboard:machine-detail", pk=pk)
+
+
+@require_GET
+@login_required
+def machine_power_card(request: HttpRequest, pk: int) -> HttpResponse:
+    """The card alone, for its own polling while a job is queued or running."""
+    machine = get_object_or_404(Machine.objects.select_related("bmc"), pk=pk)
+    context = {"machine": machine, "power": power_card(machine)}
+    return render(request, "inventory/partials/power_card.html", context)
