@@ -11,6 +11,7 @@ urlpatterns = [
     path("racks/<int:pk>/", views.rack_detail, name="rack-detail"),
     path("machines/", views.machine_list, name="machine-list"),
     path("machines/import/", views.machine_import, name="machine-import"),
+    path("machines/power/", views_power.machine_power_bulk, name="machine-power-bulk"),
     path("machines/<int:pk>/", views.machine_detail, name="machine-detail"),
     path("machines/<int:pk>/transition/", views.machine_transition, name="machine-transition"),
     path("machines/<int:pk>/power/", views_power.machine_power, name="machine-power"),

@@ -1,4 +1,5 @@
-"""The Power card of the machine page: power commands and the jobs they queued.
+"""The Power card of the machine page: power commands and the jobs they queued; and the bulk
+power page, one command for every machine the machine list's filter selects.
 
 Every command goes through ``power_job_request``; the BMC is only ever driven by the worker
 that runs the job, so these views answer at once however slow the BMC is.
@@ -7,16 +8,20 @@ that runs the job, so these views answer at once however slow the BMC is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Exists, OuterRef, Q
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from inventory.filtersets import MachineFilterSet
+from inventory.forms_power import PowerBulkForm
 from inventory.models import Machine, PowerJob
-from inventory.power.services import PowerBusyError, power_job_request
+from inventory.power.services import PowerBusyError, power_job_request, power_jobs_request_bulk
 from inventory.states import POWER_JOB_ACTIVE_STATES
 from rackpilot.core.actors import Actor
 
@@ -131,3 +136,75 @@ def machine_power_card(request: HttpRequest, pk: int) -> HttpResponse:
     machine = get_object_or_404(Machine.objects.select_related("bmc"), pk=pk)
     context = {"machine": machine, "power": power_card(machine)}
     return render(request, "inventory/partials/power_card.html", context)
+
+
+# --- many machines at once, from the machine list's filter ------------------------------------
+
+# The bulk page lists the machines it would send the command to; beyond this it only counts.
+POWER_BULK_LIST_LIMIT = 200
+
+
+def _power_bulk_selection(request: HttpRequest) -> tuple[QueryDict, MachineFilterSet, str]:
+    """The machine list's filter from the querystring, and why it cannot be used (or "")."""
+    query = QueryDict(mutable=True)
+    for key in request.GET:
+        values = [value for value in request.GET.getlist(key) if value.strip()]
+        if key in MachineFilterSet.base_filters and values:
+            query.setlist(key, values)
+    filterset = MachineFilterSet(query, queryset=Machine.objects.all())
+    if not query:
+        return (
+            query,
+            filterset,
+            "A bulk power command needs at least one filter: without one it would go to every "
+            "machine. Filter the machine list first.",
+        )
+    if not filterset.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items())
+        return query, filterset, f"The machine filter is not valid ({problems})."
+    return query, filterset, ""
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def machine_power_bulk(request: HttpRequest) -> HttpResponse:
+    """One power command for every machine the filter selects; each is queued on its own."""
+    if request.method == "POST" and not request.user.has_perm("inventory.change_machine"):
+        raise PermissionDenied
+    query, filterset, refusal = _power_bulk_selection(request)
+    context: dict[str, Any] = {"query": query.urlencode(), "refusal": refusal}
+    if refusal:
+        return render(request, "inventory/power_bulk.html", context, status=400)
+    # By primary key: the filter's joins (DISTINCT, outer joins) cannot be locked FOR UPDATE.
+    selected = Machine.objects.filter(pk__in=filterset.qs.values("pk"))
+    form = PowerBulkForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        result = power_jobs_request_bulk(
+            machines=selected.order_by("hostname", "pk"),
+            action=form.cleaned_data["action"],
+            actor=Actor.for_user(request.user),
+            boot_device=form.cleaned_data["boot_device"],
+            persistent=form.cleaned_data["persistent"],
+            reason=form.cleaned_data["reason"],
+        )
+        context.update(result=result, action=PowerJob.Action(form.cleaned_data["action"]))
+        return render(request, "inventory/power_bulk_result.html", context)
+    form.mark_invalid()
+    counts = selected.aggregate(
+        total=Count("pk"), with_bmc=Count("pk", filter=Q(bmc__isnull=False))
+    )
+    running = PowerJob.objects.filter(machine=OuterRef("pk"), state__in=POWER_JOB_ACTIVE_STATES)
+    machines = (
+        selected.select_related("bmc")
+        .annotate(power_busy=Exists(running))
+        .order_by("hostname", "pk")[:POWER_BULK_LIST_LIMIT]
+    )
+    context.update(
+        form=form,
+        machines=machines,
+        machine_count=counts["total"],
+        bmc_count=counts["with_bmc"],
+        hidden_count=max(counts["total"] - POWER_BULK_LIST_LIMIT, 0),
+        filters=[(key, ", ".join(query.getlist(key))) for key in query],
+    )
+    return render(request, "inventory/power_bulk.html", context, status=400 if form.errors else 200)

@@ -364,3 +364,19 @@ class PowerRequestSerializer(serializers.Serializer):
     )
     persistent = serializers.BooleanField(required=False, default=False)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class PowerBulkSerializer(PowerRequestSerializer):
+    filter = serializers.DictField(
+        help_text='Machine filters, as for GET /api/v1/machines/ (e.g. {"rack": "R07"}).'
+    )
+
+
+class PowerRefusalSerializer(serializers.Serializer):
+    machine = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class PowerBulkResultSerializer(serializers.Serializer):
+    queued = PowerJobSerializer(many=True)
+    refused = PowerRefusalSerializer(many=True)

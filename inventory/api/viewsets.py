@@ -5,12 +5,14 @@ from typing import Any
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from inventory import filtersets, selectors, services
 from inventory.api import serializers
+from inventory.api.bulk import machines_from_filter
 from inventory.importers.csv_import import CSVImportError, machines_import_csv
 from inventory.models import PowerJob, Tag
 from inventory.power import services as power_services
@@ -97,6 +99,30 @@ class MachineViewSet(ServiceModelViewSet):
             machine=self.get_object(), actor=self.actor(), **body.validated_data
         )
         return Response(serializers.PowerJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request=serializers.PowerBulkSerializer,
+        responses={202: serializers.PowerBulkResultSerializer},
+        description="One power job per machine the filter selects; machines without a BMC or "
+        "with a job running are listed as refused and do not hold back the others.",
+    )
+    @action(detail=False, methods=["post"], url_path="power")
+    def bulk_power(self, request: Request) -> Response:
+        body = serializers.PowerBulkSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        values = dict(body.validated_data)
+        machines = machines_from_filter(values.pop("filter")).order_by("hostname")
+        result = power_services.power_jobs_request_bulk(
+            machines=machines, actor=self.actor(), **values
+        )
+        if not result.queued and not result.refused:
+            raise ValidationError({"filter": "No machine matches the filter."})
+        data = {
+            "queued": serializers.PowerJobSerializer(result.queued, many=True).data,
+            "refused": [{"machine": m.hostname, "reason": r} for m, r in result.refused],
+        }
+        code = status.HTTP_202_ACCEPTED if result.queued else status.HTTP_400_BAD_REQUEST
+        return Response(data, status=code)
 
     @extend_schema(
         request=serializers.MachineAcceptSerializer,

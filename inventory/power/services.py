@@ -8,7 +8,8 @@ while one is queued or running is refused (409) rather than racing it on the BMC
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -108,6 +109,44 @@ def power_job_request(
     job_id = job.pk
     transaction.on_commit(lambda: enqueue_power_job(job_id))
     return job
+
+
+@dataclass
+class PowerBulkResult:
+    queued: list[PowerJob] = field(default_factory=list)
+    refused: list[tuple[Machine, str]] = field(default_factory=list)
+
+
+def power_jobs_request_bulk(
+    *,
+    machines: Iterable[Machine],
+    action: str,
+    actor: Actor,
+    boot_device: str = "",
+    persistent: bool = False,
+    reason: str = "",
+) -> PowerBulkResult:
+    """One job per machine, each on its own: unlike a bulk workflow start, a machine without a
+    BMC or with a job running does not hold back the others' power commands (an operator
+    cycling a rack wants every machine that can be cycled cycled), and is listed as refused."""
+    result = PowerBulkResult()
+    for machine in machines:
+        try:
+            result.queued.append(
+                power_job_request(
+                    machine=machine,
+                    action=action,
+                    actor=actor,
+                    boot_device=boot_device,
+                    persistent=persistent,
+                    reason=reason,
+                )
+            )
+        except ValidationError as exc:
+            result.refused.append((machine, "; ".join(exc.messages)))
+        except PowerBusyError as exc:
+            result.refused.append((machine, str(exc)))
+    return result
 
 
 @transaction.atomic

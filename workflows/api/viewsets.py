@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import QueryDict
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -10,8 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from inventory.filtersets import MachineFilterSet
-from inventory.selectors import machine_list
+from inventory.api.bulk import machines_from_filter
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.viewsets import ServiceModelViewSet
 from workflows import filtersets, selectors
@@ -105,19 +103,9 @@ class WorkflowViewSet(
     def bulk(self, request: Request) -> Response:
         body = serializers.WorkflowBulkSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        query = QueryDict(mutable=True)
-        for key, value in body.validated_data["filter"].items():
-            query.setlist(key, [str(v) for v in value] if isinstance(value, list) else [str(value)])
-        machines = MachineFilterSet(query, queryset=machine_list())
-        if not machines.is_valid():
-            raise ValidationError({"filter": machines.errors})
-        if not query:
-            raise ValidationError(
-                {"filter": "Give at least one filter (no filter = every machine)."}
-            )
         result = engine.workflow_bulk_create(
             template=body.validated_data["template"],
-            machines=machines.qs,
+            machines=machines_from_filter(body.validated_data["filter"]),
             actor=self.actor(),
             skip_refused=body.validated_data["skip_refused"],
             disable_pxe_on_success=body.validated_data["disable_pxe_on_success"],
