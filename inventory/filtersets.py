@@ -65,6 +65,9 @@ class MachineFilterSet(SearchFilterSet):
     mac = filters.CharFilter(method="filter_mac", label="MAC address")
     ip = filters.CharFilter(field_name="interfaces__ip", label="IP address", distinct=True)
     has_bmc = filters.BooleanFilter(field_name="bmc", lookup_expr="isnull", exclude=True)
+    power_state = filters.MultipleChoiceFilter(
+        field_name="bmc__power_state", choices=BMC.PowerState.choices, label="Power state"
+    )
     unracked = filters.BooleanFilter(field_name="rack", lookup_expr="isnull", label="Not in a rack")
 
     class Meta:

@@ -19,7 +19,7 @@ from inventory.importers.csv_import import (
     CSVImportError,
     machines_import_csv,
 )
-from inventory.models import Machine, Rack, Site, Tag
+from inventory.models import BMC, Machine, Rack, Site, Tag
 from inventory.states import MACHINE_LIFECYCLE, MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.listing import list_page
@@ -110,6 +110,7 @@ def machine_list(request: HttpRequest) -> HttpResponse:
     extra = {
         "states": MachineState.choices,
         "arches": Machine.Arch.choices,
+        "power_states": BMC.PowerState.choices,
         "sites": Site.objects.only("name", "slug"),
         "racks": Rack.objects.select_related("site").only("name", "site__name"),
         "tags": Tag.objects.only("name", "slug"),

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from inventory.models import PowerJob
+from inventory.models import BMC, PowerJob
 from inventory.power import services
 from rackpilot.core.actors import Actor
 from tests.factories import BMCFactory, MachineFactory, RackFactory
@@ -77,3 +77,15 @@ def test_a_viewer_cannot_power_anything(rack: Any, viewer: Any) -> None:
     )
     assert response.status_code == 403
     assert not PowerJob.objects.exists()
+
+
+def test_machines_filter_by_power_state_for_the_list_and_for_bulk_requests(
+    api: APIClient, rack: Any
+) -> None:
+    for hostname, state in [("r07-a", "on"), ("r07-b", "off"), ("r07-d", "unknown")]:
+        BMC.objects.filter(machine__hostname=hostname).update(power_state=state)
+    response = api.get("/api/v1/machines/", {"power_state": ["off", "unknown"]})
+    assert sorted(m["hostname"] for m in response.json()["results"]) == ["r07-b", "r07-d"]
+    bad = api.get("/api/v1/machines/", {"power_state": "asleep"})
+    assert bad.status_code == 400
+    assert "power_state" in bad.json()
