@@ -74,14 +74,14 @@ def driver_for(access: BmcAccess, *, timeout: float = 30.0) -> PowerDriver:
     raise PowerError(f"BMC {access.address}: unknown protocol {access.protocol!r}")
 
 
-def _redact(text: str, password: str) -> str:
+def redact(text: str, password: str) -> str:
     # Belt and braces: nothing we build contains the password, but a BMC or a library could echo
     # it back (an address with credentials in it, a verbose error page).
     return text.replace(password, "***") if password else text
 
 
 def _fail(access: BmcAccess, label: str, what: str, why: str) -> PowerError:
-    return PowerError(_redact(f"{label}: {what} failed: {why}", access.password))
+    return PowerError(redact(f"{label}: {what} failed: {why}", access.password))
 
 
 # --- Redfish ---------------------------------------------------------------------------------
@@ -164,6 +164,11 @@ class RedfishDriver:
             raise _fail(self.access, self.label, what, why) from None
         except sushy_exceptions.SushyError as exc:
             raise _fail(self.access, self.label, what, str(exc.message or exc)) from None
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # sushy passes through what it cannot parse (invalid JSON, a list for an object):
+            # that is the BMC's fault and must fail the job, not escape it.
+            why = f"the BMC's answer is not valid Redfish ({type(exc).__name__}: {exc})"
+            raise _fail(self.access, self.label, what, why) from None
 
     def _connect(self) -> Any:
         if self._system is not None:
@@ -275,6 +280,10 @@ def ipmitool_retries(timeout: float) -> int:
     return retries
 
 
+# Lines ``-v`` adds that say nothing about a failure.
+IPMI_VERBOSE_NOISE = ("Loading IANA PEN Registry", "Using best available cipher suite")
+
+
 class IpmiDriver:
     def __init__(self, access: BmcAccess, *, timeout: float = 30.0) -> None:
         self.access = access
@@ -297,6 +306,9 @@ class IpmiDriver:
             "-U",
             self.access.username,
             "-E",
+            # Verbose: ipmitool then says on stderr why a session failed, which tells a BMC
+            # that does not answer from one that refuses the credentials (see _ipmi_reason).
+            "-v",
             "-N",
             "1",
             "-R",
@@ -326,10 +338,21 @@ class IpmiDriver:
         except OSError as exc:
             raise _fail(self.access, self.label, what, f"could not run ipmitool: {exc}") from None
         if done.returncode != 0:
-            output = (done.stderr.strip() or done.stdout.strip()).replace("\n", "; ")
-            why = f"ipmitool exited with {done.returncode}: {output or 'no message'}"
-            raise _fail(self.access, self.label, what, why)
+            raise _fail(self.access, self.label, what, self._reason(done))
         return done.stdout
+
+    def _reason(self, done: subprocess.CompletedProcess[str]) -> str:
+        stderr = done.stderr
+        if "Get Auth Capabilities error" in stderr or "Get Channel Authentication" in stderr:
+            return f"the BMC did not answer (no IPMI reply within {self.timeout:g} s)"
+        if "RAKP 2 HMAC is invalid" in stderr or "unauthorized name" in stderr.lower():
+            return f"the BMC refused user {self.access.username!r} (wrong password?)"
+        lines = [
+            line.strip()
+            for line in (stderr or done.stdout).splitlines()
+            if line.strip() and not line.startswith(IPMI_VERBOSE_NOISE)
+        ]
+        return f"ipmitool exited with {done.returncode}: {'; '.join(lines) or 'no message'}"
 
     def power_state(self) -> str:
         output = self.run("reading the power state", "chassis", "power", "status")

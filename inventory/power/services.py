@@ -8,6 +8,7 @@ while one is queued or running is refused (409) rather than racing it on the BMC
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,7 +19,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from inventory.models import BMC, Machine, PowerJob
-from inventory.power.drivers import BmcAccess, BootDevice, PowerAction, PowerError, driver_for
+from inventory.power.drivers import (
+    BmcAccess,
+    BootDevice,
+    PowerAction,
+    PowerError,
+    driver_for,
+    redact,
+)
 from inventory.states import POWER_JOB_ACTIVE_STATES, POWER_JOB_LIFECYCLE, PowerJobState
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
@@ -26,6 +34,7 @@ from rackpilot.core.events import record_event
 from rackpilot.core.services import lock
 
 POWER = Actor.system("power")
+logger = logging.getLogger(__name__)
 # Actions whose result is a power state worth recording right away (the others change it).
 STATE_AFTER = {
     PowerJob.Action.ON: BMC.PowerState.ON,
@@ -209,6 +218,13 @@ def power_job_run(*, job_id: int, run: Callable[[PowerJob], str] = _run) -> Powe
         power_state = run(job)
     except PowerError as exc:
         return _finish(job, error=str(exc), power_state="")
+    except Exception as exc:
+        # A fault of ours or of a library: the job must still end (else the machine takes no
+        # power request until the lost-job sweep), and the worker's log gets the traceback.
+        password = job.machine.bmc.get_password() if job.machine.bmc.has_password else ""
+        error = redact(f"unexpected error: {type(exc).__name__}: {exc}", password)
+        _finish(job, error=error, power_state="")
+        raise
     return _finish(job, error="", power_state=power_state)
 
 
@@ -240,6 +256,9 @@ def bmc_poll(*, bmc_id: int) -> str:
             bmc_access(bmc), timeout=settings.POWER_BMC_TIMEOUT_SECONDS
         ).power_state()
     except PowerError:
+        state = BMC.PowerState.UNKNOWN
+    except Exception:
+        logger.exception("polling %s failed unexpectedly", bmc)
         state = BMC.PowerState.UNKNOWN
     bmc_record_power_state(bmc=bmc, power_state=state)
     return state

@@ -199,3 +199,52 @@ def _wait_for_line(path: Path, line: str, process: subprocess.Popen[bytes]) -> b
             return True
         time.sleep(0.05)
     return False
+
+
+@dataclass
+class IpmiEmulator:
+    """A running tests/power/ipmi_bmc.py: its access and its process (to kill it in a test)."""
+
+    access: BmcAccess
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def start_ipmi_bmc(workdir: Path) -> IpmiEmulator:
+    """Starts tests/power/ipmi_bmc.py on a free UDP port (power off); the caller stops it."""
+    require_tool(shutil.which("ipmitool") is not None, "ipmitool (Debian package ipmitool)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "bmc.log"
+    for _attempt in range(START_ATTEMPTS):
+        port = free_port(socket.SOCK_DGRAM)
+        command = [sys.executable, str(IPMI_BMC_SCRIPT), "--port", str(port), "--address", HOST]
+        command += ["--user", USERNAME, "--password", PASSWORD]
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        if _wait_for_line(log_path, f"listening on {HOST}:{port}", process):
+            access = BmcAccess(
+                protocol="ipmi", address=HOST, port=port, username=USERNAME, password=PASSWORD
+            )
+            return IpmiEmulator(access, process, log_path)
+        stop(process)
+    raise RuntimeError(f"the IPMI BMC did not start:\n{log_path.read_text()[-2000:]}")
+
+
+@pytest.fixture
+def own_ipmi_bmc(tmp_path: Path) -> Iterator[IpmiEmulator]:
+    """An IPMI BMC for this test alone, so that the test may kill it."""
+    emulator = start_ipmi_bmc(tmp_path / "ipmi")
+    try:
+        yield emulator
+    finally:
+        stop(emulator.process)
+
+
+@pytest.fixture
+def own_redfish_bmc(tmp_path: Path) -> Iterator[RedfishEmulator]:
+    """A Redfish emulator with one system (off) for this test alone, so that it may kill it."""
+    emulator = start_redfish_emulator(tmp_path / "redfish", {str(uuid.uuid4()): "Off"})
+    try:
+        yield emulator
+    finally:
+        stop(emulator.process)

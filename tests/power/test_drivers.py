@@ -288,7 +288,7 @@ def test_ipmi_password_stays_out_of_argv(
 
 def test_ipmi_wrong_password(ipmi_bmc: BmcAccess) -> None:
     access = dataclasses.replace(ipmi_bmc, password=WRONG_PASSWORD)
-    with pytest.raises(PowerError, match="Unable to establish IPMI v2") as caught:
+    with pytest.raises(PowerError, match="the BMC refused user 'admin'") as caught:
         driver_for(access, timeout=10).power_state()
     assert_clean(caught.value, names=f"IPMI BMC {HOST}:{ipmi_bmc.port}")
 
@@ -305,7 +305,7 @@ def test_ipmi_refused_command_carries_the_bmc_message(ipmi_bmc: BmcAccess) -> No
 def test_ipmi_unreachable_fails_within_the_timeout() -> None:
     access = BmcAccess("ipmi", HOST, free_port(socket.SOCK_DGRAM), "admin", PASSWORD)
     started = time.monotonic()
-    with pytest.raises(PowerError, match="Unable to establish") as caught:
+    with pytest.raises(PowerError, match="the BMC did not answer") as caught:
         driver_for(access, timeout=5).power_state()
     assert time.monotonic() - started < 5
     assert_clean(caught.value, names=f"IPMI BMC {HOST}:{access.port}")
