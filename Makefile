@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The demo fleet's BMCs do not exist: make run reads no power states unless asked to.
+POWER_POLL_SECONDS ?= 0
 # Test runs use the machine's PostgreSQL and Redis unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/rackpilot
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
@@ -19,7 +21,7 @@ run: setup
 	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --noinput
 	HOST=$(HOST) PORT=$(PORT) $(PY) manage.py bootstrap
-	HOST=$(HOST) PORT=$(PORT) $(PY) -m rackpilot.run
+	HOST=$(HOST) PORT=$(PORT) POWER_POLL_SECONDS=$(POWER_POLL_SECONDS) $(PY) -m rackpilot.run
 
 ## make test: install what the tests need, start PostgreSQL/Redis if down, lint, test.
 test: setup-dev system-packages services

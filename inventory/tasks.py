@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 
 from inventory.models import BMC
 from inventory.power import services as power_services
@@ -19,7 +20,9 @@ def poll_power() -> int:
     """One task per BMC: a slow or dead BMC holds up only its own poll."""
     ids = list(BMC.objects.values_list("pk", flat=True))
     for bmc_id in ids:
-        poll_bmc.delay(bmc_id)
+        # A poll still waiting when the next round is due is dropped: with many dead BMCs the
+        # queue would otherwise grow every round.
+        poll_bmc.apply_async(args=[bmc_id], expires=settings.POWER_POLL_SECONDS or None)
     return len(ids)
 
 

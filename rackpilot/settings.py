@@ -143,15 +143,20 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "workflows-enforce-timeouts": {"task": "workflows.enforce_timeouts", "schedule": 10.0},
     "workflows-prune-logs": {"task": "workflows.prune_logs", "schedule": 3600.0},
     "builds-recover-stale": {"task": "builds.recover_stale", "schedule": 60.0},
-    "inventory-poll-power": {
-        "task": "inventory.poll_power",
-        "schedule": float(env.int("POWER_POLL_SECONDS", default=60)),
-    },
     "inventory-fail-lost-power-jobs": {"task": "inventory.fail_lost_power_jobs", "schedule": 60.0},
 }
-# Power: how long one BMC request may take, and when a job that never finished counts as lost.
+# Power: how long one BMC request may take (a poll less: a dead BMC must not hold a worker for
+# long), when a job that never finished counts as lost, and how often every BMC's power state
+# is read (0: never; `make run` starts with 0, its demo BMCs do not exist).
 POWER_BMC_TIMEOUT_SECONDS = env.float("POWER_BMC_TIMEOUT_SECONDS", default=30.0)
+POWER_POLL_TIMEOUT_SECONDS = env.float("POWER_POLL_TIMEOUT_SECONDS", default=10.0)
 POWER_JOB_LOST_SECONDS = env.int("POWER_JOB_LOST_SECONDS", default=600)
+POWER_POLL_SECONDS = env.int("POWER_POLL_SECONDS", default=60)
+if POWER_POLL_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["inventory-poll-power"] = {
+        "task": "inventory.poll_power",
+        "schedule": float(POWER_POLL_SECONDS),
+    }
 # Log lines of workflows that finished longer ago than this are pruned (hourly).
 LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
 # Agents enforce action timeouts themselves; the server steps in this long after a deadline.

@@ -253,7 +253,7 @@ def bmc_poll(*, bmc_id: int) -> str:
     bmc = BMC.objects.get(pk=bmc_id)
     try:
         state = driver_for(
-            bmc_access(bmc), timeout=settings.POWER_BMC_TIMEOUT_SECONDS
+            bmc_access(bmc), timeout=settings.POWER_POLL_TIMEOUT_SECONDS
         ).power_state()
     except PowerError:
         state = BMC.PowerState.UNKNOWN

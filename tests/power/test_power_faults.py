@@ -52,6 +52,7 @@ def no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def short_bmc_timeout(settings: pytest.FixtureRequest) -> None:
     settings.POWER_BMC_TIMEOUT_SECONDS = BMC_TIMEOUT  # type: ignore[attr-defined]
+    settings.POWER_POLL_TIMEOUT_SECONDS = BMC_TIMEOUT  # type: ignore[attr-defined]
 
 
 def machine_behind(access: BmcAccess, hostname: str) -> Machine:

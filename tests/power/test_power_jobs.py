@@ -174,3 +174,19 @@ def test_api_lists_jobs_with_a_constant_query_count(
         services.power_job_run(job_id=request(machine, "status").pk, run=lambda job: "on")
     with django_assert_max_num_queries(len(one.captured_queries)):
         assert len(jobs_page()) == 11
+
+
+def test_each_bmc_gets_its_own_poll_that_expires_with_the_round(
+    machine: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inventory import tasks
+
+    settings.POWER_POLL_SECONDS = 60
+    BMCFactory(machine=MachineFactory(hostname="pw-02"))
+    sent: list[tuple[list[int], Any]] = []
+    monkeypatch.setattr(
+        tasks.poll_bmc, "apply_async", lambda args, expires: sent.append((args, expires))
+    )
+    assert tasks.poll_power() == 2
+    assert sorted(args[0] for args, _ in sent) == sorted(BMC.objects.values_list("pk", flat=True))
+    assert {expires for _, expires in sent} == {60}
