@@ -20,4 +20,5 @@ urlpatterns = [
         views_power.machine_power_card,
         name="machine-power-card",
     ),
+    path("power-jobs/", views_power.power_job_list, name="power-job-list"),
 ]

@@ -1,5 +1,6 @@
 """The Power card of the machine page: power commands and the jobs they queued; and the bulk
-power page, one command for every machine the machine list's filter selects.
+power page, one command for every machine the machine list's filter selects; and the list of
+every power job, across machines.
 
 Every command goes through ``power_job_request``; the BMC is only ever driven by the worker
 that runs the job, so these views answer at once however slow the BMC is.
@@ -13,17 +14,28 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import (
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+)
+from django.db.models.functions import Cast, Coalesce, Extract, Now
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from inventory.filtersets import MachineFilterSet
+from inventory.filtersets import MachineFilterSet, PowerJobFilterSet
 from inventory.forms_power import PowerBulkForm
 from inventory.models import Machine, PowerJob
 from inventory.power.services import PowerBusyError, power_job_request, power_jobs_request_bulk
-from inventory.states import POWER_JOB_ACTIVE_STATES
+from inventory.states import POWER_JOB_ACTIVE_STATES, PowerJobState
 from rackpilot.core.actors import Actor
+from rackpilot.core.listing import list_page
 
 RECENT_POWER_JOBS = 5
 Action = PowerJob.Action
@@ -208,3 +220,54 @@ def machine_power_bulk(request: HttpRequest) -> HttpResponse:
         filters=[(key, ", ".join(query.getlist(key))) for key in query],
     )
     return render(request, "inventory/power_bulk.html", context, status=400 if form.errors else 200)
+
+
+# --- every power job, across machines ---------------------------------------------------------
+
+# ``?ordering=<key>`` (or ``-<key>``); without one the newest job comes first.
+POWER_JOB_ORDERINGS = {
+    "created": ("created_at",),
+    "finished": ("finished_at",),
+    "machine": ("machine__hostname", "created_at"),
+    "state": ("state", "created_at"),
+}
+# The columns the list shows; the machine's other fields stay in the database.
+POWER_JOB_LIST_FIELDS = (
+    "machine",
+    "action",
+    "boot_device",
+    "persistent",
+    "state",
+    "error",
+    "power_state",
+    "requested_by",
+    "reason",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+
+@login_required
+def power_job_list(request: HttpRequest) -> HttpResponse:
+    """Every power command sent, to any machine: what, to whom, by whom, and how it ended."""
+    # Seconds from start to finish (or to now, while running); None until a worker starts it.
+    run_time = ExpressionWrapper(
+        Coalesce(F("finished_at"), Now()) - F("started_at"), output_field=DurationField()
+    )
+    jobs = (
+        PowerJob.objects.select_related("machine")
+        .only(*POWER_JOB_LIST_FIELDS, "machine__hostname")
+        .annotate(duration=Cast(Extract(run_time, "epoch"), FloatField()))
+        .order_by("-created_at", "-pk")
+    )
+    filterset = PowerJobFilterSet(request.GET, queryset=jobs)
+    extra = {"states": PowerJobState.choices, "actions": PowerJob.Action.choices}
+    return list_page(
+        request,
+        filterset=filterset,
+        orderings=POWER_JOB_ORDERINGS,
+        template="inventory/power_job_list.html",
+        partial="inventory/partials/power_job_table.html",
+        extra=extra,
+    )

@@ -92,3 +92,24 @@ def test_a_power_command_finishes_on_the_card_without_a_reload(
     assert page.evaluate("window.rpSamePage") is True
     card.scroll_into_view_if_needed()
     screenshot("power-card-done")
+
+
+def test_the_power_job_list_shows_every_machines_jobs(
+    signed_in_page: Page, live_server: Any, screenshot: Any, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(services, "enqueue_power_job", lambda job_id: None)
+    for hostname in ("web-01", "web-02"):
+        machine = MachineFactory(hostname=hostname)
+        BMCFactory(machine=machine)
+        refused = services.power_job_request(machine=machine, action="cycle", actor=TESTS)
+        call_in_thread(services.power_job_run, job_id=refused.pk, run=_refuse)
+        done = services.power_job_request(
+            machine=machine, action="on", actor=TESTS, boot_device="pxe"
+        )
+        call_in_thread(services.power_job_run, job_id=done.pk, run=lambda job: "on")
+
+    signed_in_page.goto(f"{live_server.url}/power-jobs/")
+
+    expect(signed_in_page.locator("table tbody tr")).to_have_count(4)
+    expect(signed_in_page.locator("table")).to_contain_text("401 Unauthorized")
+    screenshot("power-job-list")
