@@ -274,6 +274,10 @@ def test_search_follow_and_timestamps(
     agent.logs(first, 1, lines)
     expect(panel(page, first).locator(".rp-log-count")).to_have_text("120 lines")
     log = panel(page, first)
+    # xterm's search addon runs the search again 200 ms after the terminal last changed; let
+    # the 120 lines settle first, or that re-run can undo a step taken in between.
+    expect(log.locator(".xterm-rows")).to_contain_text("line 120: sector ok")
+    page.wait_for_timeout(400)
 
     # searching highlights the matches and steps through them
     log.locator("input[type=search]").fill("RETRY")
