@@ -16,11 +16,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.cache import patch_vary_headers
-from django_htmx.middleware import HtmxDetails
 
 from inventory import selectors as inventory_selectors
 from inventory import services as inventory_services
@@ -33,7 +30,7 @@ from netboot.models import DiscoveryRule
 from netboot.rules import Condition, all_hold
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
-from rackpilot.core.listing import PAGE_SIZE, ordered
+from rackpilot.core.listing import list_page
 from workflows.forms import save_through_service
 
 DISCOVERED_ORDERINGS = {
@@ -153,28 +150,16 @@ def discovered_row(machine: Machine, rules: Sequence[CheckedRule]) -> Discovered
 def discovery_overview(request: HttpRequest) -> HttpResponse:
     """Discovered machines (filtered, sorted, paged like the other list pages) and the rules."""
     filterset = MachineFilterSet(request.GET, queryset=selectors.discovered_machines())
-    ordering = request.GET.get("ordering", "")
-    if ordering.lstrip("-") not in DISCOVERED_ORDERINGS:
-        ordering = ""
-    queryset = ordered(filterset.qs, ordering, DISCOVERED_ORDERINGS)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     rules = checked_rules(list(selectors.discovery_rule_list()))
-    context = {
-        "filter": filterset,
-        "page": page,
-        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2),
-        "ordering": ordering,
-        "rows": [discovered_row(machine, rules) for machine in page],
-        "rules": rules,
-        "discovery_on": settings.NETBOOT_DISCOVERY,
-    }
-    # As rackpilot.core.listing.list_page: HTMX filter, sort and page requests swap the table.
-    htmx: HtmxDetails = request.htmx  # type: ignore[attr-defined]  # set by HtmxMiddleware
-    only_table = bool(htmx) and not htmx.history_restore_request
-    template = "netboot/partials/discovered_table.html" if only_table else "netboot/discovery.html"
-    response = render(request, template, context)
-    patch_vary_headers(response, ("HX-Request",))
-    return response
+    return list_page(
+        request,
+        filterset=filterset,
+        orderings=DISCOVERED_ORDERINGS,
+        template="netboot/discovery.html",
+        partial="netboot/partials/discovered_table.html",
+        extra={"rules": rules, "discovery_on": settings.NETBOOT_DISCOVERY},
+        per_page=lambda page: {"rows": [discovered_row(machine, rules) for machine in page]},
+    )
 
 
 def _status(form: forms.Form) -> int:

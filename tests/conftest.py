@@ -56,6 +56,20 @@ def viewer(db: None):
 
 
 @pytest.fixture
+def operator_client(client, operator):
+    """Django's test client, signed in as the operator."""
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    """Django's test client, signed in as a user without write permissions."""
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
 def api(operator) -> APIClient:
     client = APIClient()
     client.force_authenticate(operator)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -38,7 +38,9 @@ def list_page(
     template: str,
     partial: str,
     extra: dict[str, Any] | None = None,
+    per_page: Callable[[Page], dict[str, Any]] | None = None,
 ) -> HttpResponse:
+    """``per_page`` adds context computed from the page's rows (once they are fetched)."""
     ordering = request.GET.get("ordering", "")
     if ordering.lstrip("-") not in orderings:
         ordering = ""  # unknown keys are dropped, not carried on to the next request
@@ -50,6 +52,7 @@ def list_page(
         "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2),
         "ordering": ordering,
         **(extra or {}),
+        **(per_page(page) if per_page else {}),
     }
     # Filter-form and sort/page requests from HTMX swap only the table. A history restore
     # (back button after the page cache is gone) needs the whole page again.

@@ -22,18 +22,6 @@ URL = reverse("dashboard:machine-power-bulk")
 QUERY = "site=ams1"
 
 
-@pytest.fixture
-def operator_client(client: Client, operator: Any) -> Client:
-    client.force_login(operator)
-    return client
-
-
-@pytest.fixture
-def viewer_client(client: Client, viewer: Any) -> Client:
-    client.force_login(viewer)
-    return client
-
-
 def _rack(count: int = 3, *, without_bmc: tuple[int, ...] = (2,)) -> list[Machine]:
     """Machines pw-01.. in a rack of site ams1; the ones numbered in ``without_bmc`` have none."""
     rack = RackFactory(site=SiteFactory(slug="ams1"))

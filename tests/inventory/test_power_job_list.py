@@ -20,12 +20,6 @@ pytestmark = pytest.mark.django_db
 URL = "dashboard:power-job-list"
 
 
-@pytest.fixture
-def viewer_client(client: Client, viewer: Any) -> Client:
-    client.force_login(viewer)
-    return client
-
-
 def _job(machine: Machine, *, minutes_ago: int = 0, **fields: Any) -> PowerJob:
     """A power job as a worker leaves it; ``minutes_ago`` dates its request."""
     fields.setdefault("action", PowerJob.Action.ON)

@@ -21,27 +21,10 @@ TESTS = Actor.system("tests")
 
 
 @pytest.fixture
-def queued(queued_power_jobs: list[int]) -> list[int]:
-    return queued_power_jobs
-
-
-@pytest.fixture
 def machine() -> Machine:
     machine = MachineFactory(hostname="pw-01")
     BMCFactory(machine=machine)
     return machine
-
-
-@pytest.fixture
-def operator_client(client: Client, operator: Any) -> Client:
-    client.force_login(operator)
-    return client
-
-
-@pytest.fixture
-def viewer_client(client: Client, viewer: Any) -> Client:
-    client.force_login(viewer)
-    return client
 
 
 def _power_card(client: Client, machine: Machine) -> str:
@@ -106,7 +89,9 @@ def test_a_machine_without_a_bmc_says_why_there_are_no_buttons(operator_client: 
     assert 'name="action"' not in html
 
 
-def test_the_card_shows_a_failed_jobs_error(operator_client: Client, machine: Machine, queued):
+def test_the_card_shows_a_failed_jobs_error(
+    operator_client: Client, machine: Machine, queued_power_jobs
+):
     _failed_job(machine, "Redfish said 401: bad credentials")
     response = operator_client.get(reverse("dashboard:machine-power-card", args=[machine.pk]))
     assert response.status_code == 200
@@ -119,7 +104,7 @@ def test_the_card_shows_a_failed_jobs_error(operator_client: Client, machine: Ma
 
 
 def test_the_card_polls_while_a_job_is_active_and_disables_the_buttons(
-    operator_client: Client, machine: Machine, queued
+    operator_client: Client, machine: Machine, queued_power_jobs
 ):
     services.power_job_request(machine=machine, action="off", actor=TESTS)
     response = operator_client.get(reverse("dashboard:machine-power-card", args=[machine.pk]))
@@ -157,7 +142,7 @@ def test_the_card_lists_only_the_last_five_jobs(operator_client: Client, machine
 def test_a_button_queues_a_power_job(
     operator_client: Client,
     machine: Machine,
-    queued: list[int],
+    queued_power_jobs: list[int],
     django_capture_on_commit_callbacks: Any,
     data: dict[str, str],
     action: str,
@@ -177,12 +162,12 @@ def test_a_button_queues_a_power_job(
         "queued",
     )
     assert job.requested_by == "operator"
-    assert queued == [job.pk]
+    assert queued_power_jobs == [job.pk]
     assert _messages(response) == [message]
 
 
 def test_a_second_command_while_one_is_running_is_refused(
-    operator_client: Client, machine: Machine, queued: list[int]
+    operator_client: Client, machine: Machine, queued_power_jobs: list[int]
 ):
     first = services.power_job_request(machine=machine, action="cycle", actor=TESTS)
     response = _post(operator_client, machine, action="off")
@@ -191,21 +176,23 @@ def test_a_second_command_while_one_is_running_is_refused(
     assert list(PowerJob.objects.filter(machine=machine)) == [first]
 
 
-def test_a_machine_without_a_bmc_refuses_a_command(operator_client: Client, queued: list[int]):
+def test_a_machine_without_a_bmc_refuses_a_command(
+    operator_client: Client, queued_power_jobs: list[int]
+):
     machine = MachineFactory(hostname="nobmc-01")
     response = _post(operator_client, machine, action="on")
     assert _messages(response) == ["nobmc-01 has no BMC to send power commands to."]
     assert not PowerJob.objects.exists()
 
 
-def test_an_unknown_action_is_refused(operator_client: Client, machine: Machine, queued):
+def test_an_unknown_action_is_refused(operator_client: Client, machine: Machine, queued_power_jobs):
     response = _post(operator_client, machine, action="explode")
     [message] = _messages(response)
     assert "Unknown power action 'explode'" in message
     assert not PowerJob.objects.exists()
 
 
-def test_a_viewer_may_not_send_commands(viewer_client: Client, machine: Machine, queued):
+def test_a_viewer_may_not_send_commands(viewer_client: Client, machine: Machine, queued_power_jobs):
     response = viewer_client.post(
         reverse("dashboard:machine-power", args=[machine.pk]), {"action": "on"}
     )
@@ -240,7 +227,7 @@ def _query_count(client: Client, url: str) -> int:
 
 @pytest.mark.parametrize("url_name", ["dashboard:machine-detail", "dashboard:machine-power-card"])
 def test_the_page_makes_as_many_queries_for_10_power_jobs_as_for_1(
-    operator_client: Client, machine: Machine, queued, url_name: str
+    operator_client: Client, machine: Machine, queued_power_jobs, url_name: str
 ):
     url = reverse(url_name, args=[machine.pk])
     _failed_job(machine, "BMC unreachable")

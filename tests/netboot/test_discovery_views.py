@@ -82,25 +82,6 @@ def make_rule(template: Template, **values: Any) -> DiscoveryRule:
     return discovery.discovery_rule_create(actor=TESTS, template=template, **values)
 
 
-@pytest.fixture
-def operator(operator):
-    """The inventory operator, who may also manage discovery rules."""
-    operator.user_permissions.add(*Permission.objects.filter(content_type__app_label="netboot"))
-    return operator
-
-
-@pytest.fixture
-def operator_client(client: Client, operator) -> Client:
-    client.force_login(operator)
-    return client
-
-
-@pytest.fixture
-def viewer_client(client: Client, viewer) -> Client:
-    client.force_login(viewer)
-    return client
-
-
 def _shown_messages(client: Client, response) -> list[str]:
     assert response.status_code == 302
     page = client.get(response["Location"])

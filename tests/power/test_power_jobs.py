@@ -23,11 +23,6 @@ OPERATOR = Actor.system("tests")
 
 
 @pytest.fixture
-def queued(queued_power_jobs: list[int]) -> list[int]:
-    return queued_power_jobs
-
-
-@pytest.fixture
 def machine() -> Any:
     machine = MachineFactory(hostname="pw-01")
     BMCFactory(machine=machine, password="s3cret")
@@ -39,14 +34,14 @@ def request(machine: Any, action: str = "cycle", **values: Any) -> PowerJob:
 
 
 def test_a_request_is_queued_and_handed_to_celery_after_the_commit(
-    machine: Any, queued: list[int], django_capture_on_commit_callbacks: Any
+    machine: Any, queued_power_jobs: list[int], django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job = request(machine, boot_device="pxe", reason="reinstall")
-        assert queued == []  # nothing leaves before the commit
+        assert queued_power_jobs == []  # nothing leaves before the commit
     for callback in callbacks:
         callback()
-    assert queued == [job.pk]
+    assert queued_power_jobs == [job.pk]
     assert (job.state, job.action, job.boot_device, job.requested_by) == (
         "queued",
         "cycle",
@@ -58,7 +53,7 @@ def test_a_request_is_queued_and_handed_to_celery_after_the_commit(
     assert event.message == "reinstall"
 
 
-def test_one_job_at_a_time_per_machine(machine: Any, queued: list[int]) -> None:
+def test_one_job_at_a_time_per_machine(machine: Any, queued_power_jobs: list[int]) -> None:
     first = request(machine)
     with pytest.raises(services.PowerBusyError, match="is still queued"):
         request(machine, "off")
@@ -71,7 +66,7 @@ def test_one_job_at_a_time_per_machine(machine: Any, queued: list[int]) -> None:
     [({"action": "explode"}, "action"), ({"action": "on", "boot_device": "usb"}, "boot_device")],
 )
 def test_bad_requests_name_the_field(
-    machine: Any, queued: list[int], values: dict[str, str], field: str
+    machine: Any, queued_power_jobs: list[int], values: dict[str, str], field: str
 ) -> None:
     with pytest.raises(ValidationError) as caught:
         services.power_job_request(machine=machine, actor=OPERATOR, **values)
@@ -79,13 +74,15 @@ def test_bad_requests_name_the_field(
     assert not PowerJob.objects.exists()
 
 
-def test_a_machine_without_a_bmc_is_refused(queued: list[int]) -> None:
+def test_a_machine_without_a_bmc_is_refused(queued_power_jobs: list[int]) -> None:
     with pytest.raises(ValidationError) as caught:
         request(MachineFactory(hostname="no-bmc"))
     assert caught.value.message_dict["bmc"] == ["no-bmc has no BMC to send power commands to."]
 
 
-def test_a_finished_job_records_the_power_state_on_the_bmc(machine: Any, queued: list[int]) -> None:
+def test_a_finished_job_records_the_power_state_on_the_bmc(
+    machine: Any, queued_power_jobs: list[int]
+) -> None:
     job = request(machine, "off")
     finished = services.power_job_run(job_id=job.pk, run=lambda job: "off")
     assert finished is not None
@@ -98,7 +95,7 @@ def test_a_finished_job_records_the_power_state_on_the_bmc(machine: Any, queued:
 
 
 def test_a_refusal_is_the_jobs_failure_with_the_bmcs_message(
-    machine: Any, queued: list[int]
+    machine: Any, queued_power_jobs: list[int]
 ) -> None:
     def refuse(job: PowerJob) -> str:
         raise PowerError("redfish BMC 10.0.0.9: ForceRestart refused: 401 Unauthorized")
@@ -112,7 +109,7 @@ def test_a_refusal_is_the_jobs_failure_with_the_bmcs_message(
     assert Event.objects.get(verb="power.failed").message == finished.error
 
 
-def test_a_job_delivered_twice_runs_once(machine: Any, queued: list[int]) -> None:
+def test_a_job_delivered_twice_runs_once(machine: Any, queued_power_jobs: list[int]) -> None:
     job = request(machine)
     runs: list[int] = []
 
@@ -126,7 +123,7 @@ def test_a_job_delivered_twice_runs_once(machine: Any, queued: list[int]) -> Non
 
 
 def test_jobs_that_lost_their_worker_fail_and_free_the_machine(
-    machine: Any, queued: list[int], settings: Any
+    machine: Any, queued_power_jobs: list[int], settings: Any
 ) -> None:
     settings.POWER_JOB_LOST_SECONDS = 600
     job = request(machine)
@@ -141,7 +138,9 @@ def test_jobs_that_lost_their_worker_fail_and_free_the_machine(
 # --- API ----------------------------------------------------------------------------------------
 
 
-def test_api_queues_a_job_and_answers_202(api: APIClient, machine: Any, queued: list[int]) -> None:
+def test_api_queues_a_job_and_answers_202(
+    api: APIClient, machine: Any, queued_power_jobs: list[int]
+) -> None:
     response = api.post(
         f"/api/v1/machines/{machine.pk}/power/",
         {"action": "cycle", "boot_device": "pxe"},
@@ -159,7 +158,7 @@ def test_api_queues_a_job_and_answers_202(api: APIClient, machine: Any, queued: 
 
 
 def test_api_lists_jobs_with_a_constant_query_count(
-    api: APIClient, machine: Any, queued: list[int], django_assert_max_num_queries: Any
+    api: APIClient, machine: Any, queued_power_jobs: list[int], django_assert_max_num_queries: Any
 ) -> None:
     def jobs_page() -> list[dict[str, Any]]:
         response = api.get("/api/v1/power-jobs/", {"machine": "pw-01", "ordering": "created_at"})

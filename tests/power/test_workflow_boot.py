@@ -24,11 +24,6 @@ SYSTEM = Actor.system("tests")
 
 
 @pytest.fixture
-def queued(queued_power_jobs: list[int]) -> list[int]:
-    return queued_power_jobs
-
-
-@pytest.fixture
 def template() -> Template:
     return template_services.template_create(actor=SYSTEM, name="two-steps", body=TWO_ACTIONS)
 
@@ -40,7 +35,7 @@ def with_bmc(hostname: str, mac: str) -> Machine:
 
 
 def test_a_workflow_power_cycles_its_machine_into_pxe(
-    template: Template, queued: list[int], django_capture_on_commit_callbacks: Any
+    template: Template, queued_power_jobs: list[int], django_capture_on_commit_callbacks: Any
 ) -> None:
     machine = with_bmc("pxe-a", "52:54:00:90:00:01")
     with django_capture_on_commit_callbacks(execute=True):
@@ -50,12 +45,12 @@ def test_a_workflow_power_cycles_its_machine_into_pxe(
     job = PowerJob.objects.get(machine=machine)
     assert (job.action, job.boot_device, job.persistent) == ("cycle", "pxe", False)
     assert job.reason == f"boot into PXE for workflow #{workflow.pk}"
-    assert queued == [job.pk]
+    assert queued_power_jobs == [job.pk]
     assert workflow.boot_into_pxe
 
 
 def test_without_a_bmc_the_workflow_is_refused_and_nothing_is_written(
-    template: Template, queued: list[int]
+    template: Template, queued_power_jobs: list[int]
 ) -> None:
     machine = make_machine("no-bmc", "52:54:00:90:00:02")
     with pytest.raises(ValidationError) as caught:
@@ -65,7 +60,7 @@ def test_without_a_bmc_the_workflow_is_refused_and_nothing_is_written(
 
 
 def test_bulk_refuses_the_machines_without_a_bmc_first(
-    template: Template, queued: list[int]
+    template: Template, queued_power_jobs: list[int]
 ) -> None:
     with_bmc("bulk-a", "52:54:00:90:00:03")
     make_machine("bulk-b", "52:54:00:90:00:04")
@@ -82,7 +77,7 @@ def test_bulk_refuses_the_machines_without_a_bmc_first(
     assert not PowerJob.objects.exists()
 
 
-def test_a_rerun_boots_into_pxe_again(template: Template, queued: list[int]) -> None:
+def test_a_rerun_boots_into_pxe_again(template: Template, queued_power_jobs: list[int]) -> None:
     machine = with_bmc("rerun-a", "52:54:00:90:00:05")
     first = workflow_create(template=template, machine=machine, actor=SYSTEM, boot_into_pxe=True)
     power_services.power_job_run(job_id=PowerJob.objects.get().pk, run=lambda job: "on")
@@ -92,7 +87,9 @@ def test_a_rerun_boots_into_pxe_again(template: Template, queued: list[int]) -> 
     assert PowerJob.objects.filter(machine=machine).count() == 2
 
 
-def test_the_api_takes_the_option(api: APIClient, template: Template, queued: list[int]) -> None:
+def test_the_api_takes_the_option(
+    api: APIClient, template: Template, queued_power_jobs: list[int]
+) -> None:
     machine = with_bmc("api-a", "52:54:00:90:00:06")
     response = api.post(
         "/api/v1/workflows/",
@@ -105,7 +102,7 @@ def test_the_api_takes_the_option(api: APIClient, template: Template, queued: li
 
 
 def test_tinkerbell_boot_mode_netboot_means_boot_into_pxe(
-    template: Template, queued: list[int]
+    template: Template, queued_power_jobs: list[int]
 ) -> None:
     machine = with_bmc("tink-a", "52:54:00:90:00:07")
     document = {

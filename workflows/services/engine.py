@@ -185,14 +185,17 @@ def _workflow_from_plan(
         message=f"rerun of #{rerun_of.pk}" if rerun_of else "",
     )
     if boot_into_pxe:
-        _check_power(plan.machine)
-        power_job_request(
-            machine=plan.machine,
-            action=PowerJob.Action.CYCLE,
-            boot_device=PowerJob.BootDevice.PXE,
-            actor=actor,
-            reason=f"boot into PXE for workflow #{workflow.pk}",
-        )
+        try:
+            power_job_request(
+                machine=plan.machine,
+                action=PowerJob.Action.CYCLE,
+                boot_device=PowerJob.BootDevice.PXE,
+                actor=actor,
+                reason=f"boot into PXE for workflow #{workflow.pk}",
+            )
+        except ValidationError as exc:
+            # The power service names its own field (bmc); here the option is what failed.
+            raise ValidationError({"boot_into_pxe": exc.messages}) from exc
     _announce_work(workflow)
     _publish_state(workflow)
     return workflow
