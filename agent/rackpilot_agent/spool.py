@@ -104,8 +104,12 @@ class Spool:
         self.acked_seq = int(state.get("acked_seq", 0))
         self.last_seq = int(state.get("last_seq", 0))
         self.source_lines = {str(k): int(v) for k, v in state.get("source_lines", {}).items()}
+        # Lines past the state's last seq reached the file through the write buffer but were
+        # never synced, sent or counted in source_lines: a re-attached reader reads them from
+        # the container again, so keeping them would store them twice.
+        durable = self.last_seq
         for path in sorted(self.directory.glob("*" + _SEGMENT_SUFFIX)):
-            segment = self._scan_segment(path)
+            segment = self._scan_segment(path, up_to_seq=durable)
             if segment is None:
                 path.unlink(missing_ok=True)
                 continue
@@ -122,8 +126,9 @@ class Spool:
             return {}
         return state if isinstance(state, dict) else {}
 
-    def _scan_segment(self, path: Path) -> _Segment | None:
-        """The segment's seq range; a torn last record (a crash mid-write) is cut off."""
+    def _scan_segment(self, path: Path, *, up_to_seq: int) -> _Segment | None:
+        """The segment's seq range; a torn last record (a crash mid-write) and records past
+        ``up_to_seq`` are cut off."""
         first = last = 0
         good_bytes = 0
         with path.open("rb") as handle:
@@ -132,13 +137,15 @@ class Spool:
                     seq = int(json.loads(raw)["seq"]) if raw.endswith(b"\n") else None
                 except (ValueError, KeyError, TypeError):
                     seq = None
-                if seq is None:
+                if seq is None or seq > up_to_seq:
                     break
                 first = first or seq
                 last = seq
                 good_bytes += len(raw)
         if good_bytes != path.stat().st_size:
-            log.warning("spool %s: dropping a torn record at byte %d", path, good_bytes)
+            log.warning(
+                "spool %s: dropping unsynced or torn records from byte %d", path, good_bytes
+            )
             with path.open("r+b") as handle:
                 handle.truncate(good_bytes)
         if not first:

@@ -133,6 +133,28 @@ def test_seqs_lost_in_a_crash_are_reused_so_the_log_has_no_hole(tmp_path: Path):
     ]
 
 
+def test_lines_that_reached_the_file_unsynced_are_dropped_with_their_uncounted_source(
+    tmp_path: Path,
+):
+    # A killed agent re-reads the container's output from its source-line count; a line that
+    # the write buffer spilled to disk after the last sync is not in that count and would be
+    # read (and stored) a second time if the spool kept it.
+    spool = Spool(tmp_path / "s", cap_bytes=CAP)
+    for seq in range(1, 4):
+        spool.append(_line(seq))
+        spool.count_source_line("stdout")
+    spool.sync()
+    for seq in (4, 5):
+        spool.append(_line(seq))
+        spool.count_source_line("stdout")
+    spool._flush()  # the buffer reached the file; no sync, no state: then SIGKILL
+
+    reopened = Spool(tmp_path / "s", cap_bytes=CAP)
+    assert [line.seq for line in reopened.unacked()] == [1, 2, 3]
+    assert reopened.source_lines == {"stdout": 3}
+    assert reopened.last_seq == 3
+
+
 def test_a_torn_last_record_is_dropped_on_reopen(tmp_path: Path):
     spool = Spool(tmp_path / "s", cap_bytes=CAP)
     for seq in range(1, 4):
