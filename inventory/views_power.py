@@ -25,14 +25,15 @@ from django.db.models import (
     Q,
 )
 from django.db.models.functions import Cast, Coalesce, Extract, Now
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from inventory.filtersets import MachineFilterSet, PowerJobFilterSet
+from inventory.filtersets import PowerJobFilterSet
 from inventory.forms_power import PowerBulkForm
 from inventory.models import Machine, PowerJob
 from inventory.power.services import PowerBusyError, power_job_request, power_jobs_request_bulk
+from inventory.selection import bulk_page_selection, selection_query
 from inventory.states import POWER_JOB_ACTIVE_STATES, PowerJobState
 from rackpilot.core.actors import Actor
 from rackpilot.core.listing import list_page
@@ -156,43 +157,31 @@ def machine_power_card(request: HttpRequest, pk: int) -> HttpResponse:
 POWER_BULK_LIST_LIMIT = 200
 
 
-def _power_bulk_selection(request: HttpRequest) -> tuple[QueryDict, MachineFilterSet, str]:
-    """The machine list's filter from the querystring, and why it cannot be used (or "")."""
-    query = QueryDict(mutable=True)
-    for key in request.GET:
-        values = [value for value in request.GET.getlist(key) if value.strip()]
-        if key in MachineFilterSet.base_filters and values:
-            query.setlist(key, values)
-    filterset = MachineFilterSet(query, queryset=Machine.objects.all())
-    if not query:
-        return (
-            query,
-            filterset,
-            "A bulk power command needs at least one filter: without one it would go to every "
-            "machine. Filter the machine list first.",
-        )
-    if not filterset.is_valid():
-        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items())
-        return query, filterset, f"The machine filter is not valid ({problems})."
-    return query, filterset, ""
-
-
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def machine_power_bulk(request: HttpRequest) -> HttpResponse:
-    """One power command for every machine the filter selects; each is queued on its own."""
+    """One power command for every machine the filter selects; each is queued on its own.
+
+    The page lists the selection with its digest; the form sends the digest back and the
+    command runs only if the filter still selects exactly those machines."""
     if request.method == "POST" and not request.user.has_perm("inventory.change_machine"):
         raise PermissionDenied
-    query, filterset, refusal = _power_bulk_selection(request)
-    context: dict[str, Any] = {"query": query.urlencode(), "refusal": refusal}
-    if refusal:
+    posted = request.method == "POST"
+    confirmed = request.POST.get("selection", "") if posted else None
+    page = bulk_page_selection(request.GET, confirmed=confirmed)
+    context: dict[str, Any] = {
+        "query": request.GET.urlencode(),
+        "refusal": page.refusal,
+        "empty_filter": page.empty_filter,
+    }
+    if page.selection is None:
         return render(request, "inventory/power_bulk.html", context, status=400)
-    # By primary key: the filter's joins (DISTINCT, outer joins) cannot be locked FOR UPDATE.
-    selected = Machine.objects.filter(pk__in=filterset.qs.values("pk"))
-    form = PowerBulkForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
+    selection = page.selection
+    context.update(query=selection_query(selection), selection=selection, changed=page.changed)
+    form = PowerBulkForm(request.POST if posted else None)
+    if posted and not page.changed and form.is_valid():
         result = power_jobs_request_bulk(
-            machines=selected.order_by("hostname", "pk"),
+            machines=selection.machines(),
             action=form.cleaned_data["action"],
             actor=Actor.for_user(request.user),
             boot_device=form.cleaned_data["boot_device"],
@@ -202,24 +191,22 @@ def machine_power_bulk(request: HttpRequest) -> HttpResponse:
         context.update(result=result, action=PowerJob.Action(form.cleaned_data["action"]))
         return render(request, "inventory/power_bulk_result.html", context)
     form.mark_invalid()
+    selected = selection.machines()
     counts = selected.aggregate(
         total=Count("pk"), with_bmc=Count("pk", filter=Q(bmc__isnull=False))
     )
     running = PowerJob.objects.filter(machine=OuterRef("pk"), state__in=POWER_JOB_ACTIVE_STATES)
-    machines = (
-        selected.select_related("bmc")
-        .annotate(power_busy=Exists(running))
-        .order_by("hostname", "pk")[:POWER_BULK_LIST_LIMIT]
-    )
+    machines = selected.select_related("bmc").annotate(power_busy=Exists(running))
     context.update(
         form=form,
-        machines=machines,
+        machines=machines[:POWER_BULK_LIST_LIMIT],
         machine_count=counts["total"],
         bmc_count=counts["with_bmc"],
         hidden_count=max(counts["total"] - POWER_BULK_LIST_LIMIT, 0),
-        filters=[(key, ", ".join(query.getlist(key))) for key in query],
+        filters=[(key, ", ".join(values)) for key, values in selection.filters.items()],
     )
-    return render(request, "inventory/power_bulk.html", context, status=400 if form.errors else 200)
+    status = 409 if page.changed else 400 if form.errors else 200
+    return render(request, "inventory/power_bulk.html", context, status=status)
 
 
 # --- every power job, across machines ---------------------------------------------------------

@@ -16,13 +16,13 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, Max, OuterRef
 from django.db.models.fields.json import KT
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from inventory import selectors as inventory_selectors
-from inventory.filtersets import MachineFilterSet
-from inventory.models import Machine, Site
+from inventory.models import Site
+from inventory.selection import bulk_page_selection, selection_query
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.listing import list_page
@@ -401,45 +401,28 @@ def workflow_start(request: HttpRequest, machine_pk: int) -> HttpResponse:
     return render(request, "workflows/workflow_start.html", context, status=_status(form))
 
 
-def _bulk_selection(request: HttpRequest) -> tuple[QueryDict, MachineFilterSet, str]:
-    """The machine list's filter from the querystring, and why it cannot be used (or "")."""
-    query = QueryDict(mutable=True)
-    for key in request.GET:
-        values = [value for value in request.GET.getlist(key) if value.strip()]
-        if key in MachineFilterSet.base_filters and values:
-            query.setlist(key, values)
-    filterset = MachineFilterSet(query, queryset=inventory_selectors.machine_list())
-    if not query:
-        return (
-            query,
-            filterset,
-            (
-                "A bulk start needs at least one filter: without one it would start the workflow "
-                "on every machine. Filter the machine list first."
-            ),
-        )
-    if not filterset.is_valid():
-        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items())
-        return query, filterset, f"The machine filter is not valid ({problems})."
-    return query, filterset, ""
-
-
 @login_required
 @permission_required("workflows.add_workflow", raise_exception=True)
 def workflow_bulk(request: HttpRequest) -> HttpResponse:
-    query, filterset, refusal = _bulk_selection(request)
-    context: dict[str, Any] = {"query": query.urlencode(), "refusal": refusal}
-    if refusal:
+    """A template started on every machine the filter selects, once the operator confirmed
+    the listed selection (its digest comes back with the form)."""
+    posted = request.method == "POST"
+    confirmed = request.POST.get("selection", "") if posted else None
+    page = bulk_page_selection(request.GET, confirmed=confirmed)
+    context: dict[str, Any] = {
+        "query": request.GET.urlencode(),
+        "refusal": page.refusal,
+        "empty_filter": page.empty_filter,
+    }
+    if page.selection is None:
         return render(request, "workflows/workflow_bulk.html", context, status=400)
-    busy = Workflow.objects.filter(machine=OuterRef("pk"), state__in=UNFINISHED)
-    machines = filterset.qs.annotate(busy=Exists(busy)).order_by("hostname", "pk")
-    form = WorkflowBulkForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
+    selection = page.selection
+    context.update(query=selection_query(selection), selection=selection, changed=page.changed)
+    form = WorkflowBulkForm(request.POST if posted else None)
+    if posted and not page.changed and form.is_valid():
         result = engine.workflow_bulk_create(
             template=form.cleaned_data["template"],
-            # By primary key: the filter's joins (DISTINCT, outer joins) cannot be locked
-            # FOR UPDATE as they are.
-            machines=Machine.objects.filter(pk__in=filterset.qs.values("pk")),
+            machines=selection.machines(),
             actor=Actor.for_user(request.user),
             skip_refused=form.cleaned_data["skip_refused"],
             disable_pxe_on_success=form.cleaned_data["disable_pxe_on_success"],
@@ -448,12 +431,20 @@ def workflow_bulk(request: HttpRequest) -> HttpResponse:
         context.update(result=result, template=form.cleaned_data["template"], form=form)
         return render(request, "workflows/workflow_bulk_result.html", context)
     form.mark_invalid()
-    count = machines.count()
+    busy = Workflow.objects.filter(machine=OuterRef("pk"), state__in=UNFINISHED)
+    machines = (
+        inventory_selectors.machine_list()
+        .filter(pk__in=selection.ids)
+        .annotate(busy=Exists(busy))
+        .order_by("hostname", "pk")
+    )
     context.update(
         form=form,
         machines=machines[:BULK_LIST_LIMIT],
-        machine_count=count,
-        hidden_count=max(count - BULK_LIST_LIMIT, 0),
-        filters=[(key, ", ".join(query.getlist(key))) for key in query],
+        machine_count=selection.count,
+        hidden_count=max(selection.count - BULK_LIST_LIMIT, 0),
+        filters=[(key, ", ".join(values)) for key, values in selection.filters.items()],
     )
+    if page.changed:
+        return render(request, "workflows/workflow_bulk.html", context, status=409)
     return render(request, "workflows/workflow_bulk.html", context, status=_status(form))

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from inventory.api.selection import MachineSelectionResultSerializer, MachineSelectionSerializer
 from inventory.fields import normalize_mac
 from inventory.models import (
     BMC,
@@ -366,10 +367,8 @@ class PowerRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 
 
-class PowerBulkSerializer(PowerRequestSerializer):
-    filter = serializers.DictField(
-        help_text='Machine filters, as for GET /api/v1/machines/ (e.g. {"rack": "R07"}).'
-    )
+class PowerBulkSerializer(PowerRequestSerializer, MachineSelectionSerializer):
+    pass
 
 
 class PowerRefusalSerializer(serializers.Serializer):
@@ -378,5 +377,6 @@ class PowerRefusalSerializer(serializers.Serializer):
 
 
 class PowerBulkResultSerializer(serializers.Serializer):
+    selected = MachineSelectionResultSerializer()
     queued = PowerJobSerializer(many=True)
     refused = PowerRefusalSerializer(many=True)

@@ -12,7 +12,12 @@ from rest_framework.response import Response
 
 from inventory import filtersets, selectors, services
 from inventory.api import serializers
-from inventory.api.bulk import machines_from_filter
+from inventory.api.selection import (
+    MachineSelectionResultSerializer,
+    MachineSelectionSerializer,
+    selection_answer,
+    selection_from_body,
+)
 from inventory.importers.csv_import import CSVImportError, machines_import_csv
 from inventory.models import PowerJob, Tag
 from inventory.power import services as power_services
@@ -111,18 +116,33 @@ class MachineViewSet(ServiceModelViewSet):
         body = serializers.PowerBulkSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         values = dict(body.validated_data)
-        machines = machines_from_filter(values.pop("filter")).order_by("hostname")
-        result = power_services.power_jobs_request_bulk(
-            machines=machines, actor=self.actor(), **values
-        )
-        if not result.queued and not result.refused:
+        selection = selection_from_body(values)
+        for key in MachineSelectionSerializer().fields:
+            values.pop(key)
+        if not selection.count:
             raise ValidationError({"filter": "No machine matches the filter."})
+        result = power_services.power_jobs_request_bulk(
+            machines=selection.machines(), actor=self.actor(), **values
+        )
         data = {
+            "selected": selection_answer(selection),
             "queued": serializers.PowerJobSerializer(result.queued, many=True).data,
             "refused": [{"machine": m.hostname, "reason": r} for m, r in result.refused],
         }
         code = status.HTTP_202_ACCEPTED if result.queued else status.HTTP_400_BAD_REQUEST
         return Response(data, status=code)
+
+    @extend_schema(
+        request=MachineSelectionSerializer,
+        responses={200: MachineSelectionResultSerializer},
+        description="Preview of a bulk command: how many machines, and which, the filter "
+        "selects now, with the selection digest to send back with the command.",
+    )
+    @action(detail=False, methods=["post"])
+    def select(self, request: Request) -> Response:
+        body = MachineSelectionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(selection_answer(selection_from_body(body.validated_data)))
 
     @extend_schema(
         request=serializers.MachineAcceptSerializer,

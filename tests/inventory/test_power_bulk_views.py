@@ -34,6 +34,13 @@ def _rack(count: int = 3, *, without_bmc: tuple[int, ...] = (2,)) -> list[Machin
     return machines
 
 
+def _confirmed(client: Client, url: str) -> str:
+    """The selection digest the page shows, as its form sends it back."""
+    found = re.search(r'name="selection" value="([0-9a-f]+)"', client.get(url).content.decode())
+    assert found is not None
+    return found.group(1)
+
+
 def _rows(html: str, table: str) -> dict[str, str]:
     """hostname -> the row's HTML, for the rows of the table with this id."""
     body = re.search(rf'<table [^>]*id="{table}".*?</table>', html, re.DOTALL)
@@ -86,7 +93,8 @@ def test_without_a_filter_nothing_is_offered_nor_sent(
     response = operator_client.get(URL + query)
     assert response.status_code == 400
     html = response.content.decode()
-    assert "needs at least one filter" in html
+    assert "An empty filter selects nothing" in html
+    assert 'id="power-bulk-select-all"' in html
     assert 'id="power-bulk-form"' not in html
 
     response = operator_client.post(URL + query, {"action": "off"})
@@ -97,7 +105,46 @@ def test_without_a_filter_nothing_is_offered_nor_sent(
 def test_an_invalid_filter_is_refused(operator_client: Client):
     response = operator_client.get(f"{URL}?rack_id=abc")
     assert response.status_code == 400
-    assert "The machine filter is not valid" in response.content.decode()
+    assert "The machine filter cannot be used (rack_id: Enter a number.)" in (
+        response.content.decode()
+    )
+
+
+def test_a_typo_in_a_filter_key_is_refused_not_ignored(
+    operator_client: Client, queued_power_jobs: list[int]
+):
+    # given machines; "racks" is not a filter (the filter is "rack")
+    _rack()
+    response = operator_client.post(f"{URL}?racks=R07", {"action": "off", "selection": ""})
+    assert response.status_code == 400
+    assert "racks: Unknown filter" in response.content.decode()
+    assert not PowerJob.objects.exists()
+
+
+def test_every_machine_only_when_asked_for(operator_client: Client):
+    _rack()
+    BMCFactory(machine=MachineFactory(hostname="elsewhere"))
+    html = operator_client.get(f"{URL}?all=true").content.decode()
+    assert "<strong>Every machine</strong>" in html
+    assert list(_rows(html, "power-bulk-machines")) == ["elsewhere", "pw-01", "pw-02", "pw-03"]
+
+
+def test_a_selection_that_changed_after_the_page_was_shown_sends_nothing(
+    operator_client: Client, queued_power_jobs: list[int]
+):
+    # given the page shown for the two machines of ams1 that have a BMC...
+    _rack(2, without_bmc=())
+    confirmed = _confirmed(operator_client, f"{URL}?{QUERY}")
+    # ...and a third machine that joins the rack before the operator confirms
+    MachineFactory(hostname="pw-late", rack=Machine.objects.first().rack, position=30)
+
+    response = operator_client.post(f"{URL}?{QUERY}", {"action": "off", "selection": confirmed})
+
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "Nothing was sent" in html
+    assert "pw-late" in _rows(html, "power-bulk-machines")
+    assert not PowerJob.objects.exists()
 
 
 # --- sending ---------------------------------------------------------------------------------
@@ -115,7 +162,12 @@ def test_post_queues_a_job_per_machine_with_a_bmc_and_lists_the_refused(
     with django_capture_on_commit_callbacks(execute=True):
         response = operator_client.post(
             f"{URL}?{QUERY}",
-            {"action": "cycle", "boot_device": "pxe", "reason": "rack move"},
+            {
+                "action": "cycle",
+                "boot_device": "pxe",
+                "reason": "rack move",
+                "selection": _confirmed(operator_client, f"{URL}?{QUERY}"),
+            },
         )
 
     assert response.status_code == 200
@@ -144,7 +196,10 @@ def test_a_machine_with_a_command_running_is_refused_the_others_are_not(
     first, second = _rack(2, without_bmc=())
     services.power_job_request(machine=first, action="status", actor=Actor.system("tests"))
 
-    response = operator_client.post(f"{URL}?{QUERY}", {"action": "on"})
+    response = operator_client.post(
+        f"{URL}?{QUERY}",
+        {"action": "on", "selection": _confirmed(operator_client, f"{URL}?{QUERY}")},
+    )
 
     html = response.content.decode()
     assert "1 power job queued; 1 machine refused." in html
@@ -154,7 +209,14 @@ def test_a_machine_with_a_command_running_is_refused_the_others_are_not(
 
 def test_a_persistent_boot_device_needs_a_boot_device(operator_client: Client):
     _rack()
-    response = operator_client.post(f"{URL}?{QUERY}", {"action": "on", "persistent": "on"})
+    response = operator_client.post(
+        f"{URL}?{QUERY}",
+        {
+            "action": "on",
+            "persistent": "on",
+            "selection": _confirmed(operator_client, f"{URL}?{QUERY}"),
+        },
+    )
     assert response.status_code == 400
     assert "Choose a boot device to keep" in response.content.decode()
     assert not PowerJob.objects.exists()
@@ -162,7 +224,10 @@ def test_a_persistent_boot_device_needs_a_boot_device(operator_client: Client):
 
 def test_an_unknown_action_is_a_form_error(operator_client: Client):
     _rack()
-    response = operator_client.post(f"{URL}?{QUERY}", {"action": "explode"})
+    response = operator_client.post(
+        f"{URL}?{QUERY}",
+        {"action": "explode", "selection": _confirmed(operator_client, f"{URL}?{QUERY}")},
+    )
     assert response.status_code == 400
     assert "is-invalid" in response.content.decode()
     assert not PowerJob.objects.exists()

@@ -127,6 +127,13 @@ def _rack_of_three() -> tuple[str, list[Machine]]:
     return "site=ams1", machines
 
 
+def _confirmed(client: Client, url: str) -> str:
+    """The selection digest the bulk page shows, as its form sends it back."""
+    found = re.search(r'name="selection" value="([0-9a-f]+)"', client.get(url).content.decode())
+    assert found is not None
+    return found.group(1)
+
+
 def test_bulk_page_lists_the_filtered_machines(operator_client: Client):
     query, _ = _rack_of_three()
     MachineFactory(hostname="elsewhere")
@@ -140,8 +147,9 @@ def test_bulk_page_lists_the_filtered_machines(operator_client: Client):
 def test_bulk_start_with_a_refusal_creates_nothing_and_says_why(operator_client: Client):
     query, _ = _rack_of_three()
     template = TemplateFactory()
+    url = reverse("workflows-ui:workflow-bulk") + "?" + query
     response = operator_client.post(
-        reverse("workflows-ui:workflow-bulk") + "?" + query, {"template": template.pk}
+        url, {"template": template.pk, "selection": _confirmed(operator_client, url)}
     )
     html = response.content.decode()
     assert not Workflow.objects.exists()
@@ -154,9 +162,14 @@ def test_bulk_start_with_a_refusal_creates_nothing_and_says_why(operator_client:
 def test_bulk_start_skipping_refusals_creates_the_others(operator_client: Client):
     query, _ = _rack_of_three()
     template = TemplateFactory()
+    url = reverse("workflows-ui:workflow-bulk") + "?" + query
     response = operator_client.post(
-        reverse("workflows-ui:workflow-bulk") + "?" + query,
-        {"template": template.pk, "skip_refused": "on"},
+        url,
+        {
+            "template": template.pk,
+            "skip_refused": "on",
+            "selection": _confirmed(operator_client, url),
+        },
     )
     created = Workflow.objects.order_by("machine__hostname")
     assert [w.machine.hostname for w in created] == ["web-01", "web-03"]
@@ -175,9 +188,25 @@ def test_bulk_start_without_a_filter_is_refused(operator_client: Client):
     for query in ("", "?q=&site=&ordering=hostname&page=2"):
         response = operator_client.get(url + query)
         assert response.status_code == 400
-        assert "needs at least one filter" in response.content.decode()
+        assert "An empty filter selects nothing" in response.content.decode()
         response = operator_client.post(url + query, {"template": template.pk})
         assert response.status_code == 400
+    assert not Workflow.objects.exists()
+
+
+def test_bulk_start_on_a_selection_that_changed_starts_nothing(operator_client: Client):
+    # given the page shown for the machines of ams1, then one more machine joins the rack
+    query, machines = _rack_of_three()
+    url = reverse("workflows-ui:workflow-bulk") + "?" + query
+    confirmed = _confirmed(operator_client, url)
+    MachineFactory(hostname="web-late", rack=machines[0].rack, position=30)
+
+    response = operator_client.post(
+        url, {"template": TemplateFactory().pk, "skip_refused": "on", "selection": confirmed}
+    )
+
+    assert response.status_code == 409
+    assert "Nothing was sent" in response.content.decode()
     assert not Workflow.objects.exists()
 
 

@@ -4,6 +4,11 @@ from typing import Any
 
 from rest_framework import serializers
 
+from inventory.api.selection import (
+    MachineSelectionResultSerializer,
+    MachineSelectionSerializer,
+    selection_answer,
+)
 from inventory.models import Machine
 from workflows.models import Action, Task, Template, Workflow
 
@@ -113,12 +118,8 @@ class WorkflowCancelSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class WorkflowBulkSerializer(serializers.Serializer):
+class WorkflowBulkSerializer(MachineSelectionSerializer):
     template = serializers.SlugRelatedField(slug_field="name", queryset=Template.objects.all())
-    filter = serializers.DictField(
-        help_text='Machine filters, as for GET /api/v1/machines/ (e.g. {"site": "fra1", '
-        '"state": ["ready"]}).',
-    )
     skip_refused = serializers.BooleanField(
         default=False, help_text="Start the valid ones even if some machines are refused."
     )
@@ -134,11 +135,13 @@ class BulkRefusalSerializer(serializers.Serializer):
 
 
 class WorkflowBulkResultSerializer(serializers.Serializer):
+    selected = MachineSelectionResultSerializer()
     created = WorkflowSerializer(many=True)
     refused = BulkRefusalSerializer(many=True)
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         return {
+            "selected": selection_answer(self.context["selection"]),
             "created": WorkflowSerializer(instance.created, many=True).data,
             "refused": [{"machine": m.hostname, "reason": r} for m, r in instance.refused],
         }

@@ -9,7 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from inventory.api.bulk import machines_from_filter
+from inventory.api.selection import selection_from_body
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.viewsets import ServiceModelViewSet
 from workflows import filtersets, selectors
@@ -103,15 +103,17 @@ class WorkflowViewSet(
     def bulk(self, request: Request) -> Response:
         body = serializers.WorkflowBulkSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        selection = selection_from_body(body.validated_data)
+        if not selection.count:
+            raise ValidationError({"filter": "No machine matches the filter."})
         result = engine.workflow_bulk_create(
             template=body.validated_data["template"],
-            machines=machines_from_filter(body.validated_data["filter"]),
+            machines=selection.machines(),
             actor=self.actor(),
             skip_refused=body.validated_data["skip_refused"],
             disable_pxe_on_success=body.validated_data["disable_pxe_on_success"],
             boot_into_pxe=body.validated_data["boot_into_pxe"],
         )
-        if not result.created and not result.refused:
-            raise ValidationError({"filter": "No machine matches the filter."})
         code = status.HTTP_201_CREATED if result.created else status.HTTP_400_BAD_REQUEST
-        return Response(serializers.WorkflowBulkResultSerializer(result).data, status=code)
+        answer = serializers.WorkflowBulkResultSerializer(result, context={"selection": selection})
+        return Response(answer.data, status=code)

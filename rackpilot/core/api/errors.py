@@ -15,6 +15,8 @@ class ConflictError(Exception):
     """A request that is well-formed but conflicts with the current state (HTTP 409)."""
 
     code = "conflict"
+    # More of the current state, answered beside ``detail`` (e.g. what a selection is now).
+    extra: dict[str, Any] = {}
 
 
 def validation_detail(exc: DjangoValidationError) -> Any:
@@ -41,5 +43,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status=status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, ConflictError):
-        return Response({"detail": str(exc), "code": exc.code}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {"detail": str(exc), "code": exc.code, **exc.extra}, status=status.HTTP_409_CONFLICT
+        )
     return drf_exception_handler(exc, context)
