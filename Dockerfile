@@ -19,4 +19,6 @@ COPY --from=assets /src/node_modules ./node_modules
 RUN python scripts/vendor_assets.py && rm -rf node_modules \
     && SECRET_KEY=build python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "rackpilot.asgi:application"]
+# daphne's WebSocket message limit follows AGENT_MAX_FRAME_BYTES (1 MiB unless set), the
+# limit the agent consumer enforces: daphne buffers a whole message before the app sees it.
+CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p 8000 --websocket-max-message-size ${AGENT_MAX_FRAME_BYTES:-1048576} --websocket-max-frame-size ${AGENT_MAX_FRAME_BYTES:-1048576} rackpilot.asgi:application"]

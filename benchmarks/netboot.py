@@ -36,6 +36,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rackpilot.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rackpilot_bench_netboot")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
 os.environ.setdefault("CHANNELS_PREFIX", f"rackpilot-bench-{os.getpid()}")
+# The load comes from one address: a per-source rate limit would measure the limit instead.
+os.environ.setdefault("NETBOOT_RATE_LIMIT", "0")
+os.environ.setdefault("NETBOOT_ARTIFACT_RATE_LIMIT", "0")
 
 ARCH = "x86_64"
 RACK_UNITS = 42

@@ -4,6 +4,9 @@ Client → ``{"type": "subscribe", "after_seq": N}`` (N = the last line it has, 
 the server answers ``snapshot``, ``lines`` frames of the backlog after N, ``backlog_done``,
 then live ``state`` / ``progress`` / ``lines`` frames. Lines carry seq numbers; a client that
 sees a gap asks ``{"type": "fetch", "after_seq": A, "until_seq": B}``.
+
+A socket subscribes once: a second ``subscribe`` closes it with 1008 (the client reconnects
+and subscribes after its last seq). Users without ``builds.view_build`` are closed with 4403.
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from builds.groups import build_group
+from rackpilot.core.consumers import BrowserJsonConsumer
 
 BACKLOG_FRAME_LINES = 1000
 BACKLOG_MAX_LINES = 50_000
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_POLICY_VIOLATION = 1008
+VIEW_PERMISSION = "builds.view_build"
+SUBSCRIBE_ONCE = "subscribe once per socket: reconnect to subscribe again"
 
 
 def _snapshot(build_id: int) -> dict[str, Any] | None:
@@ -66,14 +72,13 @@ def _int(value: Any, default: int = 0) -> int | None:
     return None
 
 
-class BuildLogConsumer(AsyncJsonWebsocketConsumer):
+class BuildLogConsumer(BrowserJsonConsumer):
     build_id: int = 0
+    subscribed = False
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        # The REST API's rule: any signed-in, active user may watch builds.
-        if user is None or not user.is_authenticated or not user.is_active:
-            await self.close(code=CLOSE_FORBIDDEN)
+        # Refused before joining anything: a user without the permission gets no frame at all.
+        if not await self.permitted(VIEW_PERMISSION):
             return
         self.build_id = int(self.scope["url_route"]["kwargs"]["build_id"])
         # Join before reading the backlog: a line committed in between arrives twice at worst,
@@ -90,12 +95,19 @@ class BuildLogConsumer(AsyncJsonWebsocketConsumer):
             return
         kind = content.get("type")
         if kind == "subscribe":
+            if self.subscribed:
+                # Each subscribe reads up to 50,000 lines: one socket must not repeat it.
+                self.closing = True
+                await self.close(code=CLOSE_POLICY_VIOLATION, reason=SUBSCRIBE_ONCE)
+                return
             after = _int(content.get("after_seq"))
             if after is None:
                 await self.send_json({"type": "error", "detail": "after_seq: a whole number"})
                 return
+            self.subscribed = True
             snapshot = await database_sync_to_async(_snapshot)(self.build_id)
             if snapshot is None:
+                self.closing = True
                 await self.close(code=CLOSE_NOT_FOUND)
                 return
             await self.send_json(snapshot)

@@ -2,7 +2,7 @@ from typing import Any
 
 from celery import shared_task
 
-from builds.services.lifecycle import builds_recover_stale
+from builds.services.lifecycle import builds_recover_stale, builds_requeue_queued
 from builds.services.runner import build_run
 
 
@@ -13,4 +13,7 @@ def run_build(self: Any, build_id: int) -> str:
 
 @shared_task(name="builds.recover_stale", ignore_result=True)
 def recover_stale() -> int:
-    return builds_recover_stale()
+    """The build sweep: queued builds whose message was lost, then running ones whose worker
+    was."""
+    _requeued, failed = builds_requeue_queued()
+    return failed + builds_recover_stale()

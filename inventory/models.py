@@ -5,6 +5,7 @@ import ipaddress
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
 from inventory.fields import MACAddressField
 from inventory.states import MachineState, PowerJobState
@@ -325,6 +326,8 @@ class PowerJob(models.Model):
     requested_by = models.CharField(max_length=150, blank=True)
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the sweep sent a job still queued to the workers again (its message was lost).
+    requeued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -334,3 +337,11 @@ class PowerJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} #{self.pk}"
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish (or to now, while running); None until a worker starts
+        it. In Python: SQLite has no native duration arithmetic to do it in the query."""
+        if self.started_at is None:
+            return None
+        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -17,11 +17,17 @@ from inventory.models import (
     Disk,
     Machine,
     NetworkInterface,
+    PowerJob,
     Rack,
     Site,
     Tag,
 )
-from inventory.states import MACHINE_LIFECYCLE, MachineState
+from inventory.states import (
+    MACHINE_LIFECYCLE,
+    POWER_JOB_LIFECYCLE,
+    MachineState,
+    PowerJobState,
+)
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.events import record_event
@@ -262,10 +268,66 @@ def machine_update(
     return machine
 
 
+# Called, in the retiring transaction with the machine locked, by the apps above inventory that
+# hold work for a machine (workflows cancels its workflows and revokes its agent tokens): a
+# lower layer cannot import them, so they register here in their AppConfig.ready.
+MachineRetireHook = Callable[[Machine, Actor, str], None]
+MACHINE_RETIRE_HOOKS: list[MachineRetireHook] = []
+
+
+def register_machine_retire_hook(hook: MachineRetireHook) -> None:
+    if hook not in MACHINE_RETIRE_HOOKS:
+        MACHINE_RETIRE_HOOKS.append(hook)
+
+
+def _machine_retire_work(machine: Machine, actor: Actor, reason: str) -> None:
+    """A retired machine keeps nothing to do: its queued power jobs fail (one already talking
+    to the BMC cannot be called back and ends by itself), PXE is off and the upper layers end
+    their work for it."""
+    message = "cancelled: the machine was retired" + (f" ({reason})" if reason else "")
+    queued = PowerJob.objects.select_for_update().filter(
+        machine=machine, state=PowerJobState.QUEUED
+    )
+    for job in queued:
+        POWER_JOB_LIFECYCLE.check(job.state, PowerJobState.FAILED)
+        job.state = PowerJobState.FAILED
+        job.error = message
+        job.finished_at = timezone.now()
+        job.save(update_fields=["state", "error", "finished_at"])
+        record_event(
+            actor=actor,
+            verb="power_job.cancelled",
+            obj=job,
+            machine=machine,
+            changes={"state": [PowerJobState.QUEUED, PowerJobState.FAILED]},
+            message=message,
+        )
+    for hook in MACHINE_RETIRE_HOOKS:
+        hook(machine, actor, reason)
+    if machine.allow_pxe:
+        Machine.objects.filter(pk=machine.pk).update(allow_pxe=False)
+        record_event(
+            actor=actor,
+            verb="machine.updated",
+            obj=machine,
+            machine=machine,
+            changes={"allow_pxe": [True, False]},
+            message="PXE turned off: the machine was retired",
+        )
+
+
 @transaction.atomic
 def machine_transition(*, machine: Machine, actor: Actor, target: str, reason: str = "") -> Machine:
-    """Move a machine along its lifecycle; anything off the table raises MachineStateViolation."""
+    """Move a machine along its lifecycle; anything off the table raises MachineStateViolation.
+
+    Retiring also ends everything the machine had to do, in the same transaction: its
+    workflows are cancelled, its power jobs and agent tokens end and PXE is turned off."""
     machine = lock(machine)
+    MACHINE_LIFECYCLE.check(machine.state, target)
+    if target == MachineState.RETIRED:
+        _machine_retire_work(machine, actor, reason)
+        # Cancelling a workflow moves the machine (provisioning -> failed): read it again.
+        machine.refresh_from_db()
     current = machine.state
     MACHINE_LIFECYCLE.check(current, target)
     machine.state = target

@@ -28,4 +28,7 @@ def poll_power() -> int:
 
 @shared_task(name="inventory.fail_lost_power_jobs", ignore_result=True)
 def fail_lost_power_jobs() -> int:
-    return power_services.power_jobs_fail_lost()
+    """The power sweep: queued jobs whose message was lost first, then jobs that lost their
+    worker."""
+    _requeued, failed = power_services.power_jobs_requeue_queued()
+    return failed + power_services.power_jobs_fail_lost()

@@ -16,15 +16,10 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import (
     Count,
-    DurationField,
     Exists,
-    ExpressionWrapper,
-    F,
-    FloatField,
     OuterRef,
     Q,
 )
-from django.db.models.functions import Cast, Coalesce, Extract, Now
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -238,14 +233,9 @@ POWER_JOB_LIST_FIELDS = (
 @login_required
 def power_job_list(request: HttpRequest) -> HttpResponse:
     """Every power command sent, to any machine: what, to whom, by whom, and how it ended."""
-    # Seconds from start to finish (or to now, while running); None until a worker starts it.
-    run_time = ExpressionWrapper(
-        Coalesce(F("finished_at"), Now()) - F("started_at"), output_field=DurationField()
-    )
     jobs = (
         PowerJob.objects.select_related("machine")
         .only(*POWER_JOB_LIST_FIELDS, "machine__hostname")
-        .annotate(duration=Cast(Extract(run_time, "epoch"), FloatField()))
         .order_by("-created_at", "-pk")
     )
     filterset = PowerJobFilterSet(request.GET, queryset=jobs)

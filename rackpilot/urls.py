@@ -28,3 +28,9 @@ urlpatterns = [
     path("", include("netboot.urls_discovery")),
     path("", include("inventory.urls")),
 ]
+
+# JSON for API clients, the HTML pages for browsers (rackpilot/core/errors_views.py).
+handler400 = "rackpilot.core.errors_views.bad_request"
+handler403 = "rackpilot.core.errors_views.permission_denied"
+handler404 = "rackpilot.core.errors_views.page_not_found"
+handler500 = "rackpilot.core.errors_views.server_error"

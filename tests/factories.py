@@ -13,10 +13,24 @@ class UserFactory(DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"operator{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     password = factory.django.Password("correct-horse-battery")
+
+    @factory.post_generation
+    def permissions(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+        """``UserFactory(permissions=["app.codename", ...])`` grants those permissions."""
+        if not create or not extracted:
+            return
+        from django.contrib.auth.models import Permission
+
+        for label in extracted:
+            app_label, codename = label.split(".", 1)
+            self.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
 
 
 class TagFactory(DjangoModelFactory):

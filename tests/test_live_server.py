@@ -62,7 +62,7 @@ def test_server_reads_what_the_test_committed(asgi_live_server: AsgiLiveServer):
 def test_websocket_receives_an_event_from_a_service_called_in_the_test(
     asgi_live_server: AsgiLiveServer,
 ):
-    user = UserFactory(username="watcher")
+    user = UserFactory(username="watcher", permissions=["core.view_event"])
     machine = MachineFactory(hostname="live-01")
     with _events(asgi_live_server, user) as ws:
         # when the test process changes the machine through its service
@@ -90,7 +90,7 @@ def test_websocket_without_a_session_is_refused(asgi_live_server: AsgiLiveServer
 def test_restart_drops_connections_and_serves_again_on_the_same_port(
     asgi_live_server: AsgiLiveServer,
 ):
-    user = UserFactory(username="watcher")
+    user = UserFactory(username="watcher", permissions=["core.view_event"])
     machine = MachineFactory(hostname="live-02")
     port = asgi_live_server.port
     with _events(asgi_live_server, user) as ws:

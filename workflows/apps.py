@@ -5,3 +5,9 @@ class WorkflowsConfig(AppConfig):
     name = "workflows"
     verbose_name = "Workflows"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from inventory.services import register_machine_retire_hook
+        from workflows.services.retire import machine_retire_workflows
+
+        register_machine_retire_hook(machine_retire_workflows)

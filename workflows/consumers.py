@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from workflows.agent_protocol import ProtocolError, dispatch
+from rackpilot.core.consumers import BrowserJsonConsumer
+from workflows.agent_protocol import HANDLERS, ProtocolError, dispatch
 from workflows.groups import agent_group, workflow_group
 from workflows.models import AgentToken
 from workflows.services.agent import AgentAuthenticationError, agent_token_authenticate
 
 CLOSE_UNAUTHENTICATED = 4401
+# RFC 6455 close codes for frames the protocol cannot take.
+CLOSE_UNSUPPORTED_DATA = 1003  # a binary frame
+CLOSE_INVALID_PAYLOAD = 1007  # text that is not JSON
+CLOSE_POLICY_VIOLATION = 1008  # over the frame rate for too long; a second browser subscribe
+CLOSE_TOO_BIG = 1009
+# A close frame's reason is at most 123 bytes.
+CLOSE_REASON_BYTES = 123
 
 
 def _bearer(scope: dict[str, Any]) -> str:
@@ -24,10 +35,67 @@ def _bearer(scope: dict[str, Any]) -> str:
     return ""
 
 
+def _reason(text: str) -> str:
+    return text.encode("utf-8")[:CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+
+
+def _over_bytes(text: str, limit: int) -> bool:
+    """Whether ``text`` is more than ``limit`` bytes of UTF-8, encoding only when in doubt."""
+    if len(text) > limit:  # every character is at least one byte
+        return True
+    if len(text) * 4 <= limit:  # and at most four
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > limit
+
+
+class FrameRateLimiter:
+    """A token bucket for one connection: ``rate`` frames a second, ``burst`` at once.
+
+    Over the rate, ``admit`` sleeps until the next token: only this connection's coroutine
+    waits, every other socket goes on. A sender that stays over the rate (every frame found the
+    bucket empty) for ``close_after`` seconds is refused instead: its frames would otherwise
+    pile up in the server's receive queue, which has no bound. ``rate`` 0 admits everything,
+    ``close_after`` 0 never refuses.
+    """
+
+    def __init__(self, rate: float, burst: int, close_after: float) -> None:
+        self.rate = rate
+        self.burst = max(1.0, float(burst))
+        self.close_after = close_after
+        self.tokens = self.burst
+        self.updated = time.monotonic()
+        self.throttled_since: float | None = None
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    async def admit(self) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic()
+        self._refill(now)
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.throttled_since = None
+            return True
+        if self.throttled_since is None:
+            self.throttled_since = now
+        elif self.close_after > 0 and now - self.throttled_since >= self.close_after:
+            return False
+        await asyncio.sleep((1 - self.tokens) / self.rate)
+        self._refill(time.monotonic())
+        self.tokens = max(0.0, self.tokens - 1)
+        return True
+
+
 class AgentConsumer(AsyncJsonWebsocketConsumer):
     token: AgentToken | None = None
     said_hello = False
     joined_machine_group = False
+    closing = False
+    max_frame_bytes = 0
+    frames: FrameRateLimiter | None = None
 
     async def connect(self) -> None:
         try:
@@ -35,6 +103,13 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         except AgentAuthenticationError:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # Read once per connection: a changed setting applies to new connections.
+        self.max_frame_bytes = settings.AGENT_MAX_FRAME_BYTES
+        self.frames = FrameRateLimiter(
+            settings.AGENT_FRAMES_PER_SECOND,
+            settings.AGENT_FRAME_BURST,
+            settings.AGENT_FRAME_THROTTLE_CLOSE_SECONDS,
+        )
         await self.accept()
         if self.token.machine_id is not None:
             await self._join_machine_group()
@@ -50,12 +125,53 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
                 agent_group(self.token.machine_id), self.channel_name
             )
 
+    async def _refuse(self, code: int, reason: str) -> None:
+        """Close with ``reason``; frames already queued behind this one are dropped."""
+        self.closing = True
+        await self.close(code=code, reason=_reason(reason))
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        if self.closing:
+            return
+        if self.frames is not None and not await self.frames.admit():
+            await self._refuse(
+                CLOSE_POLICY_VIOLATION,
+                f"over {self.frames.rate:g} frames/s for {self.frames.close_after:g} s",
+            )
+            return
+        if text_data is None:
+            await self._refuse(CLOSE_UNSUPPORTED_DATA, "binary frame: send JSON text frames")
+            return
+        if self.max_frame_bytes and _over_bytes(text_data, self.max_frame_bytes):
+            await self._refuse(CLOSE_TOO_BIG, f"frame over {self.max_frame_bytes} bytes")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError as exc:
+            await self._refuse(CLOSE_INVALID_PAYLOAD, f"frame is not JSON: {exc}")
+            return
+        except RecursionError:  # a few thousand nested brackets fit in any frame
+            await self._refuse(CLOSE_INVALID_PAYLOAD, "frame is not JSON: nested too deeply")
+            return
+        await self.receive_json(content, **kwargs)
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
             await self.send_json(ProtocolError(400, "invalid", "expected an object").as_frame())
             return
         reply_to = content.get("id")
-        message_type = str(content.get("type", ""))
+        message_type = content.get("type")
+        if not isinstance(message_type, str) or not message_type:
+            problem = "required" if message_type in (None, "") else "expected a string"
+            error = ProtocolError(400, "invalid", {"type": [f"{problem}: the message type"]})
+            await self.send_json(error.as_frame(reply_to))
+            return
+        if message_type not in HANDLERS:
+            error = ProtocolError(400, "unknown_type", f"unknown message type '{message_type}'")
+            await self.send_json(error.as_frame(reply_to))
+            return
         if not self.said_hello and message_type != "hello":
             await self.send_json(
                 ProtocolError(400, "hello_first", "send 'hello' first").as_frame(reply_to)
@@ -73,6 +189,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
                 self.token, message_type, content
             )
         except AgentAuthenticationError:
+            self.closing = True
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         except ProtocolError as exc:
@@ -100,6 +217,8 @@ BACKLOG_FRAME_LINES = 1000
 BACKLOG_MAX_LINES = 50_000
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+VIEW_PERMISSION = "workflows.view_workflow"
+SUBSCRIBE_ONCE = "subscribe once per socket: reconnect to subscribe again"
 
 
 def _line_frame(action_id: int, attempt: int, lines: list[Any]) -> dict[str, Any]:
@@ -195,18 +314,17 @@ def _parse_cursors(raw: Any) -> dict[int, tuple[int, int]]:
     return cursors
 
 
-class WorkflowLogConsumer(AsyncJsonWebsocketConsumer):
+class WorkflowLogConsumer(BrowserJsonConsumer):
     """``/ws/workflows/<id>/`` for browsers: a snapshot, the backlog from the database, then
     live lines and state changes. Every line carries its seq: a client that reconnects sends
     its cursors and gets only what it lacks; a client that sees a gap asks with ``fetch``."""
 
     workflow_id: int = 0
+    subscribed = False
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        # The same rule as the REST API: any signed-in, active user may watch workflows.
-        if user is None or not user.is_authenticated or not user.is_active:
-            await self.close(code=CLOSE_FORBIDDEN)
+        # Refused before joining anything: a user without the permission gets no frame at all.
+        if not await self.permitted(VIEW_PERMISSION):
             return
         self.workflow_id = int(self.scope["url_route"]["kwargs"]["workflow_id"])
         # Join before reading the backlog: a line committed in between arrives twice at worst,
@@ -224,8 +342,16 @@ class WorkflowLogConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(content, dict):
             return
         if content.get("type") == "subscribe":
+            if self.subscribed:
+                # The backlog is up to 50,000 lines: one socket must not ask for it again and
+                # again. The page reconnects and subscribes with its cursors instead.
+                self.closing = True
+                await self.close(code=CLOSE_POLICY_VIOLATION, reason=SUBSCRIBE_ONCE)
+                return
+            self.subscribed = True
             snapshot = await database_sync_to_async(_snapshot)(self.workflow_id)
             if snapshot is None:
+                self.closing = True
                 await self.close(code=CLOSE_NOT_FOUND)
                 return
             await self.send_json(snapshot)

@@ -141,8 +141,13 @@ class Action(models.Model):
     )
     # Bumped by a retry: reports and log lines name the attempt they belong to.
     attempt = models.PositiveIntegerField(default=1)
+    # When the server received the agent's report: timeouts and durations are measured by
+    # the server's clock, never by a machine's (Hook often boots with a wrong RTC).
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The times the agent put in its reports, by its own clock, kept as reported.
+    agent_started_at = models.DateTimeField(null=True, blank=True)
+    agent_finished_at = models.DateTimeField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     message = models.TextField(blank=True)
     # Outcome of the on-failure / on-timeout reaction command, as the agent reported it.

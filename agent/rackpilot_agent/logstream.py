@@ -3,8 +3,13 @@
 ``LineSplitter`` turns a byte stream into lines (at most 64 KiB of UTF-8 each, invalid UTF-8
 replaced, ANSI codes untouched). ``ActionLog`` numbers them, appends them to the spool and keeps
 the unacknowledged ones; it is thread-safe because container streams are read by threads.
-``LogSender`` runs on the event loop and ships batches every 50 ms or 500 lines, one batch in
-flight at a time, moving forward only on the server's ``logs_ack``.
+``LogSender`` runs on the event loop and ships batches every 50 ms, 500 lines or 256 KiB of
+frame, one batch in flight at a time, moving forward only on the server's ``logs_ack``.
+
+Sizes on the wire are counted as the connection encodes a frame: ``json.dumps`` with its
+default ``ensure_ascii``, so every non-ASCII character travels escaped (``\\u00e9`` is 6 bytes,
+an emoji is a surrogate pair of 12) and so does every control character. Counting characters
+or UTF-8 bytes instead would let a batch of emoji or CJK text grow to several times its budget.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json.encoder
 import logging
 import re
 import threading
@@ -26,11 +32,24 @@ from rackpilot_agent.spool import LogLine, Spool, SpoolFullError
 log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 64 * 1024
+# A line's text as it travels in the frame (escaped, quoted) is at most this long: a longer one
+# is split like a line over MAX_LINE_BYTES. 64 KiB of UTF-8 escapes to at most 192 KiB unless
+# it is mostly control characters, so only such lines are split for this.
+MAX_LINE_WIRE_BYTES = 200 * 1024
 BATCH_INTERVAL = 0.05
 BATCH_LINES = 500
-# Keeps one frame well under any proxy's limit even when every line is near 64 KiB.
-BATCH_BYTES = 1 << 20
+# The server takes frames of up to 1 MiB; a batch's whole frame stays well under that.
+BATCH_BYTES = 256 * 1024
+# The frame around the lines ({"type": "logs", "action": ..., "attempt": ..., "first_seq": ...,
+# "lines": [...], "id": ...}) with room for the largest numbers.
+FRAME_OVERHEAD_BYTES = 256
+# Around one line's three escaped strings: {"stream": , "ts": , "text": } and the ", " after it.
+LINE_OVERHEAD_BYTES = 32
+# The smallest batch limit that still takes any one line (stream and timestamp included).
+MIN_BATCH_BYTES = FRAME_OVERHEAD_BYTES + MAX_LINE_WIRE_BYTES + 1024
 _EXPECTED_SEQ = re.compile(r"expected seq (\d+)")
+# The escaping json.dumps applies to a string by default (quotes included), in C.
+_escaped = json.encoder.encode_basestring_ascii
 
 
 def utc_timestamp() -> str:
@@ -50,19 +69,51 @@ def _utf8_cut(data: bytes | bytearray, limit: int) -> int:
     return cut
 
 
-def split_text(text: str, limit: int = MAX_LINE_BYTES) -> list[str]:
-    """``text`` in pieces of at most ``limit`` UTF-8 bytes, cut between characters."""
-    if len(text) * 4 <= limit:  # cannot be over the limit: skip encoding on the hot path
+def wire_bytes(line: LogLine) -> int:
+    """The bytes ``line`` adds to a ``logs`` frame, exactly as the connection encodes it."""
+    return (
+        len(_escaped(line.stream))
+        + len(_escaped(line.ts))
+        + len(_escaped(line.text))
+        + LINE_OVERHEAD_BYTES
+    )
+
+
+def _split_escaped(text: str, wire_limit: int) -> list[str]:
+    """``text`` in pieces of at most ``wire_limit`` bytes once escaped, cut between
+    characters. Each cut is shrunk in proportion to its overshoot until it fits, so a piece
+    costs a few C-speed encodings, never a Python loop over its characters."""
+    pieces = []
+    while len(text) > 1 and (size := len(_escaped(text))) > wire_limit:
+        cut = len(text)
+        while size > wire_limit and cut > 1:
+            cut = max(1, cut * wire_limit // size)
+            size = len(_escaped(text[:cut]))
+        pieces.append(text[:cut])
+        text = text[cut:]
+    pieces.append(text)
+    return pieces
+
+
+def split_text(
+    text: str, limit: int = MAX_LINE_BYTES, wire_limit: int = MAX_LINE_WIRE_BYTES
+) -> list[str]:
+    """``text`` in pieces of at most ``limit`` UTF-8 bytes and ``wire_limit`` bytes escaped
+    for the frame, cut between characters."""
+    # A character is at most 4 bytes of UTF-8 and 12 escaped: a short text cannot be over
+    # either limit, so the hot path skips encoding.
+    if len(text) * 4 <= limit and len(text) * 12 + 2 <= wire_limit:
         return [text]
     data = text.encode("utf-8", errors="replace")
-    if len(data) <= limit:
-        return [text]
     pieces = []
-    while data:
-        cut = _utf8_cut(data, limit)
-        pieces.append(data[:cut].decode("utf-8", errors="replace"))
-        data = data[cut:]
-    return pieces
+    if len(data) <= limit:
+        pieces.append(text)
+    else:
+        while data:
+            cut = _utf8_cut(data, limit)
+            pieces.append(data[:cut].decode("utf-8", errors="replace"))
+            data = data[cut:]
+    return [part for piece in pieces for part in _split_escaped(piece, wire_limit)]
 
 
 def decode(data: bytes | bytearray, limit: int = MAX_LINE_BYTES) -> list[str]:
@@ -243,9 +294,11 @@ class ActionLog:
                 return []
             start = max(0, self._sent + 1 - self._unacked[0].seq)
             batch: list[LogLine] = []
-            size = 0
+            size = FRAME_OVERHEAD_BYTES
             for line in itertools.islice(self._unacked, start, start + max_lines):
-                size += len(line.text) + 64
+                size += wire_bytes(line)
+                # The first line goes whatever its size, or the log would stall on it; lines
+                # are split to MAX_LINE_WIRE_BYTES, so it fits any limit from MIN_BATCH_BYTES.
                 if batch and size > max_bytes:
                     break
                 batch.append(line)
@@ -306,6 +359,11 @@ class LogSender:
         max_lines: int = BATCH_LINES,
         max_bytes: int = BATCH_BYTES,
     ) -> None:
+        if max_bytes < MIN_BATCH_BYTES:
+            raise ValueError(
+                f"max_bytes {max_bytes} is below {MIN_BATCH_BYTES}: a frame would not hold a "
+                f"line of {MAX_LINE_WIRE_BYTES} bytes"
+            )
         self.log = action_log
         self._send = send
         self.interval = interval
@@ -355,9 +413,17 @@ class LogSender:
         lines = [line.wire() for line in batch]
         if refused is not None:
             # Keep the seqs contiguous (a hole would block every later batch) but say why the
-            # lines are not there.
+            # lines are not there. The reason goes once: 500 copies of a long one could make
+            # the notices' frame larger than the batch it replaces.
+            first = batch[0].seq
             lines = [
-                {"stream": "system", "ts": line.ts, "text": f"agent: line refused: {refused}"}
+                {
+                    "stream": "system",
+                    "ts": line.ts,
+                    "text": f"agent: line refused: {refused}"
+                    if line.seq == first
+                    else f"agent: line refused (the reason is at line {first})",
+                }
                 for line in batch
             ]
         frame = {

@@ -1,4 +1,5 @@
-"""The build lifecycle: queue, start, progress, log, finish, fail, cancel, default, recovery.
+"""The build lifecycle: queue, start, progress, log, finish, fail, cancel, default, recovery
+(of builds whose message or worker was lost).
 
 ``build_start`` … ``build_fail`` are the running task's; the others are operators'. Live
 updates go to ``build_group(id)`` after the commit. Lock order: builds by ascending id.
@@ -16,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from builds.groups import build_group
@@ -25,6 +27,8 @@ from rackpilot.core.actors import Actor
 from rackpilot.core.events import publish_on_commit, record_event
 
 WORKER_LOST = "worker lost: no heartbeat from the build task for {minutes} min"
+REQUEUED = "still queued: no worker took it; sent to the workers again"
+NEVER_STARTED = "never started: no worker took it, even after it was sent again"
 
 
 def enqueue_build(build_id: int, task_id: str) -> None:
@@ -331,6 +335,47 @@ def build_fail(
 
 
 # --- recovery -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def builds_requeue_queued(*, now: datetime | None = None) -> tuple[int, int]:
+    """Builds still queued after BUILD_QUEUED_REQUEUE_SECONDS may have lost their message (the
+    broker was flushed, the enqueue after the commit failed): each is sent once more, under
+    the same task id, and failed if it is still queued that long after. Returns (re-sent,
+    failed). A copy of a message that was only late is harmless: ``build_start`` lets one
+    delivery run the build and the other finds it running."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.BUILD_QUEUED_REQUEUE_SECONDS)
+    # A build waiting behind others is not lost: while one runs, or one finished within the
+    # window, the workers are busy and the queue moves; only an idle queue counts.
+    if Build.objects.filter(state=BuildState.RUNNING).exists():
+        return 0, 0
+    if Build.objects.filter(finished_at__gte=cutoff).exists():
+        return 0, 0
+    overdue = Build.objects.filter(state=BuildState.QUEUED).filter(
+        Q(requeued_at__isnull=True, created_at__lt=cutoff) | Q(requeued_at__lt=cutoff)
+    )
+    # skip_locked: a build a task is starting (or an operator cancelling) right now is not
+    # lost, and a second sweep at the same time leaves this one's rows alone (no double send).
+    builds = list(overdue.select_for_update(skip_locked=True).order_by("pk"))
+    actor = Actor.system("build-recovery")
+    requeued = failed = 0
+    for build in builds:
+        if build.requeued_at is None:
+            build.requeued_at = now
+            build.save(update_fields=["requeued_at"])
+            _record(build, actor, "build.requeued", build.state, message=REQUEUED)
+            _enqueue_on_commit(build.pk, build.celery_task_id)
+            requeued += 1
+            continue
+        previous = _set_state(build, BuildState.FAILED)
+        build.finished_at = now
+        build.error = NEVER_STARTED
+        build.save(update_fields=["state", "finished_at", "error"])
+        _record(build, actor, "build.failed", previous, message=build.error)
+        _publish_state(build)
+        failed += 1
+    return requeued, failed
 
 
 def builds_recover_stale(*, now: datetime | None = None, minutes: int | None = None) -> int:

@@ -12,10 +12,12 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from inventory.models import BMC, Machine, PowerJob
@@ -69,6 +71,16 @@ def enqueue_power_job(job_id: int) -> None:
     run_power_job.delay(job_id)
 
 
+def power_check_idle(*, machine: Machine) -> None:
+    """PowerBusyError, naming the job, while one is queued or running for the machine. Callers
+    hold the machine's lock, as every request does, so the answer holds until they write."""
+    running = machine.power_jobs.filter(state__in=POWER_JOB_ACTIVE_STATES).first()
+    if running is not None:
+        raise PowerBusyError(
+            f"{running} on {machine.hostname} is still {running.state}; wait for it to finish."
+        )
+
+
 @transaction.atomic
 def power_job_request(
     *,
@@ -89,11 +101,7 @@ def power_job_request(
         raise ValidationError({"boot_device": f"Unknown boot device '{boot_device}'."})
     if not BMC.objects.filter(machine=machine).exists():
         raise ValidationError({"bmc": f"{machine.hostname} has no BMC to send power commands to."})
-    running = machine.power_jobs.filter(state__in=POWER_JOB_ACTIVE_STATES).first()
-    if running is not None:
-        raise PowerBusyError(
-            f"{running} on {machine.hostname} is still {running.state}; wait for it to finish."
-        )
+    power_check_idle(machine=machine)
     job = PowerJob.objects.create(
         machine=machine,
         action=action,
@@ -262,6 +270,59 @@ def bmc_poll(*, bmc_id: int) -> str:
         state = BMC.PowerState.UNKNOWN
     bmc_record_power_state(bmc=bmc, power_state=state)
     return state
+
+
+@transaction.atomic
+def power_jobs_requeue_queued(*, now: datetime | None = None) -> tuple[int, int]:
+    """Jobs still queued after POWER_JOB_QUEUED_REQUEUE_SECONDS never reached a worker (the
+    broker lost the message, or the enqueue after the commit failed): each is sent once more,
+    and failed if it is still queued that long after. Returns (re-sent, failed).
+
+    A second re-send is never tried: a power command minutes late (a machine switched off
+    long after the operator asked, maybe after they powered it on by hand) does more harm
+    than one that visibly failed and can be asked for again.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.POWER_JOB_QUEUED_REQUEUE_SECONDS)
+    overdue = PowerJob.objects.filter(state=PowerJobState.QUEUED).filter(
+        Q(requeued_at__isnull=True, created_at__lt=cutoff) | Q(requeued_at__lt=cutoff)
+    )
+    # skip_locked: a job a worker is starting right now is not lost, and a second sweep
+    # running at the same time leaves the rows this one holds alone (no double send).
+    jobs = list(overdue.select_for_update(skip_locked=True).order_by("pk"))
+    requeued = failed = 0
+    for job in jobs:
+        if job.requeued_at is None:
+            job.requeued_at = now
+            job.save(update_fields=["requeued_at"])
+            record_event(
+                actor=POWER,
+                verb="power.requeued",
+                obj=job,
+                machine=job.machine_id,
+                message="still queued: no worker took it; sent to the workers again",
+            )
+            transaction.on_commit(partial(enqueue_power_job, job.pk))
+            requeued += 1
+            continue
+        POWER_JOB_LIFECYCLE.check(job.state, PowerJobState.FAILED)
+        job.state = PowerJobState.FAILED
+        job.error = (
+            "never picked up by a worker, even after it was sent again; not run late — "
+            "request it again if it is still wanted"
+        )
+        job.finished_at = now
+        job.save(update_fields=["state", "error", "finished_at"])
+        record_event(
+            actor=POWER,
+            verb="power.failed",
+            obj=job,
+            machine=job.machine_id,
+            changes={"state": [PowerJobState.QUEUED, PowerJobState.FAILED]},
+            message=job.error,
+        )
+        failed += 1
+    return requeued, failed
 
 
 @transaction.atomic

@@ -1,23 +1,76 @@
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from rackpilot.core.events import EVENTS_GROUP
 
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+VIEW_PERMISSION = "core.view_event"
+
+
+class BrowserJsonConsumer(AsyncJsonWebsocketConsumer):
+    """A browser socket: JSON text frames only (anything else is ignored, never a crash), and
+    ``permitted`` to refuse a user before anything is joined or sent."""
+
+    closing = False
+
+    async def permitted(self, permission: str) -> bool:
+        """True for an active, signed-in user with ``permission``; otherwise the socket is
+        closed (4401 without a session, 4403 without the permission) and False."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return False
+        if not await database_sync_to_async(user.has_perm)(permission):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return False
+        return True
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        if self.closing or not text_data:
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            return
+        await self.receive_json(content, **kwargs)
+
 
 class EventStreamConsumer(AsyncJsonWebsocketConsumer):
-    """``/ws/events/``: every audit event as it is committed, for signed-in users."""
+    """``/ws/events/``: every audit event as it is committed, for users who may view events.
+
+    Subscribed at connect (there is no ``subscribe`` message, so there is nothing to repeat);
+    frames from the client are ignored.
+    """
+
+    joined = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        # Refused before joining the group: a user without the permission gets no event at all.
+        if not await database_sync_to_async(user.has_perm)(VIEW_PERMISSION):
+            await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.channel_layer.group_add(EVENTS_GROUP, self.channel_name)
+        self.joined = True
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(EVENTS_GROUP, self.channel_name)
+        if self.joined:
+            await self.channel_layer.group_discard(EVENTS_GROUP, self.channel_name)
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        # The stream takes no messages; a stray frame (JSON or not) must not end it.
+        return
 
     async def event_created(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "event", "event": message["event"]})

@@ -2,7 +2,8 @@
 
 Fernet (AES-128-CBC + HMAC-SHA256) from ``cryptography``. Keys come from
 ``FIELD_ENCRYPTION_KEYS``: the first encrypts, every key decrypts, so keys can be rotated.
-Without keys configured, one is derived from SECRET_KEY with HKDF.
+Earlier versions derived the key from SECRET_KEY; that key still decrypts (last, never
+encrypts), so passwords stored then stay readable until they are saved again.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _derived_key(secret_key: str) -> bytes:
 
 @lru_cache(maxsize=4)
 def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
-    material = [k.encode() for k in keys] or [_derived_key(secret_key)]
+    material = [k.encode() for k in keys] + [_derived_key(secret_key)]
     return MultiFernet([Fernet(k) for k in material])
 
 

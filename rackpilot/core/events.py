@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import decimal
+import hashlib
+import hmac
+import json
 import logging
 import os
 import threading
@@ -14,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 
@@ -26,6 +30,18 @@ logger = logging.getLogger(__name__)
 EVENTS_GROUP = "events"
 # Values that never appear in an event's changes, whatever the model.
 SECRET_FIELDS = frozenset({"password", "password_encrypted"})
+# Fields whose values are secrets to anyone without view_secrets (cloud-init user data holds
+# passwords and keys, iPXE scripts and action environments tokens): events record that they
+# changed, never what they were or became.
+SECRET_VALUE_FIELDS = frozenset({"user_data", "vendor_data", "ipxe_script", "environment"})
+HIDDEN_VALUE = "(hidden)"
+
+
+def _fingerprint(value: Any) -> str:
+    """Tells two values apart for a diff without keeping either (keyed: not guessable)."""
+    text = json.dumps(_jsonable(value), sort_keys=True, default=str)
+    digest = hmac.new(settings.SECRET_KEY.encode(), text.encode(), hashlib.sha256).hexdigest()
+    return f"{HIDDEN_VALUE} {digest[:16]}"
 
 
 def _jsonable(value: Any) -> Any:
@@ -45,17 +61,36 @@ def _jsonable(value: Any) -> Any:
 def snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any]:
     """The current values of ``fields`` in a JSON-friendly form, for a later diff."""
     return {
-        name: _jsonable(getattr(instance, name)) for name in fields if name not in SECRET_FIELDS
+        name: _fingerprint(getattr(instance, name))
+        if name in SECRET_VALUE_FIELDS
+        else _jsonable(getattr(instance, name))
+        for name in fields
+        if name not in SECRET_FIELDS
     }
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for every field whose value changed."""
-    return {
-        key: [before.get(key), after.get(key)]
-        for key in sorted(set(before) | set(after))
-        if before.get(key) != after.get(key)
-    }
+    return redact_changes(
+        {
+            key: [before.get(key), after.get(key)]
+            for key in sorted(set(before) | set(after))
+            if before.get(key) != after.get(key)
+        }
+    )
+
+
+def redact_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes with every secret value replaced by a marker that only says it changed."""
+    redacted: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key in SECRET_FIELDS:
+            continue
+        if key in SECRET_VALUE_FIELDS:
+            redacted[key] = [HIDDEN_VALUE, f"{HIDDEN_VALUE}, changed"]
+        else:
+            redacted[key] = value
+    return redacted
 
 
 _last_publish_warning = 0.0
@@ -135,7 +170,7 @@ def record_event(
         object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
         object_repr=str(obj)[:255] if obj is not None else "",
         machine_id=getattr(machine, "pk", machine),
-        changes=_jsonable(changes or {}),
+        changes=_jsonable(redact_changes(changes or {})),
         message=message,
         request_id=request_id_var.get(),
     )

@@ -133,7 +133,7 @@ class BrowserClient:
     """``/ws/workflows/<id>/`` as a browser uses it, recording (receive time, frame)."""
 
     def __init__(self, server: AsgiLiveServer, workflow: Workflow):
-        user = UserFactory()
+        user = UserFactory(permissions=["workflows.view_workflow"])
         self.frames: list[tuple[float, dict[str, Any]]] = []
         self._socket = connect(
             f"{server.ws_url}/ws/workflows/{workflow.pk}/",

@@ -214,7 +214,7 @@ def test_a_batch_is_bounded_in_bytes_too(action_log: ActionLog):
     server = FakeServer()
 
     async def scenario() -> None:
-        sender = LogSender(action_log, server.send, max_bytes=200_000)
+        sender = LogSender(action_log, server.send, max_bytes=210_000)
         sender.start()
         for _ in range(10):
             action_log.write("stdout", "w" * 60_000)

@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Permission
 
 from builds.models import Build
 from builds.services import lifecycle
@@ -27,7 +28,16 @@ def _running_build_with_lines(count: int) -> tuple[Build, Any]:
     lifecycle.build_start(build_id=build.pk, actor=SYSTEM)
     lifecycle.build_progress(build_id=build.pk, percent=30, step="pull kernel")
     lifecycle.build_log(build_id=build.pk, lines=[f"line {n}" for n in range(1, count + 1)])
-    return build, UserFactory(username="watcher")
+    return build, _watcher("watcher")
+
+
+def _watcher(username: str) -> Any:
+    """A user with the permission the build socket asks for."""
+    user = UserFactory(username=username)
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_build", content_type__app_label="builds")
+    )
+    return user
 
 
 async def _browser(build_id: int, user: Any) -> WebsocketCommunicator:
@@ -96,6 +106,10 @@ async def test_resume_after_a_seq_and_fetch_a_gap():
     gap = await ws.receive_json_from(timeout=5)
     assert [line["seq"] for line in gap["lines"]] == [11, 12]
 
+    await ws.disconnect()
+
+    # a socket subscribes once: the whole backlog again takes a new one
+    ws = await _browser(build.pk, user)
     await ws.send_json_to({"type": "subscribe", "after_seq": 0})
     frames = await _until(ws, "backlog_done")
     sizes = [len(f["lines"]) for f in frames if f["type"] == "lines"]
@@ -104,7 +118,7 @@ async def test_resume_after_a_seq_and_fetch_a_gap():
 
 
 async def test_unknown_build_closes():
-    user = await sync_to_async(UserFactory)(username="lost")
+    user = await sync_to_async(_watcher)("lost")
     ws = await _browser(987654, user)
     await ws.send_json_to({"type": "subscribe"})
     closed = await ws.receive_output(timeout=5)

@@ -6,6 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Permission
 
 from inventory import services
 from rackpilot.core.actors import Actor
@@ -19,6 +20,16 @@ def _app():
     return URLRouter(browser_urlpatterns)
 
 
+def _watcher(*view: tuple[str, str]):
+    """A user with the view permissions (app label, codename) the sockets ask for."""
+    user = UserFactory()
+    for app_label, codename in view or [("core", "view_event")]:
+        user.user_permissions.add(
+            Permission.objects.get(codename=codename, content_type__app_label=app_label)
+        )
+    return user
+
+
 async def test_anonymous_subscriber_is_refused():
     communicator = WebsocketCommunicator(_app(), "/ws/events/")
     communicator.scope["user"] = None
@@ -28,7 +39,7 @@ async def test_anonymous_subscriber_is_refused():
 
 
 async def test_signed_in_subscriber_receives_committed_events():
-    user = await sync_to_async(UserFactory)()
+    user = await sync_to_async(_watcher)()
     machine = await sync_to_async(MachineFactory)(hostname="live-01")
     communicator = WebsocketCommunicator(_app(), "/ws/events/")
     communicator.scope["user"] = user
@@ -48,7 +59,7 @@ async def test_signed_in_subscriber_receives_committed_events():
 
 
 async def test_rolled_back_change_publishes_nothing():
-    user = await sync_to_async(UserFactory)()
+    user = await sync_to_async(_watcher)()
     machine = await sync_to_async(MachineFactory)(hostname="ghost")
     communicator = WebsocketCommunicator(_app(), "/ws/events/")
     communicator.scope["user"] = user
@@ -74,7 +85,7 @@ async def test_the_full_websocket_stack_authenticates_browsers_by_session_and_or
 
     from rackpilot.routing import websocket_application
 
-    user = await sync_to_async(UserFactory)()
+    user = await sync_to_async(_watcher)(("core", "view_event"), ("workflows", "view_workflow"))
     client = Client()
     await sync_to_async(client.force_login)(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()

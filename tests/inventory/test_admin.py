@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.models import Group
@@ -82,6 +83,10 @@ def fleet(rack, superuser) -> dict[str, Any]:
     builds_admin_rows(system)
     discovery_rule_create(actor=system, name="qemu", template=template, conditions="arch = x86_64")
     PowerJob.objects.create(machine=big, action=PowerJob.Action.CYCLE, requested_by="tests")
+    # The login lockout's pages (where an admin sees and lifts a lockout).
+    attempt = {"username": "mallory", "ip_address": "127.0.0.1", "user_agent": "tests"}
+    AccessAttempt.objects.create(**attempt, failures_since_start=3, get_data="", post_data="")
+    AccessFailureLog.objects.create(**attempt, locked_out=True)
     return {"tag": tag, "big": big, "small": small, "bmc": bmc}
 
 

@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from rackpilot.core.actors import Actor
@@ -89,7 +90,12 @@ def _setup() -> tuple[Any, Workflow, Any]:
     machine = make_machine("viewer-node", "52:54:00:dd:00:01")
     template = template_services.template_create(actor=SYSTEM, name="v", body=TWO_ACTIONS)
     workflow = workflow_create(template=template, machine=machine, actor=SYSTEM)
-    return agent_for(machine), workflow, UserFactory()
+    user = UserFactory()
+    # Watching a workflow's socket takes the model's view permission.
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_workflow", content_type__app_label="workflows")
+    )
+    return agent_for(machine), workflow, user
 
 
 async def _browser(workflow_id: int, user: Any) -> WebsocketCommunicator:

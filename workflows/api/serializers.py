@@ -44,6 +44,8 @@ class ActionSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "duration",
+            "agent_started_at",
+            "agent_finished_at",
             "exit_code",
             "message",
             "reaction",

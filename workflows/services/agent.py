@@ -21,6 +21,7 @@ from django.utils import timezone
 from inventory import services as inventory_services
 from inventory.fields import normalize_mac
 from inventory.models import Machine
+from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.events import publish_on_commit, record_event
@@ -181,9 +182,28 @@ def action_payload(action: Action) -> dict[str, Any]:
     }
 
 
+class MachineRefusesWork(PermissionDenied):
+    """The agent's machine may not run actions now (workflows off, or retired)."""
+
+
+def _machine_refusal(machine: Machine) -> str:
+    """Why the machine may not run actions now ("" if it may), read fresh from the database:
+    a socket's token keeps the machine it was authenticated with for the whole connection."""
+    fresh = Machine.objects.filter(pk=machine.pk).values("allow_workflow", "state").first()
+    if fresh is None or fresh["state"] == MachineState.RETIRED:
+        return f"{machine.hostname} is retired"
+    if not fresh["allow_workflow"]:
+        return f"{machine.hostname} does not allow workflows (allow_workflow is off)"
+    return ""
+
+
 def agent_next_action(*, token: AgentToken) -> dict[str, Any] | None:
-    """The action this machine's agent should run now (or is running), or None."""
-    macs = _machine_macs(_machine_of(token))
+    """The action this machine's agent should run now (or is running), or None — also when
+    the machine was retired or had workflows turned off after the workflow was created."""
+    machine = _machine_of(token)
+    if _machine_refusal(machine):
+        return None
+    macs = _machine_macs(machine)
     workflows = Workflow.objects.filter(
         state__in=[WorkflowState.PENDING, WorkflowState.RUNNING], tasks__worker__in=macs
     ).distinct()
@@ -212,6 +232,7 @@ class ActionReport:
     state: str
     exit_code: int | None = None
     message: str = ""
+    # The agent's own time of the change: kept as reported, never used to measure anything.
     at: datetime | None = None
     reaction: dict[str, Any] | None = None
 
@@ -243,6 +264,8 @@ def agent_report_action(*, token: AgentToken, report: ActionReport) -> dict[str,
     """Apply the agent's report; returns the action's resulting state (same for a repeat)."""
     if report.state not in {ActionState.RUNNING, *FINAL_ACTION_STATES}:
         raise ValidationError({"state": f"'{report.state}' is not a state an agent reports."})
+    if report.state == ActionState.RUNNING and (refusal := _machine_refusal(_machine_of(token))):
+        raise MachineRefusesWork(f"{refusal}: no action may start on it")
     workflow, action = _locked_action(token, report.action_id)
     if report.attempt != action.attempt:
         raise StaleReport(
@@ -253,7 +276,9 @@ def agent_report_action(*, token: AgentToken, report: ActionReport) -> dict[str,
     if action.state == report.state:
         return {**result, "state": action.state, "duplicate": True}
     actor = Actor.agent(action.task.worker)
-    at = report.at or timezone.now()
+    # started_at / finished_at are when the report arrived, by the server's clock: timeouts
+    # and durations must not depend on a machine's clock, which may be days off in Hook.
+    now = timezone.now()
     if report.state == ActionState.RUNNING:
         if action.state != ActionState.PENDING or workflow.state not in (
             WorkflowState.PENDING,
@@ -265,7 +290,10 @@ def agent_report_action(*, token: AgentToken, report: ActionReport) -> dict[str,
         )
         if earlier.exists():
             raise StaleReport(f"action {action.pk} cannot start before the actions before it")
-        action_start(workflow=workflow, action=action, actor=actor, at=at)
+        action_start(workflow=workflow, action=action, actor=actor, at=now)
+        # A retried action starts a new attempt: the previous attempt's end is not this one's.
+        action.agent_started_at, action.agent_finished_at = report.at, None
+        action.save(update_fields=["agent_started_at", "agent_finished_at"])
     else:
         if action.state != ActionState.RUNNING:
             raise StaleReport(
@@ -278,11 +306,13 @@ def agent_report_action(*, token: AgentToken, report: ActionReport) -> dict[str,
             action=action,
             target=report.state,
             actor=actor,
-            at=at,
+            at=now,
             exit_code=report.exit_code,
             message=report.message[:10_000],
             reaction=report.reaction,
         )
+        action.agent_finished_at = report.at
+        action.save(update_fields=["agent_finished_at"])
     return {**result, "state": action.state, "duplicate": False}
 
 

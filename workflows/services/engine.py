@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from inventory import services as inventory_services
-from inventory.models import BMC, Machine, NetworkInterface, PowerJob
+from inventory.models import Machine, NetworkInterface, PowerJob
 from inventory.power.services import power_job_request
 from inventory.states import MachineState
 from rackpilot.core.actors import Actor
@@ -25,7 +25,14 @@ from rackpilot.core.events import publish_on_commit, record_event
 from rackpilot.core.services import lock
 from workflows.groups import agent_group, workflow_group
 from workflows.models import Action, LogLine, Task, Template, Workflow
-from workflows.rendering import RenderedWorkflow, TemplateRenderError, render_for_machine
+from workflows.services.planning import STARTABLE_MACHINE_STATES as STARTABLE_MACHINE_STATES
+from workflows.services.planning import (
+    MachineBusy,
+    WorkflowPlan,
+    check_boot_into_pxe,
+    workflow_plan,
+)
+from workflows.services.planning import default_hardware_map as default_hardware_map
 from workflows.states import (
     ACTION_LIFECYCLE,
     WORKFLOW_LIFECYCLE,
@@ -34,95 +41,12 @@ from workflows.states import (
     WorkflowState,
 )
 
-# Machines a new workflow may start on; `failed` walks back through `ready` when it starts.
-STARTABLE_MACHINE_STATES = {MachineState.READY, MachineState.FAILED}
 FAILURE_LOG_LINES = 20
 
 
-class MachineBusy(ConflictError):
-    code = "machine_busy"
-
-
 # --- creating ---------------------------------------------------------------------------------
-
-
-def default_hardware_map(machine: Machine) -> dict[str, str]:
-    boot = next((nic for nic in machine.interfaces.all() if nic.is_boot), None)
-    boot = boot or next(iter(machine.interfaces.all()), None)
-    return {"device_1": boot.mac} if boot is not None else {}
-
-
-def _check_machine_can_start(machine: Machine) -> None:
-    if not machine.allow_workflow:
-        raise ValidationError(
-            {"machine": f"Workflows are not allowed on {machine.hostname} (allow_workflow is off)."}
-        )
-    if machine.state not in STARTABLE_MACHINE_STATES:
-        raise ValidationError(
-            {
-                "machine": f"{machine.hostname} is {machine.state}; a workflow starts on a ready "
-                "or failed machine."
-            }
-        )
-    busy = Workflow.objects.filter(
-        machine=machine, state__in=[WorkflowState.PENDING, WorkflowState.RUNNING]
-    )
-    current = busy.first()
-    if current is not None:
-        raise MachineBusy(
-            f"{machine.hostname} already has an unfinished workflow (#{current.pk}, "
-            f"{current.state})."
-        )
-
-
-def _render(template: Template, machine: Machine, hardware_map: dict[str, str]) -> RenderedWorkflow:
-    try:
-        return render_for_machine(body=template.body, machine=machine, hardware_map=hardware_map)
-    except TemplateRenderError as exc:
-        raise ValidationError({"template": [str(problem) for problem in exc.problems]}) from exc
-
-
-def _check_workers(rendered: RenderedWorkflow) -> None:
-    """Every task's worker must be an interface we know, or no agent could ever run it."""
-    workers = {task.worker for task in rendered.tasks}
-    known = set(NetworkInterface.objects.filter(mac__in=workers).values_list("mac", flat=True))
-    unknown = sorted(workers - known)
-    if unknown:
-        raise ValidationError(
-            {"hardware_map": f"Worker(s) {', '.join(unknown)} match no machine's interface."}
-        )
-
-
-@dataclass
-class WorkflowPlan:
-    template: Template
-    machine: Machine
-    hardware_map: dict[str, str]
-    rendered: RenderedWorkflow
-
-
-def workflow_plan(
-    *, template: Template, machine: Machine, hardware_map: dict[str, str] | None = None
-) -> WorkflowPlan:
-    """Everything ``workflow_create`` checks, without writing (bulk creation validates first)."""
-    _check_machine_can_start(machine)
-    mapping = dict(hardware_map) if hardware_map else default_hardware_map(machine)
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-        raise ValidationError({"hardware_map": "Keys and values must be strings."})
-    rendered = _render(template, machine, mapping)
-    _check_workers(rendered)
-    return WorkflowPlan(template=template, machine=machine, hardware_map=mapping, rendered=rendered)
-
-
-def _check_power(machine: Machine) -> None:
-    """A workflow that boots the machine into PXE needs a BMC to do it with."""
-    if not BMC.objects.filter(machine=machine).exists():
-        raise ValidationError(
-            {
-                "boot_into_pxe": f"{machine.hostname} has no BMC: Rackpilot cannot power-cycle "
-                "it into PXE (boot it by hand, or add its BMC)."
-            }
-        )
+# The checks before a workflow is written live in planning.py; the names callers know as the
+# engine's (default_hardware_map, STARTABLE_MACHINE_STATES, MachineBusy) are imported above.
 
 
 def _workflow_from_plan(
@@ -255,22 +179,32 @@ def workflow_bulk_create(
     for machine in locked:
         try:
             if boot_into_pxe:
-                _check_power(machine)
+                check_boot_into_pxe(machine)
             plans.append(workflow_plan(template=template, machine=machine))
         except (ValidationError, ConflictError) as exc:
             result.refused.append((machine, _refusal_text(exc)))
     if result.refused and not skip_refused:
         return result
     for plan in plans:
-        result.created.append(
-            _workflow_from_plan(
-                plan,
-                actor=actor,
-                disable_pxe_on_success=disable_pxe_on_success,
-                boot_into_pxe=boot_into_pxe,
-                rerun_of=None,
-            )
-        )
+        try:
+            # A savepoint each: a machine refused only now (say, a power job or a row written
+            # past its lock, caught by a constraint) takes back its own rows, not the others'.
+            with transaction.atomic():
+                workflow = _workflow_from_plan(
+                    plan,
+                    actor=actor,
+                    disable_pxe_on_success=disable_pxe_on_success,
+                    boot_into_pxe=boot_into_pxe,
+                    rerun_of=None,
+                )
+        except (ValidationError, ConflictError, IntegrityError) as exc:
+            result.refused.append((plan.machine, _refusal_text(exc)))
+        else:
+            result.created.append(workflow)
+    if result.refused and not skip_refused:
+        # All or nothing was asked for: the machines written before the refusal go back too.
+        transaction.set_rollback(True)
+        result.created.clear()
     return result
 
 

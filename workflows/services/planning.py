@@ -1,0 +1,108 @@
+"""What a workflow needs before it is written: the machine may start one, the template renders
+for it, every worker is known, and (to boot it into PXE) its BMC is there and free.
+
+Nothing here writes, so a bulk start can check every machine before it creates anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+
+from inventory.models import BMC, Machine, NetworkInterface
+from inventory.power.services import power_check_idle
+from inventory.states import MachineState
+from rackpilot.core.api.errors import ConflictError
+from workflows.models import Template, Workflow
+from workflows.rendering import RenderedWorkflow, TemplateRenderError, render_for_machine
+from workflows.states import WorkflowState
+
+# Machines a new workflow may start on; `failed` walks back through `ready` when it starts.
+STARTABLE_MACHINE_STATES = {MachineState.READY, MachineState.FAILED}
+
+
+class MachineBusy(ConflictError):
+    code = "machine_busy"
+
+
+def default_hardware_map(machine: Machine) -> dict[str, str]:
+    boot = next((nic for nic in machine.interfaces.all() if nic.is_boot), None)
+    boot = boot or next(iter(machine.interfaces.all()), None)
+    return {"device_1": boot.mac} if boot is not None else {}
+
+
+def _check_machine_can_start(machine: Machine) -> None:
+    if not machine.allow_workflow:
+        raise ValidationError(
+            {"machine": f"Workflows are not allowed on {machine.hostname} (allow_workflow is off)."}
+        )
+    if machine.state not in STARTABLE_MACHINE_STATES:
+        raise ValidationError(
+            {
+                "machine": f"{machine.hostname} is {machine.state}; a workflow starts on a ready "
+                "or failed machine."
+            }
+        )
+    busy = Workflow.objects.filter(
+        machine=machine, state__in=[WorkflowState.PENDING, WorkflowState.RUNNING]
+    )
+    current = busy.first()
+    if current is not None:
+        raise MachineBusy(
+            f"{machine.hostname} already has an unfinished workflow (#{current.pk}, "
+            f"{current.state})."
+        )
+
+
+def _render(template: Template, machine: Machine, hardware_map: dict[str, str]) -> RenderedWorkflow:
+    try:
+        return render_for_machine(body=template.body, machine=machine, hardware_map=hardware_map)
+    except TemplateRenderError as exc:
+        raise ValidationError({"template": [str(problem) for problem in exc.problems]}) from exc
+
+
+def _check_workers(rendered: RenderedWorkflow) -> None:
+    """Every task's worker must be an interface we know, or no agent could ever run it."""
+    workers = {task.worker for task in rendered.tasks}
+    known = set(NetworkInterface.objects.filter(mac__in=workers).values_list("mac", flat=True))
+    unknown = sorted(workers - known)
+    if unknown:
+        raise ValidationError(
+            {"hardware_map": f"Worker(s) {', '.join(unknown)} match no machine's interface."}
+        )
+
+
+@dataclass
+class WorkflowPlan:
+    template: Template
+    machine: Machine
+    hardware_map: dict[str, str]
+    rendered: RenderedWorkflow
+
+
+def workflow_plan(
+    *, template: Template, machine: Machine, hardware_map: dict[str, str] | None = None
+) -> WorkflowPlan:
+    """Everything ``workflow_create`` checks, without writing (bulk creation validates first)."""
+    _check_machine_can_start(machine)
+    mapping = dict(hardware_map) if hardware_map else default_hardware_map(machine)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise ValidationError({"hardware_map": "Keys and values must be strings."})
+    rendered = _render(template, machine, mapping)
+    _check_workers(rendered)
+    return WorkflowPlan(template=template, machine=machine, hardware_map=mapping, rendered=rendered)
+
+
+def check_boot_into_pxe(machine: Machine) -> None:
+    """A workflow that boots the machine into PXE needs a BMC to do it with, and one free to
+    take the power cycle: PowerBusyError names the job still queued or running. The caller
+    holds the machine's lock, which every power request takes too."""
+    if not BMC.objects.filter(machine=machine).exists():
+        raise ValidationError(
+            {
+                "boot_into_pxe": f"{machine.hostname} has no BMC: Rackpilot cannot power-cycle "
+                "it into PXE (boot it by hand, or add its BMC)."
+            }
+        )
+    power_check_idle(machine=machine)
