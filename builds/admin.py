@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from builds.models import Build, BuildArtifact, BuildRecipe
 from builds.services import lifecycle
 from builds.services import recipes as recipe_services
+from rackpilot.core import access
 from rackpilot.core.actors import Actor
 from rackpilot.core.admin_services import ServiceModelAdmin
 from rackpilot.core.api.errors import ConflictError
@@ -55,7 +56,12 @@ class BuildRecipeAdmin(ServiceModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     actions = ["queue_builds"]
 
-    @admin.action(description="Build selected recipes (every architecture)")
+    def has_run_build_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(access.RUN_BUILD))
+
+    @admin.action(
+        description="Build selected recipes (every architecture)", permissions=["run_build"]
+    )
     def queue_builds(self, request: HttpRequest, queryset: QuerySet[BuildRecipe]) -> None:
         _run_each(
             self,
@@ -96,7 +102,10 @@ class BuildAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Cancel selected builds")
+    def has_run_build_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(access.RUN_BUILD))
+
+    @admin.action(description="Cancel selected builds", permissions=["run_build"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Build]) -> None:
         _run_each(
             self,
@@ -106,7 +115,9 @@ class BuildAdmin(admin.ModelAdmin):
             "build(s) cancelled or asked to stop",
         )
 
-    @admin.action(description="Make the selected build the default for its arch")
+    @admin.action(
+        description="Make the selected build the default for its arch", permissions=["run_build"]
+    )
     def make_default(self, request: HttpRequest, queryset: QuerySet[Build]) -> None:
         _run_each(
             self,

@@ -90,6 +90,7 @@ class Build(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("run_build", "Can queue and cancel builds and choose the default build")]
         constraints = [
             models.UniqueConstraint(
                 fields=["arch"],

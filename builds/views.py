@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +21,8 @@ from builds.models import Build, BuildRecipe
 from builds.services import lifecycle
 from builds.services import recipes as recipe_services
 from builds.states import BUILD_UNFINISHED, Arch, BuildState
+from rackpilot.core import access
+from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.listing import list_page
@@ -44,7 +45,7 @@ BUILD_ORDERINGS = {
 # --- recipes ---------------------------------------------------------------------------------
 
 
-@login_required
+@requires("builds.view_buildrecipe")
 def recipe_list(request: HttpRequest) -> HttpResponse:
     filterset = filtersets.RecipeFilterSet(
         request.GET, queryset=selectors.recipe_list().defer("config")
@@ -58,7 +59,7 @@ def recipe_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@requires("builds.view_buildrecipe")
 def recipe_detail(request: HttpRequest, pk: int) -> HttpResponse:
     recipe = get_object_or_404(BuildRecipe.objects.select_related("created_by"), pk=pk)
     builds = selectors.build_list().filter(recipe=recipe)
@@ -89,8 +90,7 @@ def _recipe_form_page(
     return render(request, "builds/recipe_form.html", context, status=status)
 
 
-@login_required
-@permission_required("builds.add_buildrecipe", raise_exception=True)
+@requires("builds.add_buildrecipe")
 def recipe_create(request: HttpRequest) -> HttpResponse:
     form = RecipeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
@@ -101,8 +101,7 @@ def recipe_create(request: HttpRequest) -> HttpResponse:
     return _recipe_form_page(request, form, recipe=None)
 
 
-@login_required
-@permission_required("builds.change_buildrecipe", raise_exception=True)
+@requires("builds.change_buildrecipe")
 def recipe_edit(request: HttpRequest, pk: int) -> HttpResponse:
     recipe = get_object_or_404(BuildRecipe, pk=pk)
     initial = {
@@ -125,8 +124,7 @@ def recipe_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("builds.add_build", raise_exception=True)
+@requires(access.RUN_BUILD)
 def recipe_build(request: HttpRequest, pk: int) -> HttpResponse:
     recipe = get_object_or_404(BuildRecipe, pk=pk)
     arch = request.POST.get("arch") or None
@@ -145,7 +143,7 @@ def recipe_build(request: HttpRequest, pk: int) -> HttpResponse:
 # --- builds ----------------------------------------------------------------------------------
 
 
-@login_required
+@requires("builds.view_build")
 def build_list(request: HttpRequest) -> HttpResponse:
     filterset = filtersets.BuildFilterSet(request.GET, queryset=selectors.build_list())
     extra = {
@@ -163,7 +161,7 @@ def build_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@requires("builds.view_build")
 def build_detail(request: HttpRequest, pk: int) -> HttpResponse:
     build = get_object_or_404(selectors.build_detail(), pk=pk)
     context = {
@@ -189,8 +187,7 @@ def _command(request: HttpRequest, build: Build, verb: str, run: Callable[[], An
 
 
 @require_POST
-@login_required
-@permission_required("builds.change_build", raise_exception=True)
+@requires(access.RUN_BUILD)
 def build_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     build = get_object_or_404(Build, pk=pk)
     actor = Actor.for_user(request.user)
@@ -200,8 +197,7 @@ def build_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("builds.change_build", raise_exception=True)
+@requires(access.RUN_BUILD)
 def build_set_default(request: HttpRequest, pk: int) -> HttpResponse:
     build = get_object_or_404(Build, pk=pk)
     actor = Actor.for_user(request.user)

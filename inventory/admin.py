@@ -16,11 +16,13 @@ from inventory import services
 from inventory.models import BMC, Disk, Machine, NetworkInterface, PowerJob, Rack, Site, Tag
 from inventory.states import MachineState
 from rackpilot.core.actors import Actor
+from rackpilot.core.admin_secrets import SecretFieldsAdminMixin
 from rackpilot.core.admin_services import (
     ServiceInlineMixin,
     ServiceModelAdmin,
     ServiceModelForm,
 )
+from rackpilot.core.secrets import MACHINE_SECRET_FIELDS
 from rackpilot.core.statemachine import TransitionError
 
 
@@ -230,7 +232,7 @@ class BMCInline(BMCDisplay, ServiceInlineMixin, admin.StackedInline):
 
 
 @admin.register(Machine)
-class MachineAdmin(ServiceModelAdmin):
+class MachineAdmin(SecretFieldsAdminMixin, ServiceModelAdmin):
     create_service = services.machine_create
     update_service = services.machine_update
     delete_service = services.machine_delete
@@ -295,6 +297,7 @@ class MachineAdmin(ServiceModelAdmin):
     ]
     inlines = [NetworkInterfaceInline, DiskInline, BMCInline]
     actions = ["mark_ready", "retire"]
+    secret_fields = MACHINE_SECRET_FIELDS
     # A scheme-less iPXE URL means http: many iPXE builds have no HTTPS.
     formfield_overrides = {models.URLField: {"assume_scheme": "http"}}
 
@@ -332,11 +335,14 @@ class MachineAdmin(ServiceModelAdmin):
         bmc = getattr(machine, "bmc", None)
         return bmc.get_power_state_display() if bmc else "no BMC"
 
-    @admin.action(description="Mark selected machines ready (from discovered, failed, …)")
+    @admin.action(
+        description="Mark selected machines ready (from discovered, failed, …)",
+        permissions=["change"],
+    )
     def mark_ready(self, request: HttpRequest, queryset: QuerySet[Machine]) -> None:
         self._transition(request, queryset, MachineState.READY)
 
-    @admin.action(description="Retire selected machines")
+    @admin.action(description="Retire selected machines", permissions=["change"])
     def retire(self, request: HttpRequest, queryset: QuerySet[Machine]) -> None:
         self._transition(request, queryset, MachineState.RETIRED)
 

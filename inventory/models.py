@@ -145,6 +145,16 @@ class Machine(models.Model):
     class Meta:
         ordering = ["hostname"]
         indexes = [models.Index(fields=["rack", "position"], name="machine_rack_position")]
+        # Commands and the right to read secrets, apart from add/change (rackpilot/core/access.py).
+        permissions = [
+            ("power_machine", "Can send power commands to machines"),
+            ("accept_machine", "Can accept discovered machines into the inventory"),
+            ("import_machines", "Can import machines (CSV, Tinkerbell Hardware)"),
+            (
+                "view_secrets",
+                "Can view secrets: user data, vendor data, iPXE scripts, action environment",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.hostname

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.db.models import Q, Sum
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +20,8 @@ from inventory.importers.csv_import import (
 )
 from inventory.models import BMC, Machine, Rack, Site, Tag
 from inventory.states import MACHINE_LIFECYCLE, MachineState
+from rackpilot.core import access
+from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
 from rackpilot.core.listing import list_page
 from rackpilot.core.statemachine import TransitionError
@@ -45,7 +46,7 @@ MACHINE_ORDERINGS = {
 }
 
 
-@login_required
+@requires("inventory.view_machine")
 def home(request: HttpRequest) -> HttpResponse:
     counts = selectors.machine_counts_by_state()
     context = {
@@ -57,7 +58,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "inventory/home.html", context)
 
 
-@login_required
+@requires("inventory.view_site")
 def site_list(request: HttpRequest) -> HttpResponse:
     filterset = filtersets.SiteFilterSet(request.GET, queryset=selectors.site_list())
     return list_page(
@@ -69,7 +70,7 @@ def site_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@requires("inventory.view_rack")
 def rack_list(request: HttpRequest) -> HttpResponse:
     # Units taken by placed machines, for the utilisation bar. Same join as machine_count,
     # so the two aggregates do not multiply each other.
@@ -87,7 +88,7 @@ def rack_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@requires("inventory.view_rack")
 def rack_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rack = get_object_or_404(Rack.objects.select_related("site"), pk=pk)
     elevation = selectors.rack_elevation(rack)
@@ -103,7 +104,7 @@ def rack_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "inventory/rack_detail.html", context)
 
 
-@login_required
+@requires("inventory.view_machine")
 def machine_list(request: HttpRequest) -> HttpResponse:
     filterset = filtersets.MachineFilterSet(request.GET, queryset=selectors.machine_list())
     # Choices for the filter form; lazy, so table-only (HTMX) responses never query them.
@@ -125,7 +126,7 @@ def machine_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@requires("inventory.view_machine")
 def machine_detail(request: HttpRequest, pk: int) -> HttpResponse:
     machine = get_object_or_404(selectors.machine_list(), pk=pk)
     allowed = MACHINE_LIFECYCLE.allowed_from(machine.state)
@@ -140,8 +141,7 @@ def machine_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("inventory.change_machine", raise_exception=True)
+@requires("inventory.change_machine")
 def machine_transition(request: HttpRequest, pk: int) -> HttpResponse:
     machine = get_object_or_404(Machine, pk=pk)
     target = request.POST.get("state", "")
@@ -159,8 +159,7 @@ def machine_transition(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("dashboard:machine-detail", pk=pk)
 
 
-@login_required
-@permission_required("inventory.add_machine", raise_exception=True)
+@requires(access.IMPORT_MACHINES)
 def machine_import(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"known_columns": KNOWN_COLUMNS, "required": REQUIRED_COLUMNS}
     if request.method == "POST":

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import (
     Count,
     Exists,
@@ -30,6 +29,8 @@ from inventory.models import Machine, PowerJob
 from inventory.power.services import PowerBusyError, power_job_request, power_jobs_request_bulk
 from inventory.selection import bulk_page_selection, selection_query
 from inventory.states import POWER_JOB_ACTIVE_STATES, PowerJobState
+from rackpilot.core import access
+from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
 from rackpilot.core.listing import list_page
 
@@ -114,8 +115,7 @@ def _command_label(job: PowerJob) -> str:
 
 
 @require_POST
-@login_required
-@permission_required("inventory.change_machine", raise_exception=True)
+@requires(access.POWER_MACHINE)
 def machine_power(request: HttpRequest, pk: int) -> HttpResponse:
     machine = get_object_or_404(Machine, pk=pk)
     try:
@@ -138,7 +138,7 @@ def machine_power(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires("inventory.view_machine")
 def machine_power_card(request: HttpRequest, pk: int) -> HttpResponse:
     """The card alone, for its own polling while a job is queued or running."""
     machine = get_object_or_404(Machine.objects.select_related("bmc"), pk=pk)
@@ -153,14 +153,12 @@ POWER_BULK_LIST_LIMIT = 200
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@login_required
+@requires("inventory.view_machine", on_post=(access.POWER_MACHINE,))
 def machine_power_bulk(request: HttpRequest) -> HttpResponse:
     """One power command for every machine the filter selects; each is queued on its own.
 
     The page lists the selection with its digest; the form sends the digest back and the
     command runs only if the filter still selects exactly those machines."""
-    if request.method == "POST" and not request.user.has_perm("inventory.change_machine"):
-        raise PermissionDenied
     posted = request.method == "POST"
     confirmed = request.POST.get("selection", "") if posted else None
     page = bulk_page_selection(request.GET, confirmed=confirmed)
@@ -230,7 +228,7 @@ POWER_JOB_LIST_FIELDS = (
 )
 
 
-@login_required
+@requires("inventory.view_powerjob")
 def power_job_list(request: HttpRequest) -> HttpResponse:
     """Every power command sent, to any machine: what, to whom, by whom, and how it ended."""
     jobs = (

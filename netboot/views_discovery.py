@@ -14,7 +14,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,6 +27,8 @@ from netboot import discovery, selectors
 from netboot.forms import DiscoveryRuleForm, MachineAcceptForm
 from netboot.models import DiscoveryRule
 from netboot.rules import Condition, all_hold
+from rackpilot.core import access
+from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.listing import list_page
@@ -146,7 +147,7 @@ def discovered_row(machine: Machine, rules: Sequence[CheckedRule]) -> Discovered
     )
 
 
-@login_required
+@requires("inventory.view_machine", "netboot.view_discoveryrule")
 def discovery_overview(request: HttpRequest) -> HttpResponse:
     """Discovered machines (filtered, sorted, paged like the other list pages) and the rules."""
     filterset = MachineFilterSet(request.GET, queryset=selectors.discovered_machines())
@@ -167,8 +168,7 @@ def _status(form: forms.Form) -> int:
     return 400 if form.is_bound and form.errors else 200
 
 
-@login_required
-@permission_required("inventory.change_machine", raise_exception=True)
+@requires(access.ACCEPT_MACHINE)
 def machine_accept(request: HttpRequest, pk: int) -> HttpResponse:
     machine = get_object_or_404(inventory_selectors.machine_list(), pk=pk)
     if machine.state != MachineState.DISCOVERED:
@@ -239,7 +239,7 @@ def dry_run(rule: DiscoveryRule, conditions: list[Condition]) -> dict[str, Any]:
     }
 
 
-@login_required
+@requires("netboot.view_discoveryrule")
 def rule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(selectors.discovery_rule_list(), pk=pk)
     [checked] = checked_rules([rule])
@@ -257,8 +257,7 @@ def _rule_form_page(
     return render(request, "netboot/rule_form.html", context, status=_status(form))
 
 
-@login_required
-@permission_required("netboot.add_discoveryrule", raise_exception=True)
+@requires("netboot.add_discoveryrule")
 def rule_create(request: HttpRequest) -> HttpResponse:
     form = DiscoveryRuleForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
@@ -269,8 +268,7 @@ def rule_create(request: HttpRequest) -> HttpResponse:
     return _rule_form_page(request, form, rule=None)
 
 
-@login_required
-@permission_required("netboot.change_discoveryrule", raise_exception=True)
+@requires("netboot.change_discoveryrule")
 def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(DiscoveryRule, pk=pk)
     initial = {
@@ -290,8 +288,7 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _rule_form_page(request, form, rule=rule)
 
 
-@login_required
-@permission_required("netboot.delete_discoveryrule", raise_exception=True)
+@requires("netboot.delete_discoveryrule")
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(selectors.discovery_rule_list(), pk=pk)
     if request.method == "POST":
@@ -305,9 +302,7 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "netboot/rule_confirm_delete.html", {"rule": rule})
 
 
-@login_required
-@permission_required("inventory.change_machine", raise_exception=True)
-@permission_required("workflows.add_workflow", raise_exception=True)
+@requires(access.ACCEPT_MACHINE, access.RUN_WORKFLOW)
 def rule_apply(request: HttpRequest, pk: int) -> HttpResponse:
     """Run the rule over the machines already waiting (POST only; the detail page's dry run
     shows which first)."""

@@ -65,6 +65,27 @@ if not SECRET_KEY or (SECRET_KEY in PUBLISHED_SECRET_KEYS and not EMBEDDED):
     )
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# HTTPS=true when the dashboard and API are served over TLS (usually by a proxy in front, which
+# sets X-Forwarded-Proto): secure cookies, HSTS and a redirect to https. The netboot, metadata
+# and agent paths stay reachable over plain HTTP: many iPXE builds and Hook images speak no TLS.
+HTTPS = env.bool("HTTPS", default=False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [
+        r"^ipxe/",
+        r"^artifacts/",
+        r"^\d{4}-\d{2}-\d{2}/",
+        r"^latest/",
+        r"^api/v1/agent/",
+        r"^healthz$",
+        r"^metrics$",
+    ]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # API clients get JSON for a CSRF failure too, browsers the usual page.
 CSRF_FAILURE_VIEW = "rackpilot.core.errors_views.csrf_failure"
 # Where machines reach Rackpilot (iPXE scripts, kernel args, DHCP export). By default where
@@ -99,7 +120,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # REST API tokens, stored hashed (rackpilot.core.tokens)
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -338,12 +359,25 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = VAR_DIR / "media"
 
+# REST API tokens (django-rest-knox): only a SHA-512 digest of each key is stored. Every token is
+# issued by rackpilot.core.tokens.api_token_issue, which sets its expiry from
+# API_TOKEN_TTL_HOURS; 0 (only when set so) issues tokens that never expire. knox's own TOKEN_TTL
+# applies only to its login views, which are not routed.
+API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=90 * 24)
+if API_TOKEN_TTL_HOURS < 0:
+    raise ImproperlyConfigured("API_TOKEN_TTL_HOURS must be 0 (never expires) or more hours")
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Token",  # clients keep sending "Authorization: Token <key>"
+    "TOKEN_PREFIX": "rpt_",  # tells API tokens apart from agent tokens (rpa_) and for scanners
+    "AUTO_REFRESH": False,  # an expiry is fixed when the token is issued
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rackpilot.core.api.permissions.StaffWriteOrAuthenticatedRead"],
+    "DEFAULT_PERMISSION_CLASSES": ["rackpilot.core.api.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -359,6 +393,17 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Bare-metal provisioning control plane: inventory, workflows, builds, netboot.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Choice sets that share a field name get names of their own in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ArchEnum": "builds.states.Arch",
+        "MachineStateEnum": "inventory.states.MachineState",
+        "WorkflowStateEnum": "workflows.states.WorkflowState",
+        "ActionStateEnum": "workflows.states.ActionState",
+        "BuildStateEnum": "builds.states.BuildState",
+        "PowerJobStateEnum": "inventory.states.PowerJobState",
+    },
+    # The schema and its docs page are for signed-in users, as the rest of the API.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from rackpilot.core.actors import Actor
@@ -42,23 +41,33 @@ def actor() -> Actor:
 
 @pytest.fixture
 def operator(db: None):
-    """A signed-in operator who may change the inventory and workflows (not a superuser)."""
-    user = UserFactory(username="operator")
-    apps = ["inventory", "workflows", "builds", "netboot"]
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=apps))
-    return user
+    """A member of the operator role: runs commands, edits the inventory, sees no secrets."""
+    return UserFactory(username="operator", role="operator")
 
 
 @pytest.fixture
 def viewer(db: None):
-    """A signed-in user without write permissions."""
-    return UserFactory(username="viewer")
+    """A member of the viewer role: reads everything but secrets, changes nothing."""
+    return UserFactory(username="viewer", role="viewer")
+
+
+@pytest.fixture
+def admin_member(db: None):
+    """A member of the admin role (every permission), not a superuser."""
+    return UserFactory(username="admin-member", role="admin")
 
 
 @pytest.fixture
 def operator_client(client, operator):
     """Django's test client, signed in as the operator."""
     client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def admin_member_client(client, admin_member):
+    """Django's test client, signed in as a member of the admin role."""
+    client.force_login(admin_member)
     return client
 
 
@@ -71,8 +80,28 @@ def viewer_client(client, viewer):
 
 @pytest.fixture
 def api(operator) -> APIClient:
+    # Load the permissions once, as each request does on its fresh user: query counts measured
+    # over several requests then compare like with like.
+    operator.get_all_permissions()
     client = APIClient()
     client.force_authenticate(operator)
+    return client
+
+
+@pytest.fixture
+def admin_api(admin_member) -> APIClient:
+    """The API as a member of the admin role (deletes, secrets)."""
+    admin_member.get_all_permissions()
+    client = APIClient()
+    client.force_authenticate(admin_member)
+    return client
+
+
+@pytest.fixture
+def viewer_api(viewer) -> APIClient:
+    viewer.get_all_permissions()
+    client = APIClient()
+    client.force_authenticate(viewer)
     return client
 
 

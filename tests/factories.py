@@ -20,6 +20,19 @@ class UserFactory(DjangoModelFactory):
     password = factory.django.Password("correct-horse-battery")
 
     @factory.post_generation
+    def role(self, create: bool, extracted: str | None, **kwargs: object) -> None:
+        """``UserFactory(role="viewer")``: a member of that role's group (the migration's)."""
+        if not create or not extracted:
+            return
+        from django.contrib.auth.models import Group, Permission
+
+        from rackpilot.core.access import create_role_groups
+
+        if not Group.objects.filter(name=extracted).exists():
+            create_role_groups(Group, Permission)  # a transactional test flushed the migration's
+        self.groups.add(Group.objects.get(name=extracted))
+
+    @factory.post_generation
     def permissions(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
         """``UserFactory(permissions=["app.codename", ...])`` grants those permissions."""
         if not create or not extracted:

@@ -46,7 +46,7 @@ def test_healthz_answers_with_database_and_redis(asgi_live_server: AsgiLiveServe
 def test_server_reads_what_the_test_committed(asgi_live_server: AsgiLiveServer):
     # given a machine created by the test process and a signed-in user
     MachineFactory(hostname="shared-01")
-    user = UserFactory(username="watcher")
+    user = UserFactory(username="watcher", role="viewer")
     headers = signed_in_headers(asgi_live_server, user)
 
     # when the user asks the server's API for it

@@ -14,7 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from rackpilot.core import access
 from rackpilot.core.actors import Actor
+from rackpilot.core.admin_secrets import SecretFieldsAdminMixin
 from rackpilot.core.admin_services import ServiceModelAdmin
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.statemachine import TransitionError
@@ -74,7 +76,7 @@ def _run_each(
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(admin.ModelAdmin):
+class WorkflowAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
     list_display = ["id", "name", "machine", "template", "state", "created_at", "finished_at"]
     list_filter = ["state", "template"]
     search_fields = ["machine__hostname", "template__name"]
@@ -82,9 +84,11 @@ class WorkflowAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [TaskInline]
     actions = ["cancel", "retry"]
+    secret_fields = ("rendered", "spec")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Workflow._meta.fields]
+        hidden = self._hidden(request)
+        return [f.name for f in Workflow._meta.fields if f.name not in hidden]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -92,24 +96,33 @@ class WorkflowAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Cancel selected workflows")
+    def has_run_workflow_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(access.RUN_WORKFLOW))
+
+    @admin.action(description="Cancel selected workflows", permissions=["run_workflow"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Workflow]) -> None:
         _run_each(request, queryset, engine.workflow_cancel, "cancelled", self)
 
-    @admin.action(description="Retry selected workflows from their failed action")
+    @admin.action(
+        description="Retry selected workflows from their failed action",
+        permissions=["run_workflow"],
+    )
     def retry(self, request: HttpRequest, queryset: QuerySet[Workflow]) -> None:
         _run_each(request, queryset, engine.workflow_retry, "retried", self)
 
 
 @admin.register(Action)
-class ActionAdmin(admin.ModelAdmin):
+class ActionAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
     list_display = ["id", "name", "task", "state", "attempt", "exit_code", "started_at"]
     list_filter = ["state"]
     search_fields = ["name", "image", "task__workflow__machine__hostname"]
     list_select_related = ["task"]
 
+    secret_fields = ("environment",)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Action._meta.fields]
+        hidden = self._hidden(request)
+        return [f.name for f in Action._meta.fields if f.name not in hidden]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -137,7 +150,7 @@ class AgentTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[AgentToken]) -> None:
         for token in queryset:
             agent_token_revoke(token=token, actor=Actor.for_user(request.user))

@@ -70,6 +70,7 @@ class Workflow(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["machine", "state"], name="workflow_machine_state")]
+        permissions = [("run_workflow", "Can start, retry, re-run and cancel workflows")]
         constraints = [
             # At most one unfinished workflow per machine, whatever races the services lose.
             models.UniqueConstraint(

@@ -12,7 +12,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, Max, OuterRef
 from django.db.models.fields.json import KT
@@ -23,6 +22,8 @@ from django.views.decorators.http import require_POST
 from inventory import selectors as inventory_selectors
 from inventory.models import Site
 from inventory.selection import bulk_page_selection, selection_query
+from rackpilot.core import access
+from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.listing import list_page
@@ -144,7 +145,7 @@ def _status(form: forms.Form) -> int:
 # --- templates -------------------------------------------------------------------------------
 
 
-@login_required
+@requires("workflows.view_template")
 def template_list(request: HttpRequest) -> HttpResponse:
     templates = (
         selectors.template_list()
@@ -161,7 +162,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@requires("workflows.view_template")
 def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(Template.objects.select_related("created_by"), pk=pk)
     workflows = selectors.workflow_list().filter(template=template)
@@ -184,8 +185,7 @@ def _template_form_page(
     return render(request, "workflows/template_form.html", context, status=_status(form))
 
 
-@login_required
-@permission_required("workflows.add_template", raise_exception=True)
+@requires("workflows.add_template")
 def template_create(request: HttpRequest) -> HttpResponse:
     form = TemplateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
@@ -196,8 +196,7 @@ def template_create(request: HttpRequest) -> HttpResponse:
     return _template_form_page(request, form, template=None)
 
 
-@login_required
-@permission_required("workflows.change_template", raise_exception=True)
+@requires("workflows.change_template")
 def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(Template, pk=pk)
     initial = {"name": template.name, "description": template.description, "body": template.body}
@@ -218,8 +217,7 @@ def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _template_form_page(request, form, template=template)
 
 
-@login_required
-@permission_required("workflows.delete_template", raise_exception=True)
+@requires("workflows.delete_template")
 def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(Template, pk=pk)
     if request.method == "POST":
@@ -237,7 +235,7 @@ def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # --- workflows -------------------------------------------------------------------------------
 
 
-@login_required
+@requires("workflows.view_workflow")
 def workflow_list(request: HttpRequest) -> HttpResponse:
     workflows = (
         selectors.workflow_list()
@@ -281,13 +279,13 @@ def _workflow_for_page(pk: int) -> Workflow:
     )
 
 
-@login_required
+@requires("workflows.view_workflow")
 def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = _workflow_context(_workflow_for_page(pk))
     return render(request, "workflows/workflow_detail.html", context)
 
 
-@login_required
+@requires("workflows.view_workflow")
 def workflow_live(request: HttpRequest, pk: int) -> HttpResponse:
     """The polled parts of the detail page: tasks, plus state, buttons and timing out of band."""
     context = {**_workflow_context(_workflow_for_page(pk)), "oob": True}
@@ -315,8 +313,7 @@ def _run_command(
 
 
 @require_POST
-@login_required
-@permission_required("workflows.change_workflow", raise_exception=True)
+@requires(access.RUN_WORKFLOW)
 def workflow_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = get_object_or_404(Workflow, pk=pk)
     form = WorkflowCancelForm(request.POST)
@@ -331,8 +328,7 @@ def workflow_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("workflows.change_workflow", raise_exception=True)
+@requires(access.RUN_WORKFLOW)
 def workflow_retry(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = get_object_or_404(Workflow, pk=pk)
     actor = Actor.for_user(request.user)
@@ -342,8 +338,7 @@ def workflow_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("workflows.add_workflow", raise_exception=True)
+@requires(access.RUN_WORKFLOW)
 def workflow_rerun(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = get_object_or_404(Workflow.objects.select_related("template", "machine"), pk=pk)
     actor = Actor.for_user(request.user)
@@ -355,8 +350,7 @@ def workflow_rerun(request: HttpRequest, pk: int) -> HttpResponse:
 # --- starting workflows ----------------------------------------------------------------------
 
 
-@login_required
-@permission_required("workflows.add_workflow", raise_exception=True)
+@requires(access.RUN_WORKFLOW)
 def workflow_start(request: HttpRequest, machine_pk: int) -> HttpResponse:
     machine = get_object_or_404(inventory_selectors.machine_list(), pk=machine_pk)
     initial = {"hardware_map": hardware_map_text(engine.default_hardware_map(machine))}
@@ -401,8 +395,7 @@ def workflow_start(request: HttpRequest, machine_pk: int) -> HttpResponse:
     return render(request, "workflows/workflow_start.html", context, status=_status(form))
 
 
-@login_required
-@permission_required("workflows.add_workflow", raise_exception=True)
+@requires(access.RUN_WORKFLOW)
 def workflow_bulk(request: HttpRequest) -> HttpResponse:
     """A template started on every machine the filter selects, once the operator confirmed
     the listed selection (its digest comes back with the form)."""

@@ -17,6 +17,7 @@ from builds.models import BuildArtifact
 from builds.ranges import ranged_file_response
 from builds.services import lifecycle
 from builds.services import recipes as recipe_services
+from rackpilot.core import access
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.viewsets import ServiceModelViewSet
 
@@ -40,6 +41,13 @@ class BuildViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
     queryset = selectors.build_list()
     serializer_class = serializers.BuildSerializer
     filterset_class = filtersets.BuildFilterSet
+    action_permissions = {
+        "create": (access.RUN_BUILD,),
+        "cancel": (access.RUN_BUILD,),
+        "set_default": (access.RUN_BUILD,),
+        "log": ("builds.view_build",),
+        "artifact": ("builds.view_build",),
+    }
     ordering_fields = ["created_at", "started_at", "finished_at", "state", "arch"]
 
     def get_queryset(self) -> Any:

@@ -20,6 +20,18 @@ from inventory.models import (
     Tag,
 )
 from inventory.states import MachineState
+from rackpilot.core.secrets import (
+    MACHINE_SECRET_FIELDS,
+    can_view_secrets,
+    is_mask,
+    masked_text,
+)
+
+
+def _user(serializer: serializers.BaseSerializer) -> Any:
+    """The requesting user; None without a request (nothing is shown unmasked then)."""
+    request = serializer.context.get("request")
+    return getattr(request, "user", None)
 
 
 class TagSerializer(serializers.ModelSerializer):
@@ -268,8 +280,20 @@ class MachineSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["hardware", "last_seen"]
 
+    def to_internal_value(self, data: Any) -> Any:
+        # A masked value sent back is what the client read, not a new value: keep the stored one.
+        if hasattr(data, "items") and any(is_mask(data.get(f)) for f in MACHINE_SECRET_FIELDS):
+            data = {
+                k: v for k, v in data.items() if not (k in MACHINE_SECRET_FIELDS and is_mask(v))
+            }
+        return super().to_internal_value(data)
+
     def to_representation(self, instance: Machine) -> dict[str, Any]:
         data = super().to_representation(instance)
+        if not can_view_secrets(_user(self)):
+            for name in MACHINE_SECRET_FIELDS:
+                if name in data:
+                    data[name] = masked_text(data[name])
         if isinstance(data.get("metadata"), dict):
             data["metadata"] = {
                 k: v for k, v in data["metadata"].items() if k != TINKERBELL_METADATA_KEY

@@ -21,6 +21,7 @@ from inventory.api.selection import (
 from inventory.importers.csv_import import CSVImportError, machines_import_csv
 from inventory.models import PowerJob, Tag
 from inventory.power import services as power_services
+from rackpilot.core import access
 from rackpilot.core.api.viewsets import ServiceModelViewSet
 
 
@@ -61,6 +62,14 @@ class MachineViewSet(ServiceModelViewSet):
     queryset = selectors.machine_list()
     serializer_class = serializers.MachineSerializer
     filterset_class = filtersets.MachineFilterSet
+    action_permissions = {
+        "transition": ("inventory.change_machine",),
+        "power": (access.POWER_MACHINE,),
+        "bulk_power": (access.POWER_MACHINE,),
+        "select": ("inventory.view_machine",),
+        "accept": (access.ACCEPT_MACHINE,),
+        "import_csv": (access.IMPORT_MACHINES,),
+    }
     ordering_fields = ["hostname", "state", "rack__name", "position", "last_seen", "created_at"]
     create_service = staticmethod(services.machine_create)
     update_service = staticmethod(services.machine_update)
@@ -106,6 +115,7 @@ class MachineViewSet(ServiceModelViewSet):
         return Response(serializers.PowerJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
+        operation_id="machines_power_bulk",
         request=serializers.PowerBulkSerializer,
         responses={202: serializers.PowerBulkResultSerializer},
         description="One power job per machine the filter selects; machines without a BMC or "

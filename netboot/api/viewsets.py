@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from netboot import discovery, filtersets, selectors
 from netboot.api import serializers
 from netboot.rules import all_hold
+from rackpilot.core import access
 from rackpilot.core.api.viewsets import ServiceModelViewSet
 
 
@@ -21,6 +21,10 @@ class DiscoveryRuleViewSet(ServiceModelViewSet):
     update_service = staticmethod(discovery.discovery_rule_update)
     delete_service = staticmethod(discovery.discovery_rule_delete)
     instance_kwarg = "rule"
+    action_permissions = {
+        "matches": ("netboot.view_discoveryrule",),
+        "apply": (access.ACCEPT_MACHINE, access.RUN_WORKFLOW),
+    }
 
     @extend_schema(
         responses={200: serializers.DiscoveryRuleMatchSerializer(many=True)},
@@ -47,11 +51,6 @@ class DiscoveryRuleViewSet(ServiceModelViewSet):
     @action(detail=True, methods=["post"])
     def apply(self, request: Request, pk: str | None = None) -> Response:
         rule = self.get_object()
-        if not (
-            request.user.has_perm("inventory.change_machine")
-            and request.user.has_perm("workflows.add_workflow")
-        ):
-            raise PermissionDenied("Accepting machines and starting workflows needs both rights.")
         run = discovery.discovery_rule_apply_now(rule=rule, actor=self.actor())
         return Response(
             {

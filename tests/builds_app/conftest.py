@@ -61,6 +61,7 @@ def builder_user(db: None) -> Any:
 
 @pytest.fixture
 def api(builder_user: Any) -> APIClient:
+    builder_user.get_all_permissions()  # loaded once, as each request does: counts compare
     client = APIClient()
     client.force_authenticate(builder_user)
     return client

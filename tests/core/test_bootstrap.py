@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import Client
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from inventory import services
@@ -40,7 +40,7 @@ def inventory_counts() -> dict[str, int]:
         "machines": Machine.objects.count(),
         "interfaces": NetworkInterface.objects.count(),
         "users": User.objects.count(),
-        "tokens": Token.objects.count(),
+        "tokens": AuthToken.objects.count(),
         "events": Event.objects.count(),
     }
 

@@ -112,8 +112,9 @@ async def test_a_user_without_the_view_permission_is_closed_with_4403(path: str,
         await ws.disconnect()
 
 
-async def test_a_refused_user_gets_no_events(viewer: Any) -> None:
-    ws, connected, code = await _socket("/ws/events/", viewer)
+async def test_a_refused_user_gets_no_events() -> None:
+    nobody = await sync_to_async(_user)()  # signed in, no role
+    ws, connected, code = await _socket("/ws/events/", nobody)
     assert (connected, code) == (False, 4403)
     machine = await sync_to_async(make_machine)("quiet", "52:54:00:f1:00:02")
     from inventory import services

@@ -16,7 +16,6 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pytest_django.asserts import assertContains, assertNotContains
-from rest_framework.authtoken.models import Token
 
 from inventory.admin import DiskInline
 from inventory.models import BMC, Disk, Machine, NetworkInterface, PowerJob, Rack, Site, Tag
@@ -24,6 +23,7 @@ from netboot.discovery import discovery_rule_create
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
 from rackpilot.core.models import Event
+from rackpilot.core.tokens import api_token_issue
 from tests.builds_app.conftest import builds_admin_rows
 from tests.factories import (
     BMCFactory,
@@ -74,7 +74,7 @@ def fleet(rack, superuser) -> dict[str, Any]:
     bmc = BMCFactory(machine=big, password="factory-secret")
     record_event(actor=Actor.system("tests"), verb="machine.created", obj=big, machine=big)
     Group.objects.create(name="operators")
-    Token.objects.create(user=superuser)
+    api_token_issue(user=superuser, actor=Actor.system("tests"), description="fra1 scripts")
     # The workflows app's admin pages need a row of each kind too.
     system = Actor.system("tests")
     template = template_create(actor=system, name="fra1-install", body=TWO_ACTIONS)

@@ -7,11 +7,12 @@ import re
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, Tag
+from rackpilot.core.actors import Actor
 from rackpilot.core.models import Event
+from rackpilot.core.tokens import api_token_issue
 from tests.factories import (
     BMCFactory,
     DiskFactory,
@@ -31,9 +32,9 @@ def test_every_endpoint_requires_authentication(anon_api):
 
 
 def test_token_authentication(operator):
-    token = Token.objects.create(user=operator)
+    _token, key = api_token_issue(user=operator, actor=Actor.system("tests"))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/machines/").status_code == 200
 
 
@@ -46,7 +47,7 @@ def test_reading_is_allowed_but_writing_needs_permission(viewer):
     assert not Site.objects.exists()
 
 
-def test_site_and_rack_crud(api):
+def test_site_and_rack_crud(api, admin_api):
     site = api.post("/api/v1/sites/", {"name": "Frankfurt", "slug": "fra1"}).json()
     rack = api.post("/api/v1/racks/", {"site": site["id"], "name": "A01", "u_height": 42}).json()
     assert rack["site_slug"] == "fra1"
@@ -56,14 +57,14 @@ def test_site_and_rack_crud(api):
     listed = api.get("/api/v1/sites/").json()["results"][0]
     assert listed["rack_count"] == 1
 
-    assert api.delete(f"/api/v1/racks/{rack['id']}/").status_code == 204
-    assert api.delete(f"/api/v1/sites/{site['id']}/").status_code == 204
+    assert admin_api.delete(f"/api/v1/racks/{rack['id']}/").status_code == 204
+    assert admin_api.delete(f"/api/v1/sites/{site['id']}/").status_code == 204
     assert not Rack.objects.exists() and not Site.objects.exists()
     verbs = set(Event.objects.values_list("verb", flat=True))
     assert {"site.created", "rack.created", "rack.updated", "rack.deleted", "site.deleted"} <= verbs
 
 
-def test_machine_crud_with_tags_and_placement(api):
+def test_machine_crud_with_tags_and_placement(api, admin_api):
     rack = RackFactory()
     TagFactory(name="gpu", slug="gpu")
     response = api.post(
@@ -82,7 +83,7 @@ def test_machine_crud_with_tags_and_placement(api):
     assert put.status_code == 200, put.json()
     assert put.json()["description"] == "A100 box"
 
-    assert api.delete(f"/api/v1/machines/{machine['id']}/").status_code == 204
+    assert admin_api.delete(f"/api/v1/machines/{machine['id']}/").status_code == 204
     assert not Machine.objects.exists()
 
 
@@ -101,7 +102,7 @@ def test_unknown_rack_is_a_400_naming_rack(api):
     assert "rack" in response.json()
 
 
-def test_interface_crud_and_mac_normalisation(api):
+def test_interface_crud_and_mac_normalisation(api, admin_api):
     machine = MachineFactory()
     response = api.post(
         "/api/v1/interfaces/",
@@ -120,7 +121,7 @@ def test_interface_crud_and_mac_normalisation(api):
 
     patched = api.patch(f"/api/v1/interfaces/{nic['id']}/", {"vlan_id": 120})
     assert patched.json()["vlan_id"] == 120
-    assert api.delete(f"/api/v1/interfaces/{nic['id']}/").status_code == 204
+    assert admin_api.delete(f"/api/v1/interfaces/{nic['id']}/").status_code == 204
     assert not NetworkInterface.objects.exists()
 
 
@@ -139,7 +140,7 @@ def test_duplicate_and_malformed_macs_are_400s(api):
     assert bad_ip.status_code == 400 and "ip" in bad_ip.json()
 
 
-def test_disk_crud(api):
+def test_disk_crud(api, admin_api):
     machine = MachineFactory()
     disk = api.post(
         "/api/v1/disks/", {"machine": machine.pk, "device": "/dev/nvme0n1", "size_bytes": 10**12}
@@ -147,11 +148,11 @@ def test_disk_crud(api):
     assert api.patch(f"/api/v1/disks/{disk['id']}/", {"model": "PM9A3"}).json()["model"] == "PM9A3"
     bad = api.post("/api/v1/disks/", {"machine": machine.pk, "device": "sda"})
     assert bad.status_code == 400 and "device" in bad.json()
-    assert api.delete(f"/api/v1/disks/{disk['id']}/").status_code == 204
+    assert admin_api.delete(f"/api/v1/disks/{disk['id']}/").status_code == 204
     assert not Disk.objects.exists()
 
 
-def test_bmc_password_is_write_only_everywhere(api):
+def test_bmc_password_is_write_only_everywhere(api, admin_api):
     machine = MachineFactory()
     created = api.post(
         "/api/v1/bmcs/",
@@ -180,15 +181,15 @@ def test_bmc_password_is_write_only_everywhere(api):
 
     api.patch(f"/api/v1/bmcs/{bmc_id}/", {"password": "rotated"})
     assert BMC.objects.get(pk=bmc_id).get_password() == "rotated"
-    assert api.delete(f"/api/v1/bmcs/{bmc_id}/").status_code == 204
+    assert admin_api.delete(f"/api/v1/bmcs/{bmc_id}/").status_code == 204
 
 
-def test_tag_crud(api):
+def test_tag_crud(api, admin_api):
     tag = api.post("/api/v1/tags/", {"name": "Storage", "slug": "storage", "color": "ff8800"})
     assert tag.status_code == 201
     bad = api.post("/api/v1/tags/", {"name": "x", "slug": "x", "color": "orange"})
     assert bad.status_code == 400 and "color" in bad.json()
-    assert api.delete(f"/api/v1/tags/{tag.json()['id']}/").status_code == 204
+    assert admin_api.delete(f"/api/v1/tags/{tag.json()['id']}/").status_code == 204
     assert not Tag.objects.exists()
 
 

@@ -16,7 +16,7 @@ from netboot.discovery import discovery_rule_create
 from netboot.models import DiscoveryRule
 from rackpilot.core.actors import Actor
 from rackpilot.core.models import Event
-from tests.factories import DiskFactory, RackFactory
+from tests.factories import DiskFactory, RackFactory, UserFactory
 from tests.netboot.conftest import make_default_build, make_machine
 from tests.workflows.conftest import TWO_ACTIONS
 from workflows.models import AgentToken, Template, Workflow
@@ -426,8 +426,9 @@ def test_running_a_rule_needs_the_rights_to_accept_and_start(
     template: Template, operator: Any
 ) -> None:
     qemu = rule("qemu", template, "")
-    operator.user_permissions.remove(*operator.user_permissions.filter(codename="add_workflow"))
+    # An accepter who may not start workflows (accept_machine alone) is refused the rule run.
+    accepter = UserFactory(username="accepter", permissions=["inventory.accept_machine"])
     client = APIClient()
-    client.force_authenticate(operator)
+    client.force_authenticate(accepter)
     response = client.post(f"/api/v1/discovery-rules/{qemu.pk}/apply/")
     assert response.status_code == 403

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 SYSTEM = Actor.system("tests")
 
 
-def test_template_crud_and_syntax_errors_with_line(api):
+def test_template_crud_and_syntax_errors_with_line(api, admin_api):
     created = api.post("/api/v1/templates/", {"name": "two", "body": TWO_ACTIONS})
     assert created.status_code == 201, created.json()
     template_id = created.json()["id"]
@@ -33,16 +33,17 @@ def test_template_crud_and_syntax_errors_with_line(api):
     )
     assert unknown_function.status_code == 400
     assert 'function "frobnicate" not defined' in unknown_function.json()["body"][0]
-    assert api.delete(f"/api/v1/templates/{template_id}/").status_code == 204
+    assert api.delete(f"/api/v1/templates/{template_id}/").status_code == 403  # the admin's
+    assert admin_api.delete(f"/api/v1/templates/{template_id}/").status_code == 204
 
 
-def test_template_in_use_cannot_be_deleted(api, workflow, template):
-    response = api.delete(f"/api/v1/templates/{template.pk}/")
+def test_template_in_use_cannot_be_deleted(admin_api, workflow, template):
+    response = admin_api.delete(f"/api/v1/templates/{template.pk}/")
     assert response.status_code == 400
     assert Template.objects.filter(pk=template.pk).exists()
 
 
-def test_workflow_create_and_detail(api, template, machine):
+def test_workflow_create_and_detail(api, admin_api, template, machine):
     response = api.post(
         "/api/v1/workflows/", {"template": "two-steps", "machine": "node-a"}, format="json"
     )
@@ -51,7 +52,14 @@ def test_workflow_create_and_detail(api, template, machine):
     assert body["state"] == "pending"
     assert body["hardware_map"] == {"device_1": "52:54:00:aa:00:01"}
     assert [a["name"] for a in body["tasks"][0]["actions"]] == ["write-disk", "reboot"]
-    assert body["spec"]["tasks"][0]["actions"][0]["environment"]["DEST_DISK"] == "/dev/nvme0n1"
+    # The operator sees which variables are set, not their values; the admin sees them.
+    assert body["spec"]["tasks"][0]["actions"][0]["environment"]["DEST_DISK"] == "********"
+    assert body["tasks"][0]["actions"][0]["environment"]["DEST_DISK"] == "********"
+    assert body["rendered"] == "********"
+    detail = admin_api.get(f"/api/v1/workflows/{body['id']}/").json()
+    assert detail["spec"]["tasks"][0]["actions"][0]["environment"]["DEST_DISK"] == "/dev/nvme0n1"
+    assert detail["tasks"][0]["actions"][0]["environment"]["DEST_DISK"] == "/dev/nvme0n1"
+    assert "DEST_DISK" in detail["rendered"]
 
     busy = api.post(
         "/api/v1/workflows/", {"template": "two-steps", "machine": "node-a"}, format="json"

@@ -11,7 +11,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -49,6 +48,7 @@ def _attempt(request: Request, action: Action) -> int:
 class ActionLogView(generics.ListAPIView):
     """The lines of one action attempt, oldest first, with an opaque cursor to page on."""
 
+    required_permissions = ("workflows.view_workflow",)
     serializer_class = LogLineSerializer
     pagination_class = SeqCursorPagination
     filter_backends: list[Any] = []
@@ -80,7 +80,7 @@ def _download(actions: list[Action], filename: str) -> StreamingHttpResponse:
 
 
 class ActionLogTextView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_permissions = ("workflows.view_workflow",)
 
     @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request: Request, action_id: int) -> StreamingHttpResponse:
@@ -89,7 +89,7 @@ class ActionLogTextView(APIView):
 
 
 class WorkflowLogTextView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_permissions = ("workflows.view_workflow",)
 
     @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request: Request, workflow_id: int) -> StreamingHttpResponse:

@@ -10,7 +10,25 @@ from inventory.api.selection import (
     selection_answer,
 )
 from inventory.models import Machine
+from rackpilot.core.secrets import (
+    can_view_secrets,
+    masked_environment,
+    masked_spec,
+    masked_text,
+)
 from workflows.models import Action, Task, Template, Workflow
+
+
+def _user(serializer: serializers.BaseSerializer) -> Any:
+    """The requesting user; None without a request (nothing is shown unmasked then)."""
+    request = serializer.context.get("request")
+    return getattr(request, "user", None)
+
+
+def _masked_environment(serializer: serializers.BaseSerializer, data: Any) -> Any:
+    if not can_view_secrets(_user(serializer)):
+        data["environment"] = masked_environment(data.get("environment"))
+    return data
 
 
 class TemplateSerializer(serializers.ModelSerializer):
@@ -53,6 +71,9 @@ class ActionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance: Action) -> dict[str, Any]:
+        return _masked_environment(self, super().to_representation(instance))
+
 
 class TaskSerializer(serializers.ModelSerializer):
     actions = ActionSerializer(many=True, read_only=True)
@@ -61,6 +82,9 @@ class TaskSerializer(serializers.ModelSerializer):
         model = Task
         fields = ["id", "name", "worker", "volumes", "environment", "order", "actions"]
         read_only_fields = fields
+
+    def to_representation(self, instance: Task) -> dict[str, Any]:
+        return _masked_environment(self, super().to_representation(instance))
 
 
 class WorkflowSerializer(serializers.ModelSerializer):
@@ -114,6 +138,13 @@ class WorkflowDetailSerializer(WorkflowSerializer):
     class Meta(WorkflowSerializer.Meta):
         fields = [*WorkflowSerializer.Meta.fields, "spec", "rendered", "tasks"]
         read_only_fields = [*WorkflowSerializer.Meta.read_only_fields, "spec", "rendered"]
+
+    def to_representation(self, instance: Workflow) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not can_view_secrets(_user(self)):
+            data["spec"] = masked_spec(data.get("spec"))
+            data["rendered"] = masked_text(data.get("rendered") or "")
+        return data
 
 
 class WorkflowCancelSerializer(serializers.Serializer):

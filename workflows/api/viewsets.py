@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from inventory.api.selection import selection_from_body
+from rackpilot.core import access
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.viewsets import ServiceModelViewSet
 from workflows import filtersets, selectors
@@ -40,6 +41,13 @@ class WorkflowViewSet(
     queryset = selectors.workflow_list()
     serializer_class = serializers.WorkflowSerializer
     filterset_class = filtersets.WorkflowFilterSet
+    action_permissions = {
+        "create": (access.RUN_WORKFLOW,),
+        "cancel": (access.RUN_WORKFLOW,),
+        "retry": (access.RUN_WORKFLOW,),
+        "rerun": (access.RUN_WORKFLOW,),
+        "bulk": (access.RUN_WORKFLOW,),
+    }
     ordering_fields = ["created_at", "started_at", "finished_at", "state"]
 
     def get_queryset(self) -> Any:
@@ -57,7 +65,8 @@ class WorkflowViewSet(
 
     def _answer(self, workflow: Any, code: int = status.HTTP_200_OK) -> Response:
         fresh = selectors.workflow_detail().get(pk=workflow.pk)
-        return Response(serializers.WorkflowDetailSerializer(fresh).data, status=code)
+        answer = serializers.WorkflowDetailSerializer(fresh, context=self.get_serializer_context())
+        return Response(answer.data, status=code)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = self.get_serializer(data=request.data)

@@ -1,8 +1,9 @@
 """First-run set-up, run by ``make run`` after ``migrate``; safe to run on every start.
 
 - An inventory without machines gets the demo fleet (unless ``--no-demo``).
-- Without any superuser, one is created with a random password and a REST API token, both
-  printed once. Later runs say the admin exists and never print a password again.
+- Without any superuser, one is created with a random password and a REST API token (which
+  expires after API_TOKEN_TTL_HOURS like every token), both printed once. Later runs say the
+  admin exists and never print a password again.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError, transaction
-from rest_framework.authtoken.models import Token
 
 from inventory.demo import DemoFleetError, demo_fleet_load
 from inventory.models import Machine
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
+from rackpilot.core.tokens import api_token_issue
 
 
 def public_base_url() -> str:
@@ -92,12 +93,14 @@ class Command(BaseCommand):
                 user = user_model._default_manager.create_superuser(  # type: ignore[attr-defined]
                     **{user_model.USERNAME_FIELD: username, "email": "", "password": password}
                 )
-                token = Token.objects.create(user=user)
                 record_event(
                     actor=actor,
                     verb="user.created",
                     obj=user,
                     message="First superuser, created by bootstrap.",
+                )
+                _token, key = api_token_issue(
+                    user=user, actor=actor, description="First admin's token, issued by bootstrap."
                 )
         except IntegrityError:
             # Another bootstrap created it a moment ago; that one printed the password.
@@ -114,7 +117,7 @@ class Command(BaseCommand):
                     f"   Admin site: {base}admin/",
                     f"   Username:   {username}",
                     f"   Password:   {password}",
-                    f"   API token:  {token.key}   (header 'Authorization: Token <key>')",
+                    f"   API token:  {key}   (header 'Authorization: Token <key>')",
                     rule,
                 ]
             )
