@@ -62,15 +62,36 @@ def _render(template: Template, machine: Machine, hardware_map: dict[str, str]) 
         raise ValidationError({"template": [str(problem) for problem in exc.problems]}) from exc
 
 
-def _check_workers(rendered: RenderedWorkflow) -> None:
-    """Every task's worker must be an interface we know, or no agent could ever run it."""
+def _check_workers(rendered: RenderedWorkflow, machine: Machine) -> None:
+    """Every task's worker must be an interface we know, or no agent could ever run it, and
+    belong to a machine that may run this workflow: the workflow's own machine (checked above),
+    or another that allows workflows and is ready. Otherwise a hardware_map could aim actions
+    at any machine's MAC."""
     workers = {task.worker for task in rendered.tasks}
-    known = set(NetworkInterface.objects.filter(mac__in=workers).values_list("mac", flat=True))
-    unknown = sorted(workers - known)
+    interfaces = NetworkInterface.objects.filter(mac__in=workers).select_related("machine")
+    owners = {nic.mac: nic.machine for nic in interfaces}
+    unknown = sorted(workers - owners.keys())
     if unknown:
         raise ValidationError(
             {"hardware_map": f"Worker(s) {', '.join(unknown)} match no machine's interface."}
         )
+    refused = sorted(
+        f"{mac} ({owner.hostname}: {_worker_refusal(owner)})"
+        for mac, owner in owners.items()
+        if owner.pk != machine.pk and _worker_refusal(owner)
+    )
+    if refused:
+        raise ValidationError(
+            {"hardware_map": f"Worker(s) {', '.join(refused)} may not run this workflow."}
+        )
+
+
+def _worker_refusal(owner: Machine) -> str:
+    if not owner.allow_workflow:
+        return "allow_workflow is off"
+    if owner.state not in STARTABLE_MACHINE_STATES:
+        return f"it is {owner.state}"
+    return ""
 
 
 @dataclass
@@ -90,7 +111,7 @@ def workflow_plan(
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
         raise ValidationError({"hardware_map": "Keys and values must be strings."})
     rendered = _render(template, machine, mapping)
-    _check_workers(rendered)
+    _check_workers(rendered, machine)
     return WorkflowPlan(template=template, machine=machine, hardware_map=mapping, rendered=rendered)
 
 
