@@ -18,7 +18,7 @@ class BrowserJsonConsumer(AsyncJsonWebsocketConsumer):
 
     async def permitted(self, permission: str) -> bool:
         """True for an active, signed-in user with ``permission``; otherwise the socket is
-        closed (4401 without a session, 4403 without the permission) and False."""
+        closed with 4403 (no session, or no permission) and False."""
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=CLOSE_FORBIDDEN)

@@ -29,6 +29,10 @@ def model_permission(model: type[models.Model], verb: str) -> str:
 
 def required_permissions(view: Any, method: str) -> tuple[str, ...] | None:
     """What ``view`` needs for ``method`` (the action DRF routed to), or None: refused."""
+    # DRF's router index (its APIRootView, known by the attribute it has: importing the class
+    # here would import DRF's views while DRF reads this module from the settings).
+    if hasattr(view, "api_root_dict"):
+        return ()  # the index of endpoints: any signed-in user may read it
     fixed = getattr(view, "required_permissions", None)
     if fixed is not None:  # a plain APIView says what it needs
         return tuple(fixed)
