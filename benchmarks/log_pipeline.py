@@ -59,8 +59,8 @@ def prepare(agents: int) -> tuple[list[dict[str, object]], str]:
     from rackpilot.core.actors import Actor
     from tests.factories import UserFactory
     from workflows.services import templates as template_services
-    from workflows.services.agent import agent_token_issue
     from workflows.services.engine import workflow_create
+    from workflows.services.tokens import agent_token_issue
 
     actor = Actor.system("benchmark")
     body = (

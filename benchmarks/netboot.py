@@ -39,6 +39,8 @@ os.environ.setdefault("CHANNELS_PREFIX", f"rackpilot-bench-{os.getpid()}")
 # The load comes from one address: a per-source rate limit would measure the limit instead.
 os.environ.setdefault("NETBOOT_RATE_LIMIT", "0")
 os.environ.setdefault("NETBOOT_ARTIFACT_RATE_LIMIT", "0")
+# wrk asks from loopback for every machine, as a DHCP relay or proxy would.
+os.environ.setdefault("NETBOOT_TRUSTED_PROXIES", "127.0.0.1/32")
 
 ARCH = "x86_64"
 RACK_UNITS = 42
@@ -138,6 +140,7 @@ def prepare(machines: int, artifact_mib: int, artifacts_dir: Path) -> list[str]:
     from inventory import services as inventory_services
     from inventory.models import Machine, NetworkInterface
     from rackpilot.core.actors import Actor
+    from workflows.models import Template, Workflow
 
     actor = Actor.system("benchmark")
     sites = [
@@ -181,6 +184,14 @@ def prepare(machines: int, artifact_mib: int, artifacts_dir: Path) -> list[str]:
             )
             for index, machine in enumerate(rows)
         ],
+        batch_size=2000,
+    )
+
+    # Each machine has a pending workflow: the script it gets is Hook with a boot nonce, the
+    # path a provisioning boot takes (a machine with nothing to do gets a short exit script).
+    template = Template.objects.create(name="bench", body="version: '0.1'")
+    Workflow.objects.bulk_create(
+        [Workflow(template=template, machine=machine, global_timeout=3600) for machine in rows],
         batch_size=2000,
     )
 

@@ -7,6 +7,7 @@ import django_filters as filters
 from builds.models import Build, BuildRecipe
 from builds.states import Arch, BuildState
 from inventory.filtersets import SearchFilterSet
+from rackpilot.core.filters import IdFilter
 
 
 class RecipeFilterSet(SearchFilterSet):
@@ -22,7 +23,7 @@ class BuildFilterSet(SearchFilterSet):
     state = filters.MultipleChoiceFilter(choices=BuildState.choices)
     arch = filters.ChoiceFilter(choices=Arch.choices)
     recipe = filters.CharFilter(field_name="recipe__name", label="Recipe (name)")
-    recipe_id = filters.NumberFilter(field_name="recipe_id")
+    recipe_id = IdFilter(field_name="recipe_id")
     is_default = filters.BooleanFilter()
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")

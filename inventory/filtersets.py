@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 import django_filters as filters
+from django import forms
+from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from inventory.fields import normalize_mac
+from inventory.fields import MACAddressField, normalize_mac
 from inventory.models import BMC, Disk, Machine, NetworkInterface, PowerJob, Rack, Site, Tag
 from inventory.states import MachineState, PowerJobState
+from rackpilot.core.filters import IdFilter, IPAddressFilter
 from rackpilot.core.models import Event
 
 
+class MACField(forms.CharField):
+    def to_python(self, value: object) -> str:
+        text = super().to_python(value)
+        return normalize_mac(text) if text else text
+
+
+class MACFilter(filters.CharFilter):
+    """A MAC address in any usual spelling, matched in its stored form; anything else is a
+    400 naming the parameter."""
+
+    field_class = MACField
+
+
 class SearchFilterSet(filters.FilterSet):
-    """Adds ``q``: a case-insensitive search over ``search_fields``."""
+    """Adds ``q``: a case-insensitive search over ``search_fields``. IP and MAC fields are
+    checked as such before a query runs."""
+
+    FILTER_DEFAULTS = {
+        **filters.FilterSet.FILTER_DEFAULTS,
+        models.GenericIPAddressField: {"filter_class": IPAddressFilter},
+        MACAddressField: {"filter_class": MACFilter},
+    }
 
     search_fields: tuple[str, ...] = ()
     q = filters.CharFilter(method="search", label="Search")
@@ -46,7 +69,7 @@ class SiteFilterSet(SearchFilterSet):
 class RackFilterSet(SearchFilterSet):
     search_fields = ("name", "description", "site__name")
     site = filters.CharFilter(field_name="site__slug", label="Site (slug)")
-    site_id = filters.NumberFilter(field_name="site_id")
+    site_id = IdFilter(field_name="site_id")
 
     class Meta:
         model = Rack
@@ -56,14 +79,14 @@ class RackFilterSet(SearchFilterSet):
 class MachineFilterSet(SearchFilterSet):
     search_fields = ("hostname", "serial_number", "description")
     site = filters.CharFilter(field_name="rack__site__slug", label="Site (slug)")
-    site_id = filters.NumberFilter(field_name="rack__site_id")
+    site_id = IdFilter(field_name="rack__site_id")
     rack = filters.CharFilter(field_name="rack__name", label="Rack (name)")
-    rack_id = filters.NumberFilter(field_name="rack_id")
+    rack_id = IdFilter(field_name="rack_id")
     state = filters.MultipleChoiceFilter(choices=MachineState.choices)
     arch = filters.ChoiceFilter(choices=Machine.Arch.choices)
     tag = filters.CharFilter(method="filter_tag", label="Tag (slug)")
-    mac = filters.CharFilter(method="filter_mac", label="MAC address")
-    ip = filters.CharFilter(field_name="interfaces__ip", label="IP address", distinct=True)
+    mac = MACFilter(method="filter_mac", label="MAC address")
+    ip = IPAddressFilter(field_name="interfaces__ip", label="IP address", distinct=True)
     has_bmc = filters.BooleanFilter(field_name="bmc", lookup_expr="isnull", exclude=True)
     power_state = filters.MultipleChoiceFilter(
         field_name="bmc__power_state", choices=BMC.PowerState.choices, label="Power state"
@@ -96,19 +119,15 @@ class MachineFilterSet(SearchFilterSet):
         return queryset.filter(Exists(tagged))
 
     def filter_mac(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        try:
-            mac = normalize_mac(value)
-        except Exception:
-            return queryset.none()
         return queryset.filter(
-            Exists(NetworkInterface.objects.filter(machine=OuterRef("pk"), mac=mac))
+            Exists(NetworkInterface.objects.filter(machine=OuterRef("pk"), mac=value))
         )
 
 
 class NetworkInterfaceFilterSet(SearchFilterSet):
     search_fields = ("name", "mac", "hostname", "machine__hostname")
     machine = filters.CharFilter(field_name="machine__hostname", label="Machine (hostname)")
-    machine_id = filters.NumberFilter(field_name="machine_id")
+    machine_id = IdFilter(field_name="machine_id")
 
     class Meta:
         model = NetworkInterface
@@ -118,7 +137,7 @@ class NetworkInterfaceFilterSet(SearchFilterSet):
 class DiskFilterSet(SearchFilterSet):
     search_fields = ("device", "model", "serial", "machine__hostname")
     machine = filters.CharFilter(field_name="machine__hostname", label="Machine (hostname)")
-    machine_id = filters.NumberFilter(field_name="machine_id")
+    machine_id = IdFilter(field_name="machine_id")
 
     class Meta:
         model = Disk
@@ -128,7 +147,7 @@ class DiskFilterSet(SearchFilterSet):
 class BMCFilterSet(SearchFilterSet):
     search_fields = ("address", "username", "machine__hostname")
     machine = filters.CharFilter(field_name="machine__hostname", label="Machine (hostname)")
-    machine_id = filters.NumberFilter(field_name="machine_id")
+    machine_id = IdFilter(field_name="machine_id")
 
     class Meta:
         model = BMC
@@ -138,7 +157,7 @@ class BMCFilterSet(SearchFilterSet):
 class PowerJobFilterSet(SearchFilterSet):
     search_fields = ("machine__hostname", "requested_by", "error", "reason")
     machine = filters.CharFilter(field_name="machine__hostname", label="Machine (hostname)")
-    machine_id = filters.NumberFilter(field_name="machine_id")
+    machine_id = IdFilter(field_name="machine_id")
     state = filters.MultipleChoiceFilter(choices=PowerJobState.choices)
     action = filters.MultipleChoiceFilter(choices=PowerJob.Action.choices)
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -150,7 +169,7 @@ class PowerJobFilterSet(SearchFilterSet):
 
 class EventFilterSet(SearchFilterSet):
     search_fields = ("verb", "actor_name", "object_repr", "message")
-    machine_id = filters.NumberFilter(field_name="machine_id")
+    machine_id = IdFilter(field_name="machine_id")
     since = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
     until = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
 

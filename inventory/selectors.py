@@ -82,3 +82,20 @@ def rack_elevation(rack: Rack) -> list[dict[str, object]]:
             units.append({"unit": unit, "machine": machine, "span": machine.u_height})
             unit -= machine.u_height
     return units
+
+
+def shared_addresses(machine: Machine) -> list[tuple[str, list[str]]]:
+    """(IP, other machines' hostnames) for each of ``machine``'s addresses another machine also
+    holds: netboot and metadata answer 404 for such an address."""
+    ips = [i.ip for i in machine.interfaces.all() if i.ip]
+    if not ips:
+        return []
+    others: dict[str, set[str]] = {}
+    rows = (
+        NetworkInterface.objects.filter(ip__in=ips)
+        .exclude(machine=machine)
+        .values_list("ip", "machine__hostname")
+    )
+    for ip, hostname in rows:
+        others.setdefault(str(ip), set()).add(hostname)
+    return [(ip, sorted(names)) for ip, names in sorted(others.items())]

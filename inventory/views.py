@@ -136,6 +136,7 @@ def machine_detail(request: HttpRequest, pk: int) -> HttpResponse:
         # In lifecycle order, so the buttons read left to right as the machine moves on.
         "next_states": [state for state in MachineState if state.value in allowed],
         "power": views_power.power_card(machine),
+        "shared_addresses": selectors.shared_addresses(machine),
     }
     return render(request, "inventory/machine_detail.html", context)
 

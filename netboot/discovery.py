@@ -123,17 +123,35 @@ def _enrol(mac: str, hardware: dict[str, Any]) -> Machine:
     return machine
 
 
-def _existing_machine(mac: str) -> Machine | None:
+def waiting_refusal() -> str:
+    """Why no more machines may be enrolled now ("" while they may)."""
+    cap = settings.NETBOOT_DISCOVERY_MAX_WAITING
+    waiting = Machine.objects.filter(state=MachineState.DISCOVERED).count()
+    if waiting >= cap:
+        return (
+            f"{waiting} discovered machines are waiting for acceptance, the most "
+            "NETBOOT_DISCOVERY_MAX_WAITING allows: accept or delete some first"
+        )
+    return ""
+
+
+def _refuse_known(mac: str) -> None:
+    """A discovery token enrols an unknown MAC once. A MAC the inventory has (a machine that
+    is waiting for acceptance included) netboots with its machine's own nonce: a second
+    discovery token for it would be a second, unvetted way in to that machine's agent."""
     interface = NetworkInterface.objects.select_related("machine").filter(mac=mac).first()
     if interface is None:
-        return None
+        return
     machine = interface.machine
-    if machine.state != MachineState.DISCOVERED:
+    if machine.state == MachineState.DISCOVERED:
         raise PermissionDenied(
-            f"{mac} belongs to {machine.hostname}, which is {machine.state}: it netboots with "
-            "its own token, not a discovery token"
+            f"{mac} is already waiting for acceptance as {machine.hostname}: a second discovery "
+            "token is refused (netboot gives the machine its own nonce)"
         )
-    return machine
+    raise PermissionDenied(
+        f"{mac} belongs to {machine.hostname}, which is {machine.state}: it netboots with "
+        "its own token, not a discovery token"
+    )
 
 
 @transaction.atomic
@@ -155,17 +173,17 @@ def machine_discover(
         raise ValidationError({"worker_id": exc.messages}) from exc
     if locked.mac and mac != locked.mac:
         raise PermissionDenied(f"this discovery token was issued to {locked.mac}, not to {mac}")
-    machine = _existing_machine(mac)
-    if machine is None:
-        try:
-            # Two boots of one machine (two tokens) may race to enrol it: one wins, the other
-            # finds its machine.
-            with transaction.atomic():
-                machine = _enrol(mac, _dict(hardware))
-        except IntegrityError:
-            machine = _existing_machine(mac)
-            if machine is None:
-                raise
+    _refuse_known(mac)
+    if refusal := waiting_refusal():
+        raise PermissionDenied(refusal)
+    try:
+        # Two boots of one machine (two tokens) may race to enrol it: one wins, the other is
+        # refused as a second token.
+        with transaction.atomic():
+            machine = _enrol(mac, _dict(hardware))
+    except IntegrityError:
+        _refuse_known(mac)
+        raise
     locked.machine = machine
     locked.save(update_fields=["machine"])
     token.machine = machine

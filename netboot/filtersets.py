@@ -6,12 +6,13 @@ import django_filters as filters
 
 from inventory.filtersets import SearchFilterSet
 from netboot.models import DiscoveryRule
+from rackpilot.core.filters import IdFilter
 
 
 class DiscoveryRuleFilterSet(SearchFilterSet):
     search_fields = ("name", "description", "conditions", "template__name")
     template = filters.CharFilter(field_name="template__name", label="Template (name)")
-    template_id = filters.NumberFilter(field_name="template_id")
+    template_id = IdFilter(field_name="template_id")
 
     class Meta:
         model = DiscoveryRule

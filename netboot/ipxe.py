@@ -78,3 +78,14 @@ def chain_script(url: str) -> str:
 def one_line(text: str) -> str:
     """Kernel arguments on one line: a newline in the inventory must not become a command."""
     return " ".join(text.split())
+
+
+def exit_script(reason: str) -> str:
+    """Nothing to boot into: say why and hand back to the firmware's next boot device (the
+    local disk, after a workflow installed an OS), as Tinkerbell does."""
+    return (
+        "#!ipxe\n\n"
+        f"echo Rackpilot: {one_line(reason)}\n"
+        "echo Exiting to the next boot device.\n"
+        "exit\n"
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -11,12 +10,14 @@ from django.db import transaction
 
 from inventory import services as inventory_services
 from inventory.models import Machine, NetworkInterface
-from netboot import ipxe, selectors
+from inventory.states import MachineState
+from netboot import addresses, ipxe, selectors
+from netboot.discovery import waiting_refusal
 from netboot.metadata import facility_code
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
-from workflows.models import AgentToken
-from workflows.services.agent import agent_token_issue
+from workflows.models import Workflow
+from workflows.services.tokens import boot_nonce_issue
 
 NETBOOT = Actor.system("netboot")
 # Tinkerbell's tink-server gRPC port: Hook expects grpc_authority=<host>:<port>.
@@ -107,14 +108,26 @@ def _hook_script(*, target: BootTarget, token: str, banner: str, discovery: bool
     )
 
 
-def _token_ttl() -> timedelta:
-    return timedelta(seconds=settings.NETBOOT_TOKEN_TTL_SECONDS)
+def _work_for(machine: Machine) -> tuple[Workflow | None, str]:
+    """The workflow a boot of ``machine`` is for (None in discovery), or why there is none."""
+    if machine.state == MachineState.DISCOVERED:
+        return None, ""  # waiting for acceptance: Hook keeps its agent in touch
+    if machine.state == MachineState.RETIRED:
+        return None, f"{machine.hostname} is retired"
+    if not machine.allow_workflow:
+        return None, f"{machine.hostname} does not allow workflows"
+    workflow = selectors.unfinished_workflow_of(machine)
+    if workflow is None:
+        return None, f"nothing to do for {machine.hostname}: no pending or running workflow"
+    return workflow, ""
 
 
-def _machine_hook_script(*, machine: Machine, interface: NetworkInterface) -> tuple[str, int]:
+def _machine_hook_script(
+    *, machine: Machine, interface: NetworkInterface, workflow: Workflow | None
+) -> tuple[str, int]:
     build_id = _default_build(machine.arch)
-    _, token = agent_token_issue(
-        machine=machine, actor=NETBOOT, ttl=_token_ttl(), description=f"netboot of {interface.mac}"
+    _, nonce = boot_nonce_issue(
+        machine=machine, workflow=workflow, mac=interface.mac, actor=NETBOOT
     )
     target = BootTarget(
         mac=interface.mac,
@@ -125,7 +138,7 @@ def _machine_hook_script(*, machine: Machine, interface: NetworkInterface) -> tu
         extra_params=machine.kernel_params,
     )
     banner = f"Rackpilot: booting {machine.hostname} ({interface.mac}) into Hook build #{build_id}"
-    return _hook_script(target=target, token=token, banner=banner), build_id
+    return _hook_script(target=target, token=nonce, banner=banner), build_id
 
 
 # iPXE's ${buildarch} → the machine arch of the build to boot. A legacy-BIOS iPXE
@@ -145,14 +158,7 @@ def _discovery_script(*, mac: str, ipxe_arch: str | None, platform: str | None) 
     if arch is None:
         raise NetbootRefused(f"no build for iPXE arch {ipxe_arch!r} (discovery of {mac})")
     build_id = _default_build(arch)
-    token, raw = agent_token_issue(
-        machine=None,
-        actor=NETBOOT,
-        ttl=_token_ttl(),
-        purpose=AgentToken.Purpose.DISCOVERY,
-        mac=mac,
-        description=f"discovery of {mac}",
-    )
+    token, raw = boot_nonce_issue(machine=None, workflow=None, mac=mac, actor=NETBOOT)
     target = BootTarget(mac=mac, arch=arch, uefi=platform == "efi")
     text = _hook_script(
         target=target,
@@ -168,6 +174,16 @@ def _discovery_script(*, mac: str, ipxe_arch: str | None, platform: str | None) 
         message=f"discovery iPXE script for unknown {mac}",
     )
     return ServedScript(text=text, kind="discovery", machine=None)
+
+
+def discovery_refusal(source_ip: str | None) -> str:
+    """Why discovery does not answer ``source_ip`` ("" if it does)."""
+    if not source_ip or not addresses.in_discovery_subnets(source_ip):
+        return (
+            f"discovery answers only NETBOOT_DISCOVERY_SUBNETS, and {source_ip or 'this client'} "
+            "is not in them"
+        )
+    return waiting_refusal()
 
 
 def _unknown_ip_script() -> ServedScript:
@@ -196,30 +212,60 @@ def netboot_script_serve(
     if interface is None:
         if not settings.NETBOOT_DISCOVERY:
             raise NetbootRefused(f"no machine has an interface {lookup} (discovery is off)")
+        if refusal := discovery_refusal(source_ip):
+            raise NetbootRefused(f"no machine has an interface {lookup}; {refusal}")
         if mac is None:
             return _unknown_ip_script()
         return _discovery_script(mac=mac, ipxe_arch=ipxe_arch, platform=platform)
     machine = interface.machine
     if not machine.allow_pxe:
         raise NetbootRefused(f"allow_pxe is off for {machine.hostname}")
-    build_id = None
+    if refusal := source_refusal(interface, source_ip):
+        raise NetbootRefused(refusal)
+    build_id = workflow = None
     if machine.ipxe_script.strip():
         kind, text = "custom", machine.ipxe_script
     elif machine.ipxe_url:
         kind, text = "chain", ipxe.chain_script(machine.ipxe_url)
     else:
-        kind = "hook"
-        text, build_id = _machine_hook_script(machine=machine, interface=interface)
+        workflow, nothing_to_do = _work_for(machine)
+        if nothing_to_do:
+            kind, text = "exit", ipxe.exit_script(nothing_to_do)
+        else:
+            kind = "hook"
+            text, build_id = _machine_hook_script(
+                machine=machine, interface=interface, workflow=workflow
+            )
     inventory_services.machine_mark_seen(machine=machine)
     record_event(
         actor=NETBOOT,
         verb="netboot.script_served",
         obj=machine,
         machine=machine,
-        changes={"script": kind, "mac": interface.mac, "source_ip": source_ip, "build": build_id},
+        changes={
+            "script": kind,
+            "mac": interface.mac,
+            "source_ip": source_ip,
+            "build": build_id,
+            "workflow": workflow.pk if workflow else None,
+        },
         message=f"{kind} iPXE script for {interface.mac}",
     )
     return ServedScript(text=text, kind=kind, machine=machine)
+
+
+def source_refusal(interface: NetworkInterface, source_ip: str | None) -> str:
+    """Why ``source_ip`` may not fetch ``interface``'s script ("" if it may): where the
+    inventory knows the interface's address, only that address or a trusted relay/proxy
+    (NETBOOT_TRUSTED_PROXIES) gets it, so a script and its nonce go to the machine itself."""
+    if not interface.ip or not source_ip or source_ip == str(interface.ip):
+        return ""
+    if addresses.is_trusted_proxy(source_ip):
+        return ""
+    return (
+        f"{interface.mac} has IP {interface.ip}: its script is not served to {source_ip} "
+        "(add a relay or proxy to NETBOOT_TRUSTED_PROXIES)"
+    )
 
 
 # Artifact names whose download is a step of a boot, and the timeline verb for each.

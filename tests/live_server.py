@@ -95,6 +95,8 @@ def server_environment() -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
             # Feature switches a test turned on with the settings fixture hold on the server.
             "NETBOOT_DISCOVERY": str(settings.NETBOOT_DISCOVERY).lower(),
+            "NETBOOT_DISCOVERY_SUBNETS": ",".join(settings.NETBOOT_DISCOVERY_SUBNETS),
+            "NETBOOT_TRUSTED_PROXIES": ",".join(settings.NETBOOT_TRUSTED_PROXIES),
         }
     )
     if settings.REDIS_URL:

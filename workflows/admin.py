@@ -23,7 +23,7 @@ from rackpilot.core.statemachine import TransitionError
 from workflows.models import Action, AgentToken, Task, Template, Workflow
 from workflows.services import engine
 from workflows.services import templates as template_services
-from workflows.services.agent import agent_token_revoke
+from workflows.services.tokens import agent_token_revoke
 
 
 @admin.register(Template)

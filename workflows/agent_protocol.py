@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from netboot.discovery import machine_discover
@@ -20,6 +21,7 @@ from rackpilot.core.api.errors import ConflictError, validation_detail
 from rackpilot.core.statemachine import TransitionError
 from workflows.models import AgentToken
 from workflows.services import agent as agent_services
+from workflows.services import tokens as token_services
 
 
 @dataclass
@@ -55,20 +57,33 @@ def _time(payload: dict[str, Any], key: str) -> datetime | None:
     return timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed
 
 
+@transaction.atomic
 def _hello(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
+    """Identify the agent. With a boot nonce, the whole hello is one transaction: the nonce is
+    spent only when the machine is enrolled (discovery) and the worker id checked out, and the
+    welcome then carries the session token the agent uses from here on."""
     worker_id = payload.get("worker_id")
     if not isinstance(worker_id, str):
         raise ValidationError({"worker_id": "Expected the agent's worker id (its boot MAC)."})
     hardware = payload.get("hardware")
     if hardware is not None and not isinstance(hardware, dict):
         raise ValidationError({"hardware": "Expected an object."})
-    if token.purpose == AgentToken.Purpose.DISCOVERY and token.machine_id is None:
+    discovering = token.purpose in (AgentToken.Purpose.DISCOVERY, AgentToken.Purpose.BOOT)
+    if discovering and token.machine_id is None:
         # An unknown machine's first hello enrols it; the token then belongs to it.
         machine_discover(token=token, worker_id=worker_id, hardware=hardware)
-    return {
-        "type": "welcome",
-        **agent_services.agent_hello(token=token, worker_id=worker_id, hardware=hardware),
-    }
+    welcome = agent_services.agent_hello(token=token, worker_id=worker_id, hardware=hardware)
+    reply: dict[str, Any] = {"type": "welcome", **welcome}
+    if token.purpose == AgentToken.Purpose.BOOT:
+        session, raw = token_services.boot_nonce_exchange(
+            nonce=token, actor=Actor.agent(welcome["worker_id"])
+        )
+        reply |= {
+            "token": raw,
+            "expires_at": session.expires_at.isoformat(),
+            "workflow": session.workflow_id,
+        }
+    return reply
 
 
 def _next_action(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
@@ -115,12 +130,8 @@ def _hardware(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _renew_token(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
-    new_token, raw = agent_services.agent_token_issue(
-        machine=token.machine,
-        actor=Actor.agent(token.machine.hostname if token.machine else "discovery"),
-        purpose=token.purpose,
-        mac=token.mac,
-        description=f"renewal of {token.prefix}",
+    new_token, raw = token_services.agent_token_renew(
+        token=token, actor=Actor.agent(token.machine.hostname if token.machine else "discovery")
     )
     return {"type": "token", "token": raw, "expires_at": new_token.expires_at.isoformat()}
 
@@ -140,6 +151,12 @@ def dispatch(token: AgentToken, message_type: str, payload: dict[str, Any]) -> d
     handler = HANDLERS.get(message_type)
     if handler is None:
         raise ProtocolError(400, "unknown_type", f"unknown message type '{message_type}'")
+    if token.purpose == AgentToken.Purpose.BOOT and message_type != "hello":
+        raise ProtocolError(
+            403,
+            "boot_nonce",
+            "a boot nonce is only good for the first hello; use the session token it returned",
+        )
     try:
         return handler(token, payload)
     except ValidationError as exc:

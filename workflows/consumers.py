@@ -14,7 +14,7 @@ from rackpilot.core.consumers import BrowserJsonConsumer
 from workflows.agent_protocol import HANDLERS, ProtocolError, dispatch
 from workflows.groups import agent_group, workflow_group
 from workflows.models import AgentToken
-from workflows.services.agent import AgentAuthenticationError, agent_token_authenticate
+from workflows.services.tokens import AgentAuthenticationError, agent_token_authenticate
 
 CLOSE_UNAUTHENTICATED = 4401
 # RFC 6455 close codes for frames the protocol cannot take.
@@ -91,6 +91,7 @@ class FrameRateLimiter:
 
 class AgentConsumer(AsyncJsonWebsocketConsumer):
     token: AgentToken | None = None
+    raw_token = ""
     said_hello = False
     joined_machine_group = False
     closing = False
@@ -98,8 +99,11 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     frames: FrameRateLimiter | None = None
 
     async def connect(self) -> None:
+        # The token this socket acts with: the handshake's, until a boot nonce's hello swaps
+        # it for the session token the welcome carries.
+        self.raw_token = _bearer(self.scope)
         try:
-            self.token = await database_sync_to_async(agent_token_authenticate)(_bearer(self.scope))
+            self.token = await database_sync_to_async(agent_token_authenticate)(self.raw_token)
         except AgentAuthenticationError:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
@@ -181,7 +185,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         try:
             # Re-check the token on every message: a revoked or expired token stops working
             # on open connections too.
-            await database_sync_to_async(agent_token_authenticate)(_bearer(self.scope))
+            await database_sync_to_async(agent_token_authenticate)(self.raw_token)
             # Not thread-sensitive: agents' messages run in parallel worker threads (each with
             # its own database connection) instead of queueing behind one shared thread. One
             # consumer still handles its own messages one at a time, in order.
@@ -197,6 +201,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             return
         if message_type == "hello":
             self.said_hello = True
+            if "token" in reply:  # the boot nonce is spent: go on with its session
+                self.raw_token = reply["token"]
+                self.token = await database_sync_to_async(agent_token_authenticate)(self.raw_token)
             if not self.joined_machine_group and self.token.machine_id is not None:
                 # A discovery token belongs to a machine from its first hello on.
                 await self._join_machine_group()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters as filters
 
 from inventory.filtersets import SearchFilterSet
+from rackpilot.core.filters import IdFilter
 from workflows.models import Template, Workflow
 from workflows.states import WorkflowState
 
@@ -21,9 +22,9 @@ class WorkflowFilterSet(SearchFilterSet):
     search_fields = ("machine__hostname", "template__name")
     state = filters.MultipleChoiceFilter(choices=WorkflowState.choices)
     machine = filters.CharFilter(field_name="machine__hostname", label="Machine (hostname)")
-    machine_id = filters.NumberFilter(field_name="machine_id")
+    machine_id = IdFilter(field_name="machine_id")
     template = filters.CharFilter(field_name="template__name", label="Template (name)")
-    template_id = filters.NumberFilter(field_name="template_id")
+    template_id = IdFilter(field_name="template_id")
     site = filters.CharFilter(field_name="machine__rack__site__slug", label="Site (slug)")
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")

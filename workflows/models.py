@@ -202,11 +202,19 @@ def hash_token(raw: str) -> str:
 
 
 class AgentToken(models.Model):
-    """A bearer token for one machine's agent (or a discovery session), stored hashed."""
+    """A bearer token for one machine's agent (or a discovery session), stored hashed.
+
+    Netboot never puts a lasting token on a kernel command line, where any privileged action
+    container can read it: an iPXE script carries a *boot* nonce, good for one hello, which
+    the agent exchanges for a *session* bound to the machine and to the workflow it booted for
+    (see workflows/services/sessions.py).
+    """
 
     class Purpose(models.TextChoices):
-        AGENT = "agent", "Agent"
-        DISCOVERY = "discovery", "Discovery"
+        AGENT = "agent", "Agent"  # issued by an operator; bound to a machine only
+        DISCOVERY = "discovery", "Discovery"  # for one unknown MAC, enrols it at hello
+        BOOT = "boot", "Boot nonce"  # in an iPXE script: one hello, then spent
+        SESSION = "session", "Boot session"  # what a boot nonce is exchanged for
 
     machine = models.ForeignKey(
         "inventory.Machine",
@@ -218,6 +226,12 @@ class AgentToken(models.Model):
     purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.AGENT)
     # A discovery token is issued to one unknown MAC's boot; only that MAC may use it.
     mac = models.CharField(max_length=17, blank=True)
+    # The workflow a boot nonce or session is for: the session ends with it.
+    workflow = models.ForeignKey(
+        Workflow, null=True, blank=True, on_delete=models.CASCADE, related_name="agent_tokens"
+    )
+    # When a boot nonce was exchanged at its hello; a spent nonce authenticates nothing.
+    spent_at = models.DateTimeField(null=True, blank=True)
     token_hash = models.CharField(max_length=64, unique=True)
     # The first characters of the token, to recognise it in lists without revealing it.
     prefix = models.CharField(max_length=8)

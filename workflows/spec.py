@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from rackpilot.core.yamlsafe import GoSafeLoader
+from rackpilot.core.yamlsafe import GoSafeLoader, character_name, text_position
 
 # Docker/OCI image references: [domain[:port]/]path[:tag][@digest] (distribution's grammar).
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -146,18 +146,25 @@ def _construct(loader: _PositionLoader, node: yaml.Node) -> _Node:
 
 
 def _load(text: str) -> _Node:
-    loader = _PositionLoader(text)
+    try:
+        # The reader checks the whole text for characters YAML forbids as it is built.
+        loader = _PositionLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line, column = text_position(text, exc.position)
+        message = f"YAML: character {character_name(exc.character)} is not allowed"
+        raise SpecError([SpecProblem(line, column, message)]) from exc
     try:
         node = loader.get_single_node()
+        if node is None:
+            raise SpecError([SpecProblem(1, 1, "the workflow is empty")])
+        # Constructing values raises too (e.g. a lone "=", YAML's unsupported value tag).
+        return _construct(loader, node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SpecError([SpecProblem(line, column, f"YAML: {exc.problem or exc}")]) from exc
     finally:
         loader.dispose()
-    if node is None:
-        raise SpecError([SpecProblem(1, 1, "the workflow is empty")])
-    return _construct(loader, node)
 
 
 class _Checker:

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 DETACHED_WAIT_ON_EXIT = 30.0
 RENEW_RETRY = 60.0
+# How often to look again for an expiry that is not known yet (a boot nonce has none).
+EXPIRY_RECHECK = 5.0
 
 
 class Agent:
@@ -144,7 +146,10 @@ class Agent:
         while True:
             delay = self.tokens.seconds_until_renewal()
             if delay is None:
-                return
+                # Unknown until the server says it: a boot nonce's welcome brings a session
+                # with its expiry, and that session needs renewing too.
+                await asyncio.sleep(EXPIRY_RECHECK)
+                continue
             await asyncio.sleep(delay)
             try:
                 reply = await self.connection.call({"type": "renew_token"})

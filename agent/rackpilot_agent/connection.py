@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -163,6 +164,7 @@ class Connection:
                 if frame.get("reply_to") != hello_id:
                     continue  # a push that raced the welcome; next_action will catch up
                 if frame.get("type") == "welcome":
+                    self._take_session(frame)
                     return dict(frame)
                 error = ServerError(frame)
                 if error.status == 403:
@@ -171,6 +173,20 @@ class Connection:
         if ws.close_code == CLOSE_UNAUTHENTICATED:
             raise _Refused("the token was refused (close code 4401)")
         raise ConnectionLost("the server closed the connection before welcoming the agent")
+
+    def _take_session(self, welcome: dict[str, Any]) -> None:
+        """A boot nonce (the token netboot put on the kernel command line) is good for one
+        hello: the welcome carries the session token to use from now on, reconnects too."""
+        token, expires_at = welcome.get("token"), welcome.get("expires_at")
+        if not isinstance(token, str) or not isinstance(expires_at, str):
+            return
+        try:
+            expires = datetime.fromisoformat(expires_at)
+        except ValueError:
+            log.warning("ignoring a session token with a bad expiry: %.40r", expires_at)
+            return
+        self.tokens.renewed(token, expires)
+        log.info("boot nonce exchanged for a session token (expires %s)", expires_at)
 
     async def _read(self, ws: ClientConnection) -> None:
         try:

@@ -247,7 +247,15 @@ class _Checker:
 
 
 def _load(text: str) -> _Node:
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks the whole text for characters YAML forbids as it is built.
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        offset = max(0, min(exc.position, len(text)))
+        line, column = text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        message = f"YAML: character #x{code:04x} is not allowed"
+        raise RecipeError([Problem(line, column, message)]) from exc
     try:
         node = loader.get_single_node()
         if node is None:

@@ -45,3 +45,17 @@ GoSafeLoader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
+
+
+def text_position(text: str, offset: int) -> tuple[int, int]:
+    """(line, column), both from 1, of the character at ``offset`` in ``text`` (where a
+    ``yaml.reader.ReaderError`` found a character YAML does not allow)."""
+    offset = max(0, min(offset, len(text)))
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+
+def character_name(character: int | str | bytes) -> str:
+    """How an error names a character YAML refuses: ``#x001f``."""
+    code = character if isinstance(character, int) else ord(character)
+    return f"#x{code:04x}"

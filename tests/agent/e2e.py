@@ -21,8 +21,8 @@ from tests.factories import DiskFactory, MachineFactory, NetworkInterfaceFactory
 from tests.live_server import AsgiLiveServer, signed_in_headers
 from workflows.models import Action, LogLine, Workflow
 from workflows.services import templates as template_services
-from workflows.services.agent import agent_token_issue
 from workflows.services.engine import workflow_create
+from workflows.services.tokens import agent_token_issue
 
 SYSTEM = Actor.system("e2e")
 MAC = "52:54:00:e2:e0:01"

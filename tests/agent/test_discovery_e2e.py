@@ -31,6 +31,7 @@ MAC = "52:54:00:d1:5c:0e"
 def discovery_on(settings: Any) -> None:
     # Before the server starts: it reads the switch from its environment.
     settings.NETBOOT_DISCOVERY = True
+    settings.NETBOOT_DISCOVERY_SUBNETS = ["127.0.0.0/8"]  # where test clients ask from
 
 
 def discovery_token(server_url: str) -> str:

@@ -16,6 +16,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 GOOD_TOKEN = "rpa_good"
+# A boot nonce, good for one hello, whose welcome carries SESSION_TOKEN (PROTOCOL.md).
+NONCE = "rpa_nonce"
+SESSION_TOKEN = "rpa_session"
 WORKER = "52:54:00:12:34:56"
 
 
@@ -26,6 +29,8 @@ class FakeRackpilot:
         self.lines: dict[tuple[int, int], dict[int, dict[str, Any]]] = {}
         self.connections: set[ServerConnection] = set()
         self.handshakes = 0
+        self.handshake_tokens: list[str] = []
+        self.nonce_spent = False
         self.refuse_handshake = False
         self.close_after_hello: int | None = None  # a close code sent right after welcome
         self.before_reply: Callable[[dict[str, Any]], Any] | None = None
@@ -51,10 +56,12 @@ class FakeRackpilot:
         self.handshakes += 1
         if request.path != "/ws/agent/":
             return connection.respond(404, "not found\n")
-        if self.refuse_handshake or request.headers.get("Authorization") != (
-            f"Bearer {GOOD_TOKEN}"
-        ):
+        token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        self.handshake_tokens.append(token)
+        good = {GOOD_TOKEN, SESSION_TOKEN} | (set() if self.nonce_spent else {NONCE})
+        if self.refuse_handshake or token not in good:
             return connection.respond(403, "forbidden\n")  # what daphne answers a 4401 close
+        connection.token = token  # type: ignore[attr-defined]
         return None
 
     async def drop_all(self) -> None:
@@ -94,6 +101,10 @@ class FakeRackpilot:
                         await connection.close(1011, "dropped")
                         return
                 reply = self._answer(frame)
+                if frame["type"] == "hello" and getattr(connection, "token", "") == NONCE:
+                    self.nonce_spent = True
+                    reply = {**(reply or {}), "token": SESSION_TOKEN}
+                    reply["expires_at"] = "2099-01-01T00:00:00+00:00"
                 if reply is None:
                     continue
                 if "id" in frame:

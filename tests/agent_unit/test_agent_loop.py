@@ -19,7 +19,13 @@ from rackpilot_agent.runner import ActionSpec, Outcome
 from rackpilot_agent.spool import LogLine, Spool, list_spools, spool_directory
 from rackpilot_agent.tokens import RENEW_BEFORE
 
-from tests.agent_unit.fakeserver import GOOD_TOKEN, FakeRackpilot, action_payload
+from tests.agent_unit.fakeserver import (
+    GOOD_TOKEN,
+    NONCE,
+    SESSION_TOKEN,
+    FakeRackpilot,
+    action_payload,
+)
 
 Script = Callable[[ActionSpec, ActionLog, asyncio.Event], Awaitable[Outcome]]
 
@@ -267,6 +273,32 @@ def test_the_token_is_renewed_before_it_expires_and_the_socket_reopened(agent_se
     stored = json.loads((agent_settings.state_dir / "token.json").read_text())
     assert stored["token"] == GOOD_TOKEN
     assert stored["expires_at"].startswith("2099-01-01")
+
+
+def test_a_boot_nonce_is_exchanged_at_hello_and_the_session_used_from_then_on(
+    agent_settings: Settings,
+):
+    server = FakeRackpilot()
+    server.close_after_hello = 1012  # a server restart right after the first welcome
+
+    async def scenario() -> None:
+        url = await server.start()
+        agent = _agent(agent_settings, url, FakeRunner(_never))
+        agent.tokens.configured = NONCE  # what netboot put on the kernel command line
+        task = asyncio.create_task(agent.run())
+        try:
+            while server.types().count("hello") < 2:
+                await asyncio.sleep(0.02)
+        finally:
+            agent.stop()
+            await task
+            await server.stop()
+
+    _run(scenario())
+    # Reconnected with the session: the spent nonce would be refused.
+    assert server.handshake_tokens[:2] == [NONCE, SESSION_TOKEN]
+    stored = json.loads((agent_settings.state_dir / "token.json").read_text())
+    assert stored["token"] == SESSION_TOKEN  # a restarted agent keeps using the session
 
 
 @pytest.mark.parametrize("how", ["handshake", "close-4401"])

@@ -1,5 +1,7 @@
 """The authorization matrix, generated from the URL configuration: every route and method, for
-every kind of caller (anonymous, each role, the agents of two machines).
+every kind of caller (anonymous, each role, the agents of two machines, and a boot nonce that
+its machine's first hello has already spent, as an action container reading /proc/cmdline
+would find it).
 
 A new route joins the matrix by itself: it fails here until its URL kwargs can be filled in
 (``KWARGS`` / ``OBJECT_BY_NAME``) and it falls in a class (public, agent, page, API), and an API
@@ -22,7 +24,7 @@ from rest_framework.test import APIClient
 
 from builds.services import lifecycle
 from builds.services import recipes as recipe_services
-from inventory.models import PowerJob
+from inventory.models import Machine, PowerJob
 from inventory.power import services as power_services
 from netboot.models import DiscoveryRule
 from rackpilot.core.actors import Actor
@@ -43,8 +45,8 @@ from tests.workflows.conftest import TWO_ACTIONS, make_machine
 from workflows.api.agent import IsAgent
 from workflows.models import Action
 from workflows.services import templates as template_services
-from workflows.services.agent import agent_token_issue
 from workflows.services.engine import workflow_create
+from workflows.services.tokens import agent_token_issue, boot_nonce_exchange, boot_nonce_issue
 
 SYSTEM = Actor.system("tests")
 MAC_A = "52:54:00:aa:0a:01"
@@ -270,7 +272,15 @@ def callers(world: dict[str, Any], viewer: Any, operator: Any, admin_member: Any
     """(label, client, user or None, agent machine or None), the destructive ones last."""
     _, raw_a = agent_token_issue(machine=world["machine"], actor=SYSTEM)
     _, raw_b = agent_token_issue(machine=world["other"], actor=SYSTEM)
-    rows = [("anonymous", None, None)]
+    _, nonce = boot_nonce_issue(
+        machine=world["machine"], workflow=world["workflow"], mac=MAC_A, actor=SYSTEM
+    )
+    spender = APIClient()
+    spender.credentials(HTTP_AUTHORIZATION=f"Bearer {nonce}")
+    assert (
+        spender.post("/api/v1/agent/hello/", {"worker_id": MAC_A}, format="json").status_code == 200
+    )
+    rows = [("anonymous", None, None), ("spent-nonce", None, nonce)]
     rows += [("agent-b", None, raw_b), ("viewer", viewer, None), ("operator", operator, None)]
     rows += [("agent-a", None, raw_a), ("admin", admin_member, None)]
     built = []
@@ -302,6 +312,8 @@ def _verdict(route: Route, method: str, label: str, user: Any, status: int, loca
             return None if status in DENIED else "open to a caller that is not signed in"
         return "refused" if status in DENIED else None
     if route.kind == "agent":
+        if label == "spent-nonce":
+            return None if status == 401 else "a spent boot nonce was taken (want 401)"
         if label == "agent-a":
             return "refused to the machine's own agent" if status in DENIED else None
         if label == "agent-b":
@@ -418,11 +430,22 @@ def _agent_world() -> str:
     return raw
 
 
+def _spent_nonce() -> str:
+    machine = Machine.objects.get(hostname="ws-agent")
+    template = template_services.template_create(actor=SYSTEM, name="ws-n", body=TWO_ACTIONS)
+    workflow = workflow_create(template=template, machine=machine, actor=SYSTEM)
+    nonce, raw = boot_nonce_issue(machine=machine, workflow=workflow, mac=MAC_A, actor=SYSTEM)
+    boot_nonce_exchange(nonce=nonce, actor=SYSTEM)
+    return raw
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
-@pytest.mark.parametrize("token", ["none", "bad", "agent-a"])
+@pytest.mark.parametrize("token", ["none", "bad", "spent-nonce", "agent-a"])
 async def test_agent_socket(token: str) -> None:
     raw = await database_sync_to_async(_agent_world)()
+    if token == "spent-nonce":
+        raw = await database_sync_to_async(_spent_nonce)()
     headers = {"none": [], "bad": [(b"authorization", b"Bearer not-a-token")]}.get(
         token, [(b"authorization", f"Bearer {raw}".encode())]
     )
@@ -437,7 +460,7 @@ async def test_agent_socket(token: str) -> None:
 
 # --- the size of the matrix ------------------------------------------------------------------
 
-CALLERS = ("anonymous", "viewer", "operator", "admin", "agent-a", "agent-b")
+CALLERS = ("anonymous", "spent-nonce", "viewer", "operator", "admin", "agent-a", "agent-b")
 MIN_PAIRS = 100
 
 
@@ -445,7 +468,7 @@ def test_the_matrix_covers_the_url_configuration() -> None:
     kinds = {
         kind: sum(r.kind == kind for r in ROUTES) for kind in ("public", "agent", "page", "api")
     }
-    ws_cases = len(WS_ROUTES) * len(WS_ROLES) + 3
+    ws_cases = len(WS_ROUTES) * len(WS_ROLES) + 4
     print(
         f"\nauthorization matrix: {len(ROUTES)} routes {kinds}, {len(PAIRS)} route x method "
         f"pairs, x {len(CALLERS)} callers = {len(PAIRS) * len(CALLERS)} requests; "

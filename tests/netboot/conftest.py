@@ -10,6 +10,7 @@ from django.test import Client
 from builds.models import Build, BuildArtifact, BuildRecipe
 from builds.states import BuildState
 from inventory.models import Machine
+from rackpilot.core.actors import Actor
 from tests.factories import MachineFactory, NetworkInterfaceFactory, RackFactory, SiteFactory
 
 # The qemu boot fixtures, registered here once so that every module of a worker shares the
@@ -20,6 +21,9 @@ from tests.netboot.qemu import (  # noqa: F401
     pxe_images,
     pxe_server,
 )
+from workflows.models import Template, Workflow
+from workflows.services.engine import workflow_create
+from workflows.services.templates import template_create
 
 PUBLIC_URL = "http://10.0.2.2:8000"
 
@@ -32,6 +36,9 @@ def _netboot_settings(settings: Any) -> None:
     settings.NETBOOT_RETRIES = 5
     settings.NETBOOT_RETRY_DELAY_SECONDS = 2
     settings.NETBOOT_TOKEN_TTL_SECONDS = 3600
+    # Django's test client asks from 127.0.0.1: trusted as a relay here, so that a machine's
+    # script is served whatever IP the inventory gives it (tests of the source rule clear it).
+    settings.NETBOOT_TRUSTED_PROXIES = ["127.0.0.1/32"]
 
 
 def make_default_build(arch: str = "x86_64", names: tuple[str, ...] | None = None) -> Build:
@@ -62,25 +69,58 @@ def make_machine(
     return machine
 
 
+ONE_ACTION = """\
+version: "0.1"
+name: netboot-test
+global_timeout: 600
+tasks:
+  - name: only
+    worker: "{{.device_1}}"
+    actions:
+      - name: step
+        image: alpine:3.20
+        timeout: 60
+"""
+
+
+def pending_workflow(machine: Machine) -> Workflow:
+    """Work for ``machine``: netboot serves Hook (with a boot nonce) only to a machine that
+    has a pending or running workflow."""
+    actor = Actor.system("tests")
+    template = Template.objects.filter(name="netboot-test").first() or template_create(
+        actor=actor, name="netboot-test", body=ONE_ACTION
+    )
+    return workflow_create(template=template, machine=machine, actor=actor)
+
+
 @pytest.fixture
 def bios_machine(db: None) -> Machine:
     rack = RackFactory(site=SiteFactory(facility_code="fra1"))
-    return make_machine(
+    machine = make_machine(
         hostname="bios-01", mac="52:54:00:12:34:56", ip="10.0.2.15", rack=rack, position=1
     )
+    pending_workflow(machine)
+    return machine
 
 
 @pytest.fixture
 def uefi_machine(db: None) -> Machine:
-    return make_machine(
-        hostname="uefi-01",
-        mac="52:54:00:ab:cd:ef",
-        ip="10.0.2.16",
-        uefi=True,
-        vlan_id=42,
-        kernel_params="intel_iommu=on  iommu=pt",
-        metadata={"facility": {"facility_code": "ams2", "plan_slug": "c3.small"}},
+    return with_work(
+        make_machine(
+            hostname="uefi-01",
+            mac="52:54:00:ab:cd:ef",
+            ip="10.0.2.16",
+            uefi=True,
+            vlan_id=42,
+            kernel_params="intel_iommu=on  iommu=pt",
+            metadata={"facility": {"facility_code": "ams2", "plan_slug": "c3.small"}},
+        )
     )
+
+
+def with_work(machine: Machine) -> Machine:
+    pending_workflow(machine)
+    return machine
 
 
 @pytest.fixture

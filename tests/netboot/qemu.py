@@ -217,6 +217,9 @@ def pxe_server(
             "BUILD_ARTIFACTS_DIR": str(artifacts_dir),
             "NETBOOT_RETRIES": "2",
             "NETBOOT_RETRY_DELAY_SECONDS": "1",
+            # qemu's user-mode network NATs the guest: the server sees it ask from loopback
+            # (GUEST_SOURCE_IP), unknown guests included.
+            "NETBOOT_DISCOVERY_SUBNETS": "127.0.0.1/32",
         }
     )
     request.node.stash[_server_key] = server
@@ -336,6 +339,8 @@ def assert_said_hello(
     assert hello, context
     assert f'"machine":"{hostname}"' in hello.replace(" ", ""), context
     assert f'"worker_id":"{mac}"' in hello.replace(" ", ""), context
+    # The script's boot nonce bought a session: the one token the agent works with from here.
+    assert '"token":"rpa_' in hello.replace(" ", ""), context
 
     machine = Machine.objects.get(pk=machine.pk)
     events = Event.objects.filter(machine=machine).order_by("timestamp", "pk")

@@ -21,6 +21,7 @@ from tests.netboot.conftest import make_default_build, make_machine
 from tests.workflows.conftest import TWO_ACTIONS
 from workflows.models import AgentToken, Template, Workflow
 from workflows.services import templates as template_services
+from workflows.services.tokens import agent_token_authenticate
 from workflows.states import WorkflowState
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +50,8 @@ HARDWARE: dict[str, Any] = {
 @pytest.fixture
 def discovery_on(settings: Any) -> None:
     settings.NETBOOT_DISCOVERY = True
+    # Where Django's test client asks from, and the subnet of the by-IP test.
+    settings.NETBOOT_DISCOVERY_SUBNETS = ["127.0.0.0/8", "10.9.9.0/24"]
 
 
 @pytest.fixture
@@ -73,6 +76,13 @@ def agent(raw: str) -> APIClient:
 def hello(raw: str, worker_id: str = MAC, hardware: dict[str, Any] | None = None) -> Any:
     payload = {"worker_id": worker_id, "hardware": HARDWARE if hardware is None else hardware}
     return agent(raw).post("/api/v1/agent/hello/", payload, format="json")
+
+
+def session_of(raw_nonce: str) -> str:
+    """The session token the first hello exchanges a boot nonce for."""
+    response = hello(raw_nonce)
+    assert response.status_code == 200, response.content
+    return str(response.json()["token"])
 
 
 def rule(name: str, template: Template, conditions: str, **values: Any) -> DiscoveryRule:
@@ -119,7 +129,7 @@ def test_unknown_mac_with_its_arch_boots_hook_with_a_discovery_token(
     assert "rackpilot_discovery=true" in body
     assert "initrd=initramfs-x86_64" in body  # UEFI's iPXE needs it named
     token = AgentToken.objects.get()
-    assert (token.purpose, token.mac, token.machine) == ("discovery", MAC, None)
+    assert (token.purpose, token.mac, token.machine) == ("boot", MAC, None)
     event = Event.objects.get(verb="netboot.discovery_script_served")
     assert event.changes["platform"] == "efi"
 
@@ -181,8 +191,11 @@ def test_hello_with_a_discovery_token_enrols_the_machine(
     assert discovered.changes["skipped"] == [
         "disk not a device: A disk device is a path under /dev/, e.g. /dev/sda."
     ]
-    token = AgentToken.objects.get()
-    assert token.machine == machine
+    nonce = AgentToken.objects.get(purpose=AgentToken.Purpose.BOOT)
+    assert (nonce.machine, nonce.spent_at is not None) == (machine, True)
+    session = AgentToken.objects.get(purpose=AgentToken.Purpose.SESSION)
+    assert (session.machine, session.workflow) == (machine, None)
+    assert response.json()["token"].startswith("rpa_")
     verbs = list(
         Event.objects.filter(machine=machine)
         .order_by("timestamp", "pk")
@@ -193,16 +206,21 @@ def test_hello_with_a_discovery_token_enrols_the_machine(
     assert "agent.connected" in verbs
 
 
-def test_the_bound_token_then_works_as_the_machines_own(
+def test_the_nonce_is_spent_and_the_session_works_as_the_machines_own(
     client: Client, builds: None, discovery_on: None
 ) -> None:
     raw = discovery_token(client)
-    assert hello(raw).status_code == 200
-    again = hello(raw, hardware={**HARDWARE, "memory_bytes": 4 * 1024**3})
+    session = session_of(raw)
+
+    spent = hello(raw)
+    assert spent.status_code == 401
+    assert "boot nonce already used" in spent.json()["detail"]
+    again = hello(session, hardware={**HARDWARE, "memory_bytes": 4 * 1024**3})
     assert again.status_code == 200
+    assert "token" not in again.json()  # a session says hello as often as it reconnects
     assert Machine.objects.count() == 1
     assert Machine.objects.get().hardware["memory_bytes"] == 4 * 1024**3
-    assert agent(raw).get("/api/v1/agent/next-action/").status_code == 204
+    assert agent(session).get("/api/v1/agent/next-action/").status_code == 204
 
 
 def test_a_second_boot_before_acceptance_finds_the_same_machine(
@@ -214,6 +232,12 @@ def test_a_second_boot_before_acceptance_finds_the_same_machine(
     assert "rackpilot_discovery" not in response.content.decode()
     assert response.status_code == 200
     assert Machine.objects.count() == 1
+    # ... with a nonce of its own, for the machine waiting to be accepted.
+    found = re.search(r"rackpilot_token=(\S+)", response.content.decode())
+    assert found is not None
+    nonce = agent_token_authenticate(found[1])
+    assert (nonce.purpose, nonce.machine, nonce.workflow) == ("boot", Machine.objects.get(), None)
+    assert hello(found[1]).status_code == 200
 
 
 def test_a_discovery_token_only_serves_the_mac_it_was_issued_to(
@@ -272,7 +296,7 @@ def test_the_first_matching_rule_accepts_the_machine_and_starts_its_workflow(
     rule("catch-all", other, "", priority=40)
     raw = discovery_token(client)
 
-    assert hello(raw).status_code == 200
+    session = session_of(raw)
 
     machine = Machine.objects.get()
     assert machine.state == MachineState.READY  # provisioning once the first action runs
@@ -282,8 +306,9 @@ def test_the_first_matching_rule_accepts_the_machine_and_starts_its_workflow(
     applied = Event.objects.get(verb="discovery.rule_applied", machine=machine)
     assert applied.actor_name == "discovery rule qemu"
     assert Event.objects.filter(verb="machine.accepted", machine=machine).exists()
-    # The agent picks the work up with the same token.
-    action = agent(raw).get("/api/v1/agent/next-action/").json()
+    # The agent picks the work up with its session, which is the workflow's.
+    assert AgentToken.objects.get(purpose=AgentToken.Purpose.SESSION).workflow == workflow
+    action = agent(session).get("/api/v1/agent/next-action/").json()
     assert action["type"] == "action"
     assert action["action"]["name"] == "write-disk"
 

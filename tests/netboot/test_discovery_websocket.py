@@ -17,8 +17,8 @@ from tests.workflows.conftest import TWO_ACTIONS
 from tests.workflows.test_agent_websocket import _request
 from workflows.models import AgentToken
 from workflows.services import templates as template_services
-from workflows.services.agent import agent_token_issue
 from workflows.services.engine import workflow_create
+from workflows.services.tokens import agent_token_issue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 SYSTEM = Actor.system("tests")
@@ -41,6 +41,7 @@ def _accept_and_start() -> int:
 
 async def test_work_is_pushed_to_a_discovered_machines_open_socket(settings: Any) -> None:
     settings.NETBOOT_DISCOVERY = True
+    settings.NETBOOT_DISCOVERY_SUBNETS = ["127.0.0.0/8"]  # where test clients ask from
     raw = await sync_to_async(_discovery_token)()
     ws = WebsocketCommunicator(
         websocket_application, "/ws/agent/", headers=[(b"authorization", f"Bearer {raw}".encode())]

@@ -11,8 +11,9 @@ from builds.models import Build
 from inventory.models import Machine
 from rackpilot.core.models import Event
 from tests.factories import MachineFactory, NetworkInterfaceFactory
-from tests.netboot.conftest import PUBLIC_URL, make_default_build, make_machine
-from workflows.services.agent import agent_token_authenticate
+from tests.netboot.conftest import PUBLIC_URL, make_default_build, make_machine, with_work
+from workflows.models import Workflow
+from workflows.services.tokens import agent_token_authenticate
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +136,7 @@ def test_aarch64_machine_boots_the_aarch64_default_build(
     client: Client, default_build: Build
 ) -> None:
     make_default_build("aarch64")
-    make_machine(mac="52:54:00:00:aa:01", ip="10.0.3.5", arch="aarch64")
+    with_work(make_machine(mac="52:54:00:00:aa:01", ip="10.0.3.5", arch="aarch64"))
     script = client.get("/ipxe/52:54:00:00:aa:01/auto.ipxe").content.decode()
     assert kernel_line(script).startswith(f"kernel {PUBLIC_URL}/artifacts/aarch64/vmlinuz-aarch64 ")
     assert f"initrd {PUBLIC_URL}/artifacts/aarch64/initramfs-aarch64 " in script
@@ -201,7 +202,7 @@ def test_allow_pxe_off_also_refuses_overrides(client: Client) -> None:
 
 
 def test_no_default_build_for_the_arch_is_404(client: Client, default_build: Build) -> None:
-    make_machine(mac="52:54:00:00:00:03", ip="10.0.9.7", arch="aarch64")
+    with_work(make_machine(mac="52:54:00:00:00:03", ip="10.0.9.7", arch="aarch64"))
     assert_404(client.get("/ipxe/52:54:00:00:00:03/auto.ipxe"), "no default build for arch aarch64")
 
 
@@ -214,7 +215,7 @@ def test_default_build_without_artifacts_is_404(client: Client, bios_machine: Ma
 
 
 def test_refusals_issue_no_token_and_record_nothing(client: Client) -> None:
-    make_machine(mac="52:54:00:00:00:04", ip="10.0.9.6")
+    with_work(make_machine(mac="52:54:00:00:00:04", ip="10.0.9.6"))  # no default build
     client.get("/ipxe/52:54:00:00:00:04/auto.ipxe")
     assert not Event.objects.filter(verb__in=["agent_token.issued", "netboot.script_served"])
 
@@ -242,6 +243,7 @@ def test_by_ip_prefers_the_boot_interface(client: Client, default_build: Build) 
     machine = MachineFactory()
     NetworkInterfaceFactory(machine=machine, mac="52:54:00:00:01:01", ip="10.1.1.1", is_boot=False)
     NetworkInterfaceFactory(machine=machine, mac="52:54:00:00:01:02", ip="10.1.1.1", is_boot=True)
+    with_work(machine)
     args = kernel_args(client.get("/ipxe/auto.ipxe", REMOTE_ADDR="10.1.1.1").content.decode())
     assert "worker_id=52:54:00:00:01:02" in args
 
@@ -264,6 +266,7 @@ def test_served_script_marks_seen_and_records_a_boot_event(
         "mac": "52:54:00:12:34:56",
         "source_ip": "10.0.2.15",
         "build": default_build.pk,
+        "workflow": Workflow.objects.get(machine=bios_machine).pk,
     }
     assert Event.objects.filter(verb="agent_token.issued", machine=bios_machine).count() == 1
 
@@ -278,18 +281,19 @@ def test_override_scripts_are_recorded_too(client: Client) -> None:
 def test_script_query_count_is_small_and_constant(
     client: Client, default_build: Build, django_assert_num_queries
 ) -> None:
-    make_machine(mac="52:54:00:00:10:00", ip="10.5.0.2")
+    with_work(make_machine(mac="52:54:00:00:10:00", ip="10.5.0.2"))
     client.get("/ipxe/52:54:00:00:10:00/auto.ipxe")  # warms the content-type cache
     with django_assert_num_queries(QUERIES_PER_SCRIPT):
         client.get("/ipxe/52:54:00:00:10:00/auto.ipxe")
     for n in range(1, 50):
-        make_machine(mac=f"52:54:00:00:10:{n:02x}", ip=f"10.5.0.{n + 2}")
+        with_work(make_machine(mac=f"52:54:00:00:10:{n:02x}", ip=f"10.5.0.{n + 2}"))
     with django_assert_num_queries(QUERIES_PER_SCRIPT):
         client.get("/ipxe/52:54:00:00:10:31/auto.ipxe")
     with django_assert_num_queries(QUERIES_PER_SCRIPT):
         client.get("/ipxe/auto.ipxe", REMOTE_ADDR="10.5.0.40")
 
 
-# Interface+machine+site, default build's artifacts, token insert + its event, machine lock +
-# last_seen update, boot event, and the savepoints of the nested transactions.
-QUERIES_PER_SCRIPT = 13
+# Interface+machine+site, the machine's interfaces and its unfinished workflow, default build's
+# artifacts, nonce insert + its event, machine lock + last_seen update, boot event, and the
+# savepoints of the nested transactions.
+QUERIES_PER_SCRIPT = 15

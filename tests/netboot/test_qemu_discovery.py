@@ -46,6 +46,7 @@ QEMU_TIMEOUT = 120
 def discovery_on(settings: Any) -> None:
     # Before pxe_server: the server takes the switch from the test's settings at start.
     settings.NETBOOT_DISCOVERY = True
+    settings.NETBOOT_DISCOVERY_SUBNETS = ["127.0.0.0/8"]  # where test clients ask from
 
 
 @pytest.mark.e2e

@@ -17,7 +17,7 @@ import pytest
 
 from builds.models import Build
 from tests.live_server import AsgiLiveServer
-from tests.netboot.conftest import make_machine
+from tests.netboot.conftest import make_machine, with_work
 from tests.netboot.qemu import (
     CMDLINE,
     FIRMWARE,
@@ -57,7 +57,7 @@ def test_qemu_uefi_pxe_boots_the_default_build_and_says_hello(
     pxe_server: AsgiLiveServer,
     record_property: Callable[[str, object], None],
 ) -> None:
-    machine = make_machine(hostname=HOSTNAME, mac=MAC, ip=GUEST_SOURCE_IP, uefi=True)
+    machine = with_work(make_machine(hostname=HOSTNAME, mac=MAC, ip=GUEST_SOURCE_IP, uefi=True))
     assert machine.last_seen is None
 
     run = run_qemu(

@@ -13,8 +13,8 @@ from rackpilot.core.actors import Actor
 from tests.factories import DiskFactory, MachineFactory, NetworkInterfaceFactory
 from workflows.models import Template, Workflow
 from workflows.services import templates as template_services
-from workflows.services.agent import agent_token_issue
 from workflows.services.engine import workflow_create
+from workflows.services.tokens import agent_token_issue
 
 TWO_ACTIONS = """\
 version: "0.1"

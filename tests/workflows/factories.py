@@ -13,13 +13,9 @@ from inventory.models import Machine
 from rackpilot.core.actors import Actor
 from tests.factories import DiskFactory, MachineFactory, NetworkInterfaceFactory
 from workflows.models import Action, Template, Workflow
-from workflows.services.agent import (
-    ActionReport,
-    agent_report_action,
-    agent_token_issue,
-    agent_upload_logs,
-)
+from workflows.services.agent import ActionReport, agent_report_action, agent_upload_logs
 from workflows.services.engine import workflow_create
+from workflows.services.tokens import agent_token_issue
 from workflows.states import ActionState, WorkflowState
 
 TESTS = Actor.system("tests")

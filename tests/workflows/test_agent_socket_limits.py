@@ -20,8 +20,8 @@ from rackpilot.routing import websocket_application
 from tests.workflows.conftest import TWO_ACTIONS, make_machine
 from workflows.models import LogLine
 from workflows.services import templates as template_services
-from workflows.services.agent import agent_token_issue
 from workflows.services.engine import workflow_create
+from workflows.services.tokens import agent_token_issue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 SYSTEM = Actor.system("tests")

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from workflows.agent_protocol import ProtocolError, dispatch
 from workflows.models import AgentToken
-from workflows.services.agent import AgentAuthenticationError, agent_token_authenticate
+from workflows.services.tokens import AgentAuthenticationError, agent_token_authenticate
 
 
 class AgentPrincipal:

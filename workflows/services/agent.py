@@ -8,12 +8,10 @@ answered like the first; a stale or out-of-order one raises ``StaleReport`` (HTT
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -25,15 +23,14 @@ from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.events import publish_on_commit, record_event
-from rackpilot.core.services import lock
 from workflows.groups import workflow_group
 from workflows.logstore import log_lines_insert
-from workflows.models import Action, AgentToken, LogLine, Workflow, hash_token
+from workflows.models import Action, AgentToken, LogLine, Workflow
 from workflows.services.engine import action_finish, action_start, locked_workflow
+from workflows.services.tokens import session_bind_workflow
 from workflows.states import ActionState, WorkflowState
 
 PROTOCOL_VERSION = 1
-TOKEN_PREFIX = "rpa_"
 MAX_LINES_PER_BATCH = 5000
 MAX_LINE_BYTES = 64 * 1024
 FINAL_ACTION_STATES = {ActionState.SUCCESS, ActionState.FAILED, ActionState.TIMEOUT}
@@ -43,75 +40,6 @@ class StaleReport(ConflictError):
     """A report about an attempt, state or log position the server has already moved past."""
 
     code = "stale_report"
-
-
-class AgentAuthenticationError(Exception):
-    code = "invalid_token"
-
-
-# --- tokens ---------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def agent_token_issue(
-    *,
-    machine: Machine | None,
-    actor: Actor,
-    ttl: timedelta | None = None,
-    purpose: str = AgentToken.Purpose.AGENT,
-    mac: str = "",
-    description: str = "",
-) -> tuple[AgentToken, str]:
-    """A new token; the raw value is returned once and only its hash is stored."""
-    if purpose == AgentToken.Purpose.AGENT and machine is None:
-        raise ValidationError({"machine": "An agent token belongs to a machine."})
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    lifetime = ttl or timedelta(seconds=getattr(settings, "AGENT_TOKEN_TTL_SECONDS", 6 * 3600))
-    token = AgentToken.objects.create(
-        machine=machine,
-        purpose=purpose,
-        mac=mac,
-        token_hash=hash_token(raw),
-        prefix=raw[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + 8],
-        description=description,
-        expires_at=timezone.now() + lifetime,
-    )
-    record_event(
-        actor=actor,
-        verb="agent_token.issued",
-        obj=token,
-        machine=machine,
-        message=f"expires {token.expires_at.isoformat()}",
-    )
-    return token, raw
-
-
-@transaction.atomic
-def agent_token_revoke(*, token: AgentToken, actor: Actor) -> AgentToken:
-    token = lock(token)
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        record_event(actor=actor, verb="agent_token.revoked", obj=token, machine=token.machine_id)
-    return token
-
-
-def agent_token_authenticate(raw: str) -> AgentToken:
-    """The valid token for ``raw``; raises AgentAuthenticationError otherwise."""
-    if not raw or not raw.startswith(TOKEN_PREFIX):
-        raise AgentAuthenticationError("missing or malformed agent token")
-    token = AgentToken.objects.select_related("machine").filter(token_hash=hash_token(raw)).first()
-    if token is None:
-        raise AgentAuthenticationError("unknown agent token")
-    if token.revoked_at is not None:
-        raise AgentAuthenticationError("agent token revoked")
-    if token.expires_at <= timezone.now():
-        raise AgentAuthenticationError("agent token expired")
-    # Touch at most once a minute: every report would otherwise write the token row.
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        AgentToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token
 
 
 # --- hello and hardware -------------------------------------------------------------------
@@ -207,6 +135,12 @@ def agent_next_action(*, token: AgentToken) -> dict[str, Any] | None:
     workflows = Workflow.objects.filter(
         state__in=[WorkflowState.PENDING, WorkflowState.RUNNING], tasks__worker__in=macs
     ).distinct()
+    if token.workflow_id is not None:  # a boot session serves the workflow it booted for
+        workflows = workflows.filter(pk=token.workflow_id)
+    elif token.purpose == AgentToken.Purpose.SESSION:
+        # A discovery session: the first workflow an operator or a rule starts on the
+        # machine; the session is that workflow's from the first action on.
+        workflows = workflows.filter(machine=machine)
     for workflow in workflows.order_by("created_at"):
         action = (
             Action.objects.select_related("task")
@@ -218,6 +152,7 @@ def agent_next_action(*, token: AgentToken) -> dict[str, Any] | None:
         if action is None or action.task.worker not in macs:
             continue  # the next step belongs to another machine's agent
         if action.state in (ActionState.PENDING, ActionState.RUNNING):
+            session_bind_workflow(token=token, workflow=workflow)
             return action_payload(action)
     return None
 
