@@ -90,7 +90,8 @@ pytest: $(VENV)/.installed-dev
 # The same pages and API paths on SQLite, the embedded default's database (a page that works on
 # PostgreSQL and answers 500 on SQLite is a bug); Redis stays the test server.
 SQLITE_SUITES ?= tests/core/test_page_crawl.py tests/inventory/test_selection_api.py \
-	tests/core/test_secret_events.py tests/inventory/test_api.py tests/workflows/test_workflows_api.py
+	tests/core/test_secret_events.py tests/inventory/test_api.py tests/workflows/test_workflows_api.py \
+	tests/inventory/test_parsing_properties.py
 pytest-sqlite: $(VENV)/.installed-dev
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 REDIS_URL=$(TEST_REDIS_URL) \
 		DB_CONN_MAX_AGE=0 $(VENV)/bin/pytest -n 2 -p no:cacheprovider $(SQLITE_SUITES)

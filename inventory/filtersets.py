@@ -16,7 +16,7 @@ from rackpilot.core.models import Event
 
 class MACField(forms.CharField):
     def to_python(self, value: object) -> str:
-        text = super().to_python(value)
+        text = super().to_python(value) or ""
         return normalize_mac(text) if text else text
 
 

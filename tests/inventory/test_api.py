@@ -300,3 +300,30 @@ def test_openapi_schema_and_offline_swagger_ui(api):
     # Every script and stylesheet comes from Rackpilot itself (a bare "cdn" substring test
     # failed now and then on a random CSRF token).
     assert not re.findall(r"""(?:src|href)=["']?(?:https?:)?//""", html), html
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        # Past the database's integers: SQLite raised OverflowError, a 500.
+        (f"rack_id={2**70}", "rack_id"),
+        ("site_id=0", "site_id"),
+        # Not an address: PostgreSQL's inet column raised an error, a 500.
+        ("ip=garbage", "ip"),
+        ("mac=52:54:zz:00:00:01", "mac"),
+    ],
+)
+def test_a_filter_value_of_the_wrong_kind_is_a_400_naming_it(api, query, parameter):
+    response = api.get(f"/api/v1/machines/?{query}")
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == [parameter]
+
+
+def test_interfaces_and_machines_filter_by_a_mac_in_any_spelling(api):
+    nic = NetworkInterfaceFactory(mac="52:54:00:12:34:56")
+    NetworkInterfaceFactory()
+    for spelling in ("52-54-00-12-34-56", "5254.0012.3456", "52:54:00:12:34:56"):
+        interfaces = api.get(f"/api/v1/interfaces/?mac={spelling}").json()["results"]
+        assert [row["id"] for row in interfaces] == [nic.pk]
+        machines = api.get(f"/api/v1/machines/?mac={spelling}").json()["results"]
+        assert [row["id"] for row in machines] == [nic.machine_id]

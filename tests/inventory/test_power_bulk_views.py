@@ -105,7 +105,7 @@ def test_without_a_filter_nothing_is_offered_nor_sent(
 def test_an_invalid_filter_is_refused(operator_client: Client):
     response = operator_client.get(f"{URL}?rack_id=abc")
     assert response.status_code == 400
-    assert "The machine filter cannot be used (rack_id: Enter a number.)" in (
+    assert "The machine filter cannot be used (rack_id: Enter a whole number.)" in (
         response.content.decode()
     )
 
