@@ -14,7 +14,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup setup-dev assets bootstrap system-packages services lint typecheck pytest pytest-sqlite clean
+.PHONY: run test setup setup-dev assets bootstrap system-packages services lint typecheck pytest pytest-fuzz pytest-embedded clean
 
 ## make run: install everything, migrate, load the demo fleet, start web + worker + beat.
 run: setup var/secret_key
@@ -31,7 +31,8 @@ test: setup-dev system-packages services var/secret_key
 		$(PY) manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory pytest
-	$(MAKE) --no-print-directory pytest-sqlite
+	$(MAKE) --no-print-directory pytest-fuzz
+	$(MAKE) --no-print-directory pytest-embedded
 
 setup: $(VENV)/.installed assets
 setup-dev: $(VENV)/.installed-dev assets
@@ -82,19 +83,32 @@ typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy --strict agent/rackpilot_agent
 
 # Tests close database connections after each use (DB_CONN_MAX_AGE=0): connections kept open
-# by worker threads would outlive the test database they point at.
+# by worker threads would outlive the test database they point at. The schema fuzzing module
+# runs in a pytest of its own (pytest-fuzz): schemathesis prepares its cases as it collects,
+# which every worker of every run would otherwise pay for.
+FUZZ_SUITE := tests/core/test_api_schema_fuzz.py
 pytest: $(VENV)/.installed-dev
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 \
-		$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+		$(VENV)/bin/pytest -n 2 --ignore=$(FUZZ_SUITE) $(PYTEST_ARGS)
 
-# The same pages and API paths on SQLite, the embedded default's database (a page that works on
-# PostgreSQL and answers 500 on SQLite is a bug); Redis stays the test server.
-SQLITE_SUITES ?= tests/core/test_page_crawl.py tests/inventory/test_selection_api.py \
+pytest-fuzz: $(VENV)/.installed-dev
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 \
+		$(VENV)/bin/pytest -n 2 -p no:cacheprovider $(FUZZ_SUITE)
+
+# The same pages and API paths on the embedded default, what make run gives a newcomer: SQLite
+# and the embedded Redis, no DATABASE_URL or REDIS_URL (a page that works on PostgreSQL and
+# answers 500 on SQLite is a bug), in a var directory of their own.
+EMBEDDED_SUITES ?= tests/core/test_page_crawl.py tests/inventory/test_selection_api.py \
 	tests/core/test_secret_events.py tests/inventory/test_api.py tests/workflows/test_workflows_api.py \
 	tests/inventory/test_parsing_properties.py
-pytest-sqlite: $(VENV)/.installed-dev
-	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 REDIS_URL=$(TEST_REDIS_URL) \
-		DB_CONN_MAX_AGE=0 $(VENV)/bin/pytest -n 2 -p no:cacheprovider $(SQLITE_SUITES)
+EMBEDDED_VAR_DIR := $(CURDIR)/var/test-embedded
+pytest-embedded: $(VENV)/.installed-dev
+	env -u DATABASE_URL -u REDIS_URL RACKPILOT_VAR_DIR=$(EMBEDDED_VAR_DIR) DB_CONN_MAX_AGE=0 \
+		$(PY) scripts/with_embedded_redis.py \
+		$(VENV)/bin/pytest -n 2 -p no:cacheprovider $(EMBEDDED_SUITES)
+	env -u DATABASE_URL -u REDIS_URL RACKPILOT_VAR_DIR=$(EMBEDDED_VAR_DIR) DB_CONN_MAX_AGE=0 \
+		$(PY) scripts/with_embedded_redis.py \
+		$(VENV)/bin/pytest -n 2 -p no:cacheprovider $(FUZZ_SUITE)
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor var

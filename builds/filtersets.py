@@ -7,7 +7,7 @@ import django_filters as filters
 from builds.models import Build, BuildRecipe
 from builds.states import Arch, BuildState
 from inventory.filtersets import SearchFilterSet
-from rackpilot.core.filters import IdFilter
+from rackpilot.core.filters import DateTimeFilter, IdFilter
 
 
 class RecipeFilterSet(SearchFilterSet):
@@ -25,8 +25,8 @@ class BuildFilterSet(SearchFilterSet):
     recipe = filters.CharFilter(field_name="recipe__name", label="Recipe (name)")
     recipe_id = IdFilter(field_name="recipe_id")
     is_default = filters.BooleanFilter()
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Build

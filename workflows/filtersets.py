@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters as filters
 
 from inventory.filtersets import SearchFilterSet
-from rackpilot.core.filters import IdFilter
+from rackpilot.core.filters import DateTimeFilter, IdFilter
 from workflows.models import Template, Workflow
 from workflows.states import WorkflowState
 
@@ -26,8 +26,8 @@ class WorkflowFilterSet(SearchFilterSet):
     template = filters.CharFilter(field_name="template__name", label="Template (name)")
     template_id = IdFilter(field_name="template_id")
     site = filters.CharFilter(field_name="machine__rack__site__slug", label="Site (slug)")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Workflow

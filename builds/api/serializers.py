@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from builds.models import Build, BuildArtifact, BuildRecipe
 from builds.states import Arch
+from rackpilot.core.api.fields import NameRelatedField
 
 
 class RecipeSerializer(serializers.ModelSerializer):
@@ -68,7 +69,7 @@ class BuildDetailSerializer(BuildSerializer):
 
 
 class BuildQueueSerializer(serializers.Serializer):
-    recipe = serializers.SlugRelatedField(slug_field="name", queryset=BuildRecipe.objects.all())
+    recipe = NameRelatedField(slug_field="name", queryset=BuildRecipe.objects.all())
     arch = serializers.ChoiceField(
         Arch.choices, required=False, help_text="Default: every architecture of the recipe."
     )

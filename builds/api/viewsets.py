@@ -99,7 +99,8 @@ class BuildViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
         ],
         responses={200: serializers.BuildLogLineSerializer(many=True)},
     )
-    @action(detail=True, methods=["get"])
+    # A plain list from after_seq on, not a page of the viewset's pagination.
+    @action(detail=True, methods=["get"], pagination_class=None)
     def log(self, request: Request, pk: str | None = None) -> Response:
         build = self.get_object()
         try:

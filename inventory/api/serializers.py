@@ -20,6 +20,7 @@ from inventory.models import (
     Tag,
 )
 from inventory.states import MachineState
+from rackpilot.core.api.fields import NameRelatedField
 from rackpilot.core.secrets import (
     MACHINE_SECRET_FIELDS,
     can_view_secrets,
@@ -229,15 +230,23 @@ class SiteRefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+INITIAL_STATES = (MachineState.DISCOVERED, MachineState.READY)
+
+
 class MachineSerializer(serializers.ModelSerializer):
-    rack_name = serializers.CharField(source="rack.name", read_only=True, default=None)
-    site = serializers.SerializerMethodField()
-    state = serializers.ChoiceField(
-        choices=[MachineState.DISCOVERED, MachineState.READY],
-        required=False,
-        help_text="Initial state on create; later changes go through /transition/.",
+    rack_name = serializers.CharField(
+        source="rack.name", read_only=True, default=None, allow_null=True
     )
-    tags = serializers.SlugRelatedField(
+    site = serializers.SerializerMethodField()
+    # Every state can be read (and sent back unchanged); a new machine starts discovered or
+    # ready, and later changes go through /transition/.
+    state = serializers.ChoiceField(
+        choices=MachineState.choices,
+        required=False,
+        help_text="Initial state on create (discovered or ready); later changes go through "
+        "/transition/.",
+    )
+    tags = NameRelatedField(
         slug_field="slug", many=True, queryset=Tag.objects.all(), required=False
     )
     interfaces = InterfaceSummarySerializer(many=True, read_only=True)
@@ -279,6 +288,13 @@ class MachineSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["hardware", "last_seen"]
+
+    def validate_state(self, value: str) -> str:
+        if self.instance is None and value not in INITIAL_STATES:
+            raise serializers.ValidationError(
+                f"A new machine starts {' or '.join(INITIAL_STATES)}; move it on with /transition/."
+            )
+        return value
 
     def to_internal_value(self, data: Any) -> Any:
         # A masked value sent back is what the client read, not a new value: keep the stored one.
@@ -324,7 +340,7 @@ class MachineTransitionSerializer(serializers.Serializer):
 class MachineAcceptSerializer(serializers.ModelSerializer):
     """What an operator gives a discovered machine when taking it into the fleet."""
 
-    tags = serializers.SlugRelatedField(
+    tags = NameRelatedField(
         slug_field="slug", many=True, queryset=Tag.objects.all(), required=False
     )
 

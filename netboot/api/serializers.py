@@ -3,11 +3,12 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from netboot.models import DiscoveryRule
+from rackpilot.core.api.fields import NameRelatedField
 from workflows.models import Template
 
 
 class DiscoveryRuleSerializer(serializers.ModelSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", queryset=Template.objects.all())
+    template = NameRelatedField(slug_field="name", queryset=Template.objects.all())
 
     class Meta:
         model = DiscoveryRule

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import django_filters as filters
 from django import forms
+from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField
 
 # The largest primary key any supported database stores (a signed 64-bit integer). A larger
 # number in a query string would reach the database and fail there (SQLite raises
@@ -30,3 +34,23 @@ class IPAddressFilter(filters.CharFilter):
     rejects anything else with an error instead of matching nothing)."""
 
     field_class = forms.GenericIPAddressField
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, turned to UTC before it reaches the database: Python takes offsets up
+    to ±23:59, PostgreSQL refuses those past ±15:59 with an error instead of an answer."""
+
+    def to_python(self, value: object) -> datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+            raise ValidationError("This time is out of range.", code="invalid") from exc
+
+
+class DateTimeFilter(filters.IsoDateTimeFilter):
+    """A time in ISO 8601 (``2026-12-01T10:00:00+01:00``), compared in UTC."""
+
+    field_class = UTCIsoDateTimeField

@@ -327,3 +327,15 @@ def test_interfaces_and_machines_filter_by_a_mac_in_any_spelling(api):
         assert [row["id"] for row in interfaces] == [nic.pk]
         machines = api.get(f"/api/v1/machines/?mac={spelling}").json()["results"]
         assert [row["id"] for row in machines] == [nic.machine_id]
+
+
+def test_a_machine_in_any_state_reads_and_round_trips_but_starts_discovered_or_ready(api):
+    machine = MachineFactory(state=Machine.State.PROVISIONED)
+    body = api.get(f"/api/v1/machines/{machine.pk}/").json()
+    assert (body["state"], body["rack_name"]) == ("provisioned", None)
+    sent_back = {k: v for k, v in body.items() if k not in ("interfaces", "disks", "bmc", "site")}
+    assert api.put(f"/api/v1/machines/{machine.pk}/", sent_back, format="json").status_code == 200
+
+    created = api.post("/api/v1/machines/", {"hostname": "new-1", "state": "provisioned"})
+    assert created.status_code == 400
+    assert "starts discovered or ready" in created.json()["state"][0]

@@ -162,3 +162,19 @@ def test_a_discovery_token_gets_no_work_before_its_hello_enrols_a_machine(machin
     boot_mac = machine.interfaces.get(is_boot=True).mac
     response = client.post("/api/v1/agent/hello/", {"worker_id": boot_mac}, format="json")
     assert response.status_code == 403
+
+
+def test_a_line_with_nul_characters_is_stored_with_them_shown(workflow, agent):
+    """A container may print NUL bytes (a binary on stdout). PostgreSQL text cannot hold them:
+    the batch used to fail, and the agent resent it forever. They are stored as U+2400 (␀)."""
+    action = _first_action(workflow)
+    agent.report(action.pk, 1, "running")
+
+    response = agent.logs(action.pk, 1, 1, ["before\x00after", "next"])
+
+    assert response.status_code == 200, response.content
+    assert response.json()["acked_seq"] == 2
+    stored = list(
+        LogLine.objects.filter(action=action).order_by("seq").values_list("text", flat=True)
+    )
+    assert stored == ["before\u2400after", "next"]

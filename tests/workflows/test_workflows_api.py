@@ -226,3 +226,24 @@ def test_schema_lists_workflow_and_agent_endpoints(api):
         "/api/v1/agent/actions/{action_id}/logs/",
     ]:
         assert path in paths, path
+
+
+def test_a_name_with_a_nul_character_is_a_400_naming_the_field(api, machine):
+    # PostgreSQL answered the lookup with an error: a 500.
+    response = api.post(
+        "/api/v1/workflows/", {"template": "ubuntu\x00", "machine": machine.hostname}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json() == {"template": ["Null characters are not allowed."]}
+
+
+def test_a_time_filter_with_a_far_offset_is_compared_in_utc(api, workflow):
+    # Python takes offsets up to ±23:59; PostgreSQL refused those past ±15:59 with a 500.
+    after = api.get("/api/v1/workflows/?created_after=2000-01-01T00:00:00%2B23:59")
+    assert after.status_code == 200, after.content
+    assert [row["id"] for row in after.json()["results"]] == [workflow.pk]
+    before = api.get("/api/v1/workflows/?created_before=2000-01-01T00:00:00-23:59")
+    assert before.json()["results"] == []
+    assert (
+        api.get("/api/v1/workflows/?created_after=0001-01-01T00:00:00%2B01:00").status_code == 400
+    )

@@ -10,6 +10,7 @@ from inventory.api.selection import (
     selection_answer,
 )
 from inventory.models import Machine
+from rackpilot.core.api.fields import NameRelatedField
 from rackpilot.core.secrets import (
     can_view_secrets,
     masked_environment,
@@ -88,8 +89,8 @@ class TaskSerializer(serializers.ModelSerializer):
 
 
 class WorkflowSerializer(serializers.ModelSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", queryset=Template.objects.all())
-    machine = serializers.SlugRelatedField(slug_field="hostname", queryset=Machine.objects.all())
+    template = NameRelatedField(slug_field="name", queryset=Template.objects.all())
+    machine = NameRelatedField(slug_field="hostname", queryset=Machine.objects.all())
     name = serializers.CharField(read_only=True)
     duration = serializers.FloatField(read_only=True, allow_null=True)
     hardware_map = serializers.DictField(
@@ -152,7 +153,7 @@ class WorkflowCancelSerializer(serializers.Serializer):
 
 
 class WorkflowBulkSerializer(MachineSelectionSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", queryset=Template.objects.all())
+    template = NameRelatedField(slug_field="name", queryset=Template.objects.all())
     skip_refused = serializers.BooleanField(
         default=False, help_text="Start the valid ones even if some machines are refused."
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -102,7 +102,10 @@ class WorkflowViewSet(
         request=serializers.WorkflowBulkSerializer,
         responses={
             201: serializers.WorkflowBulkResultSerializer,
-            400: serializers.WorkflowBulkResultSerializer,
+            400: OpenApiResponse(
+                description="Errors by field, or (with selected, created and refused) every "
+                "selected machine refused and nothing created."
+            ),
         },
         description="Start a template on every machine matching the filter, one workflow each. "
         "All machines are validated first; with any refusal nothing is created unless "

@@ -33,6 +33,7 @@ from workflows.states import ActionState, WorkflowState
 PROTOCOL_VERSION = 1
 MAX_LINES_PER_BATCH = 5000
 MAX_LINE_BYTES = 64 * 1024
+NUL_SHOWN_AS = "\u2400"  # SYMBOL FOR NULL
 FINAL_ACTION_STATES = {ActionState.SUCCESS, ActionState.FAILED, ActionState.TIMEOUT}
 
 
@@ -280,7 +281,9 @@ def _parse_lines(lines: Any) -> list[tuple[str, datetime, str, str]]:
                 raise ValidationError({"lines": f"Line {index}: bad timestamp."}) from None
             if timezone.is_naive(timestamp):
                 timestamp = timezone.make_aware(timestamp, UTC)
-        parsed.append((stream, timestamp, timestamp.isoformat(), line["text"]))
+        # PostgreSQL text cannot hold NUL (a binary printed to stdout has them): shown as ␀.
+        text = line["text"].replace("\x00", NUL_SHOWN_AS)
+        parsed.append((stream, timestamp, timestamp.isoformat(), text))
     return parsed
 
 
