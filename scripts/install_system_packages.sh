@@ -15,6 +15,7 @@ PACKAGES=(
     kea-dhcp4-server              # checks the exported Kea configuration (kea-dhcp4 -t)
     ipmitool                      # IPMI power control
     libarchive13                  # cpio/tar writing for the Hook builder
+    debootstrap                   # the Rackpilot Hook's base image (build_hook_image)
     nginx-light                   # reference server for the netboot benchmark
     wrk                           # HTTP load generator for the netboot benchmark
 )

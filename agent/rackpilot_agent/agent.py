@@ -19,6 +19,7 @@ from rackpilot_agent.connection import Connection
 from rackpilot_agent.logstream import ActionLog, LogSender, ServerError, utc_timestamp
 from rackpilot_agent.runner import ActionSpec, DockerRunner, Outcome
 from rackpilot_agent.spool import Spool, list_spools, spool_directory
+from rackpilot_agent.status import AgentStatus
 from rackpilot_agent.tokens import TokenStore
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,14 @@ class Agent:
             state_path=settings.state_dir / "token.json",
             expires_at=settings.token_expires_at,
         )
+        self.status = AgentStatus(settings.status_path)
         self.connection = Connection(
-            settings, self.tokens, self._hello, on_work=self._on_work, on_cancel=self._on_cancel
+            settings,
+            self.tokens,
+            self._hello,
+            on_work=self._on_work,
+            on_cancel=self._on_cancel,
+            status=self.status,
         )
         self.runner = runner or DockerRunner(settings)
         self.hardware: dict[str, Any] = {}
@@ -79,6 +86,7 @@ class Agent:
 
     async def run(self) -> int:
         """Run until stopped (or, with ``once``, until there is no work); returns an exit code."""
+        self.status.starting(self.settings.url, self.settings.worker_id)
         self.hardware = await asyncio.to_thread(hardware.collect, self.settings.hardware_root)
         log.info(
             "rackpilot-agent starting: worker %s, server %s, kernel parameters %s",
@@ -90,6 +98,7 @@ class Agent:
         main = asyncio.create_task(self._main(), name="main")
         renewer = asyncio.create_task(self._renewer(), name="renewer")
         stopper = asyncio.create_task(self._stop.wait(), name="stop")
+        stop_reason: str | None = None
         try:
             done, _ = await asyncio.wait(
                 {connection, main, stopper}, return_when=asyncio.FIRST_COMPLETED
@@ -100,6 +109,9 @@ class Agent:
                 return main.result()
             log.info("stopping")
             return 0
+        except Exception as exc:
+            stop_reason = str(exc)
+            raise
         finally:
             for task in (main, renewer, stopper):
                 task.cancel()
@@ -112,6 +124,7 @@ class Agent:
             connection.cancel()
             await asyncio.gather(connection, return_exceptions=True)
             self.runner.close()
+            self.status.stopped(stop_reason)
 
     async def _main(self) -> int:
         self._work.clear()
@@ -130,6 +143,7 @@ class Agent:
                 log.info("no work left; exiting (--once)")
                 return 0
             else:
+                self.status.waiting()
                 # Pushed work wakes us at once; the re-ask covers a push lost in a reconnect.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.settings.recheck):
@@ -211,8 +225,10 @@ class Agent:
                     keep_spool = False
                     return None
             log.info("running action %s %r (%s)", spec.action, spec.name, spec.image)
+            self.status.running(spec)
             outcome = await self.runner.run(spec, action_log, cancel, resume=resume)
             self._finished.add(key)
+            self.status.finished(spec, outcome)
             if outcome.state == "cancelled" or cancel.is_set():
                 # The action is already final on the server; it wants nothing more about it.
                 log.warning("action %s cancelled; container stopped", spec.action)

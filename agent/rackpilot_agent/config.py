@@ -23,6 +23,7 @@ from rackpilot_agent import __version__
 from rackpilot_agent.hardware import first_mac
 
 DEFAULT_CMDLINE = Path("/proc/cmdline")
+DEFAULT_STATUS_PATH = Path("/run/rackpilot-agent/status.json")
 # Hook's own parameters: read and logged so an operator can see what the machine booted with,
 # but the agent itself does not need them.
 HOOK_PARAMETERS = ("grpc_authority", "tinkerbell_tls", "syslog_host", "hw_addr", "facility")
@@ -162,6 +163,14 @@ OPTIONS: tuple[Option, ...] = (
            env="RACKPILOT_CMDLINE", default=DEFAULT_CMDLINE, parse=Path, metavar="PATH"),
     Option("log_level", "--log-level", "DEBUG, INFO, WARNING or ERROR.",
            env="RACKPILOT_LOG_LEVEL", default="INFO", metavar="LEVEL"),
+    Option("status_path", "--status-file",
+           "JSON file the agent keeps its current state in, for `rackpilot-agent status`.",
+           env="RACKPILOT_AGENT_STATUS", default=DEFAULT_STATUS_PATH, parse=Path,
+           metavar="PATH"),
+    Option("console", "--console",
+           "device to copy the agent's log to, e.g. /dev/console or /dev/ttyS0 (it always "
+           "goes to stderr too).",
+           env="RACKPILOT_AGENT_CONSOLE", cmdline=("rackpilot_console",), metavar="DEVICE"),
 )
 # fmt: on
 
@@ -191,6 +200,10 @@ class Settings:
     hardware_root: Path = Path("/")
     cmdline_path: Path = DEFAULT_CMDLINE
     log_level: str = "INFO"
+    # None writes no status file: settings built in code (tests, embedding) opt in, while the
+    # command line always gets DEFAULT_STATUS_PATH.
+    status_path: Path | None = None
+    console: str | None = None
     once: bool = False
     kernel_params: dict[str, str] = field(default_factory=dict)
 
@@ -223,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
             "named in its help; flags win over the environment, which wins over the kernel "
             "command line."
         ),
+        epilog="`rackpilot-agent status [--status-file PATH]` shows what a running agent does.",
     )
     for option in OPTIONS:
         sources = []
@@ -259,6 +273,15 @@ def _resolve(
         except ValueError as exc:
             raise ConfigError(f"{source}: {exc}") from None
     return option.default
+
+
+def resolve_option(
+    dest: str, flag_value: str | None = None, environ: Mapping[str, str] | None = None
+) -> Any:
+    """One setting from its flag, the environment or its default, without loading the rest
+    (``rackpilot-agent status`` needs no server URL or token)."""
+    option = next(o for o in OPTIONS if o.dest == dest)
+    return _resolve(option, flag_value, os.environ if environ is None else environ, {})
 
 
 def load_settings(

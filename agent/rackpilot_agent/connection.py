@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from rackpilot_agent.backoff import Backoff
 from rackpilot_agent.config import Settings
 from rackpilot_agent.logstream import ServerError
+from rackpilot_agent.status import AgentStatus
 from rackpilot_agent.tokens import TokenStore
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Connection:
         on_work: Callable[[dict[str, Any]], None],
         on_cancel: Callable[[int, int], None],
         backoff: Backoff | None = None,
+        status: AgentStatus | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
@@ -78,6 +80,7 @@ class Connection:
         self._on_work = on_work
         self._on_cancel = on_cancel
         self.backoff = backoff or Backoff(settings.backoff_initial, settings.backoff_max)
+        self.status = status or AgentStatus(None)
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ws: ClientConnection | None = None
@@ -93,11 +96,14 @@ class Connection:
         refusals = 0
         while not self._closing:
             refused = False
+            reason = "the connection closed"
             try:
+                self.status.connecting()
                 await self._session()
             except _Refused as exc:
                 refused = True
                 refusals += 1
+                reason = f"refused: {exc}"
                 log.error("server refused the agent (%d in a row): %s", refusals, exc)
                 limit = self.settings.max_auth_failures
                 if limit and refusals >= limit:
@@ -106,11 +112,13 @@ class Connection:
                     ) from None
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
                 log.warning("connection to %s lost: %s", self.settings.websocket_url, exc)
+                reason = str(exc) or type(exc).__name__
             else:
                 refusals = 0
             if self._closing:
                 break
             delay = self.settings.auth_retry if refused else self.backoff.next_delay()
+            self.status.disconnected(reason, delay)
             log.info("reconnecting in %.1f s", delay)
             self._wake_retry.clear()
             with contextlib.suppress(TimeoutError):
@@ -142,6 +150,7 @@ class Connection:
                 self.welcome.get("machine"),
             )
             self.backoff.reset()
+            self.status.connected(self.welcome.get("machine"), self.welcome.get("worker_id"))
             self._ws = ws
             self._connected.set()
             await self._read(ws)

@@ -222,24 +222,41 @@ def _write_root(
     modules_tar: Path | None,
     writer: CpioWriter,
 ) -> None:
+    # Init images are unpacked over each other at the root: one layer stack.
+    stack = [layer for image in recipe.init for layer in images[image].layers]
+    index = layer_tools.index_stack(stack, run.check_cancel) if stack else None
+    # A merged-/usr root (Debian's: /lib is a link to usr/lib) gets the kernel's modules under
+    # usr/lib: a real lib/ directory written first would keep the link from being made, and
+    # every library would go missing at boot.
+    merged_usr = index is not None and "lib" in index.winners and "lib" not in index.directories
+    if merged_usr:
+        run.log("init has a merged /usr: kernel modules go to /usr/lib/modules")
+    modules_prefix = "usr/" if merged_usr else ""
+
+    def modules_only(path: str) -> bool:
+        return path.startswith("lib/modules") or (path == "lib" and not merged_usr)
+
     if modules_tar is not None:
         # kernel.tar is unpacked at the root, as LinuxKit does.
-        stack = [modules_tar]
+        tar_stack = [modules_tar]
         layer_tools.stream_stack(
-            stack, layer_tools.index_stack(stack), writer, check_cancel=run.check_cancel
+            tar_stack,
+            layer_tools.index_stack(tar_stack),
+            writer,
+            prefix=modules_prefix,
+            include=(lambda path: True) if not merged_usr else modules_only,
+            check_cancel=run.check_cancel,
         )
     else:
         layer_tools.stream_stack(
             kernel.layers,
             kernel_index,
             writer,
-            include=lambda path: path == "lib" or path.startswith("lib/modules"),
+            prefix=modules_prefix,
+            include=modules_only,
             check_cancel=run.check_cancel,
         )
-    # Init images are unpacked over each other at the root: one layer stack.
-    stack = [layer for image in recipe.init for layer in images[image].layers]
-    if stack:
-        index = layer_tools.index_stack(stack, run.check_cancel)
+    if index is not None:
         count = layer_tools.stream_stack(stack, index, writer, check_cancel=run.check_cancel)
         run.log(f"init: {count} entries at /")
 

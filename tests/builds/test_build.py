@@ -286,3 +286,34 @@ def test_cancel_during_a_download_keeps_no_partial_blob(
 
     assert not list((cache / "blobs" / "sha256").glob(".partial-*"))
     assert not list(out.iterdir())
+
+
+def test_a_merged_usr_root_gets_the_kernel_modules_under_usr_lib(
+    test_images: PushedImages, build_dirs: tuple[Path, Path]
+) -> None:
+    """Debian's root has /lib -> usr/lib: modules written to a real lib/ first would keep the
+    link from being made, and every library would be missing at boot."""
+    root = Layer()
+    root.symlink("lib", "usr/lib")
+    root.directory("usr")
+    root.directory("usr/lib")
+    root.file("usr/lib/libc-marker.so", b"libc\n")
+    client = Client(
+        cache=BlobCache(build_dirs[1] / "push"), insecure_registries=[test_images.registry]
+    )
+    merged = test_images.init.replace("/init:v1", "/merged-usr:v1")
+    client.push_image(merged, [root.blob()], {"architecture": "amd64", "os": "linux", "config": {}})
+    out, cache = build_dirs
+    recipe = f"kernel:\n  image: {test_images.kernel}\ninit:\n  - {merged}\n"
+
+    result = _build(test_images, out, cache, recipe=recipe)
+
+    entries = read_cpio(result.artifacts[1].path)
+    assert entries["lib"]["issym"] and entries["lib"]["linkpath"] == "usr/lib"
+    modules = [
+        path for path in entries if path.startswith(f"usr/lib/modules/{test_images.version}/")
+    ]
+    assert any(".ko" in path for path in modules), modules
+    assert f"usr/lib/modules/{test_images.version}/modules.dep" in entries
+    assert not [path for path in entries if path.startswith("lib/")]
+    assert "usr/lib/libc-marker.so" in entries

@@ -231,3 +231,21 @@ def test_the_demo_fleet_refuses_a_non_empty_inventory(actor):
 
     with pytest.raises(DemoFleetError):
         demo_fleet_load(actor=actor)
+
+
+def test_bootstrap_installs_the_shipped_hook_recipes_once_and_keeps_edits():
+    from builds.builder.recipe import parse_recipe
+    from builds.models import BuildRecipe
+
+    output = bootstrap("--no-demo")
+
+    recipes = {recipe.name: recipe for recipe in BuildRecipe.objects.all()}
+    assert set(recipes) == {"rackpilot-hook-x86_64", "rackpilot-hook-aarch64"}
+    assert "build_hook_image --registry" in output
+    x86 = recipes["rackpilot-hook-x86_64"]
+    assert x86.arches == ["x86_64"]
+    assert parse_recipe(x86.config).init == ["127.0.0.1:5000/rackpilot/hook-base:x86_64"]
+    # An operator's edit survives the next bootstrap (every make run).
+    BuildRecipe.objects.filter(pk=x86.pk).update(description="ours")
+    assert "Hook recipes" not in bootstrap("--no-demo")
+    assert BuildRecipe.objects.get(pk=x86.pk).description == "ours"

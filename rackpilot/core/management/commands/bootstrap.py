@@ -16,6 +16,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError, transaction
 
+from builds.hook.recipes import ARCHES, shipped_recipe_install, shipped_recipe_name
+from builds.models import BuildRecipe
 from inventory.demo import DemoFleetError, demo_fleet_load
 from inventory.models import Machine
 from rackpilot.core.actors import Actor
@@ -51,7 +53,20 @@ class Command(BaseCommand):
         # publisher logs one line about the missing live updates.
         if not no_demo:
             self.load_demo(actor)
+        self.install_hook_recipes(actor)
         self.ensure_admin(actor, admin_username)
+
+    def install_hook_recipes(self, actor: Actor) -> None:
+        """The Hook recipes Rackpilot ships, once: later runs leave them (and edits) alone."""
+        names = []
+        for arch in ARCHES:
+            if not BuildRecipe.objects.filter(name=shipped_recipe_name(arch)).exists():
+                names.append(shipped_recipe_install(arch=arch, actor=actor).name)
+        if names:
+            self.stdout.write(
+                f"Installed the Hook recipes {', '.join(names)}; build their images with "
+                "`python manage.py build_hook_image --registry HOST:PORT` (README, Hook builds)."
+            )
 
     def load_demo(self, actor: Actor) -> None:
         machines = Machine.objects.count()
