@@ -63,6 +63,7 @@ MODULES_LEFT_OUT = (
     "kernel/drivers/iio",
     "kernel/drivers/video",
     "kernel/drivers/comedi",
+    "kernel/drivers/infiniband",
     "kernel/sound",
     "kernel/net/wireless",
     "kernel/net/mac80211",
@@ -81,6 +82,12 @@ ROOTFS_LEFT_OUT = (
     "var/cache/debconf/",
     "boot/",
     "usr/lib/modules/",
+    # containerd's and docker's development and debugging tools (dockerd runs containers
+    # through the runc v2 shim; the docker CLI stays, for operators at the console).
+    "usr/bin/ctr",
+    "usr/bin/dnet",
+    "usr/sbin/ovrouter",
+    "usr/bin/containerd-shim-runc-v1",
 )
 FIXED_MTIME = 1_700_000_000
 
