@@ -245,6 +245,8 @@ def test_bootstrap_installs_the_shipped_hook_recipes_once_and_keeps_edits():
     x86 = recipes["rackpilot-hook-x86_64"]
     assert x86.arches == ["x86_64"]
     assert parse_recipe(x86.config).init == ["127.0.0.1:5000/rackpilot/hook-base:x86_64"]
+    arm = parse_recipe(recipes["rackpilot-hook-aarch64"].config)
+    assert arm.kernel.image == "127.0.0.1:5000/rackpilot/hook-kernel:aarch64"
     # An operator's edit survives the next bootstrap (every make run).
     BuildRecipe.objects.filter(pk=x86.pk).update(description="ours")
     assert "Hook recipes" not in bootstrap("--no-demo")
