@@ -1,15 +1,15 @@
 """The Hook Rackpilot ships, end to end as far as its agent: built from Debian packages and the
 project's agent by build_hook_image's code, turned into a kernel and initramfs by a Rackpilot
-build of the shipped recipe, PXE-booted by qemu (software emulation). Its init loads the
-virtio drivers, takes a DHCP lease, starts dockerd and rackpilot-agent, which exchanges the
-boot nonce and reports the machine's hardware."""
+build of the shipped recipe on a real Celery worker, PXE-booted by qemu (software emulation).
+Its init loads the virtio drivers, takes a DHCP lease, starts dockerd and rackpilot-agent,
+which exchanges the boot nonce and reports the machine's hardware."""
 
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +17,7 @@ from builds.hook.base_image import HookImages
 from builds.hook.recipes import shipped_recipe_install
 from builds.models import Build
 from builds.services import lifecycle
-from builds.tasks import run_build
+from builds.states import BuildState
 from inventory.models import Machine
 from rackpilot.core.actors import Actor
 from rackpilot.core.models import Event
@@ -28,19 +28,23 @@ from tests.netboot.qemu import GUEST_SOURCE_IP, QEMU, network_args
 
 SYSTEM = Actor.system("e2e")
 MAC = "52:54:00:e2:e0:42"
+FINISHED = {BuildState.SUCCESS, BuildState.FAILED, BuildState.CANCELLED}
 HOSTNAME = "hook-e2e-01"
 
 
-def shipped_hook_build(images: HookImages, registry: str, settings: Any) -> Build:
-    """A build of the shipped recipe, pointed at the test registry's images, run by the build
-    task itself (no broker here)."""
-    settings.BUILD_INSECURE_REGISTRIES = [registry]
+def shipped_hook_build(images: HookImages, *, timeout: float = 300) -> Build:
+    """A build of the shipped recipe, pointed at the test registry's images, queued as an
+    operator queues one and run by the Celery worker."""
     recipe = shipped_recipe_install(
         arch="x86_64", actor=SYSTEM, kernel=images.kernel, base=images.base
     )
     (build,) = lifecycle.build_queue(recipe=recipe, actor=SYSTEM, arch="x86_64")
-    assert run_build.run(build.pk) == "success", Build.objects.get(pk=build.pk).log
-    return Build.objects.get(pk=build.pk)
+    deadline = time.monotonic() + timeout
+    while (build := Build.objects.get(pk=build.pk)).state not in FINISHED:
+        assert time.monotonic() < deadline, f"build #{build.pk} still {build.state}: {build.error}"
+        time.sleep(1)
+    assert build.state == BuildState.SUCCESS, build.error
+    return build
 
 
 @pytest.mark.e2e
@@ -50,13 +54,11 @@ def test_the_shipped_hook_boots_and_its_agent_reports_the_machine(
     hook_images: HookImages,
     oci_registry: str,
     pxe_server: AsgiLiveServer,
-    settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    celery_worker: Path,
     tmp_path: Path,
     record_property: Callable[[str, object], None],
 ) -> None:
-    monkeypatch.setattr(lifecycle, "enqueue_build", lambda build_id, task_id: None)
-    build = shipped_hook_build(hook_images, oci_registry, settings)
+    build = shipped_hook_build(hook_images)
     assert build.is_default
     initramfs = build.artifacts.get(name="initramfs-x86_64")
     record_property("initramfs_bytes", initramfs.size)
