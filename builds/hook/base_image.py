@@ -203,8 +203,18 @@ class _Layer:
         return f"sha256:{self._digest.hexdigest()}"
 
 
-def _add_tree(tar: tarfile.TarFile, root: Path, skip: Callable[[str], bool]) -> None:
-    """Every entry below ``root`` (without following links), named relative to it, sorted."""
+def _add_tree(
+    tar: tarfile.TarFile, root: Path, skip: Callable[[str], bool] = lambda path: False, at: str = ""
+) -> None:
+    """Every entry below ``root`` (without following links), sorted, named relative to it, or
+    under the directory ``at`` (made first) when given. ``skip`` sees the relative name, with
+    a trailing slash for directories."""
+    if at:
+        parts = at.split("/")
+        for end in range(1, len(parts) + 1):
+            info = tarfile.TarInfo("/".join(parts[:end]))
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, FIXED_MTIME
+            tar.addfile(info)
     for directory, subdirectories, files in os.walk(root):
         subdirectories.sort()
         relative_dir = os.path.relpath(directory, root)
@@ -216,7 +226,7 @@ def _add_tree(tar: tarfile.TarFile, root: Path, skip: Callable[[str], bool]) -> 
             kept.append(name)
             tar.add(
                 os.path.join(directory, name),
-                arcname=relative,
+                arcname=f"{at}/{relative}" if at else relative,
                 recursive=False,
                 filter=_deterministic,
             )
@@ -224,7 +234,11 @@ def _add_tree(tar: tarfile.TarFile, root: Path, skip: Callable[[str], bool]) -> 
         for name in sorted(files):
             relative = name if relative_dir == "." else f"{relative_dir}/{name}"
             if not skip(relative):
-                tar.add(os.path.join(directory, name), arcname=relative, filter=_deterministic)
+                tar.add(
+                    os.path.join(directory, name),
+                    arcname=f"{at}/{relative}" if at else relative,
+                    filter=_deterministic,
+                )
 
 
 def _add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
@@ -256,7 +270,7 @@ def kernel_layer(rootfs: Path, version: str, scratch: Path, log: Log) -> tuple[P
     (tree / "boot").mkdir()
     shutil.copy2(rootfs / "boot" / f"vmlinuz-{version}", tree / "boot" / f"vmlinuz-{version}")
     layer = _Layer(scratch / "kernel.tar.gz")
-    _add_tree(layer.tar, tree, skip=lambda path: False)
+    _add_tree(layer.tar, tree)
     return layer.path, layer.close()
 
 
@@ -310,31 +324,12 @@ def base_layer(rootfs: Path, agent: Path, scratch: Path) -> tuple[Path, str]:
         rootfs,
         skip=lambda path: path.startswith(ROOTFS_LEFT_OUT) or path == ".rackpilot-complete",
     )
-    _add_tree_at(layer.tar, agent, "opt/rackpilot-agent")
+    _add_tree(layer.tar, agent, at="opt/rackpilot-agent")
     _add_file(layer.tar, "usr/local/bin/rackpilot-agent", AGENT_WRAPPER, 0o755)
     _add_file(layer.tar, "init", (HERE / "init.sh").read_bytes(), 0o755)
     _add_file(layer.tar, "etc/rackpilot-hook/udhcpc.sh", (HERE / "udhcpc.sh").read_bytes(), 0o755)
     _add_file(layer.tar, "etc/hostname", b"rackpilot-hook\n", 0o644)
     return layer.path, layer.close()
-
-
-def _add_tree_at(tar: tarfile.TarFile, root: Path, at: str) -> None:
-    parts = at.split("/")
-    for end in range(1, len(parts) + 1):
-        info = tarfile.TarInfo("/".join(parts[:end]))
-        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, FIXED_MTIME
-        tar.addfile(info)
-    for directory, subdirectories, files in os.walk(root):
-        subdirectories.sort()
-        relative_dir = os.path.relpath(directory, root)
-        prefix = at if relative_dir == "." else f"{at}/{relative_dir}"
-        for name in [*subdirectories, *sorted(files)]:
-            tar.add(
-                os.path.join(directory, name),
-                arcname=f"{prefix}/{name}",
-                recursive=False,
-                filter=_deterministic,
-            )
 
 
 def _image_config(arch: str, diff_id: str, **config: object) -> dict[str, object]:
