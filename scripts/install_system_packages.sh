@@ -16,6 +16,8 @@ PACKAGES=(
     ipmitool                      # IPMI power control
     libarchive13                  # cpio/tar writing for the Hook builder
     debootstrap                   # the Rackpilot Hook's base image (build_hook_image)
+    fdisk dosfstools mtools       # the disk image the end-to-end workflow installs ...
+    syslinux syslinux-common      # ... and the bootloader it boots from
     nginx-light                   # reference server for the netboot benchmark
     wrk                           # HTTP load generator for the netboot benchmark
 )

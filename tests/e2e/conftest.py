@@ -3,12 +3,16 @@ netboot server of tests/netboot (daphne with a public URL a qemu guest reaches).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,9 +20,14 @@ import pytest
 from builds.hook.base_image import HookImages, build_hook_images
 from builds.services import lifecycle
 from builds.tasks import run_build
+from tests.browser.conftest import chromium, page  # noqa: F401 - fixtures used here
 from tests.live_server import ARTIFACTS, server_environment
 from tests.netboot.qemu import IPXE_ROM, QEMU, artifacts_dir, pxe_server  # noqa: F401
-from tests.tools import require_tool
+from tests.tools import require_tool, stop_process
+
+# Playwright's sync API keeps an asyncio loop running in the test's thread; the ORM calls of the
+# scenario test around it are deliberate (see tests/browser/conftest.py).
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 # debootstrap's root filesystem is kept here between runs (and between CI runs on one machine):
 # the first build downloads Debian's packages, later ones only pack and push.
@@ -46,18 +55,34 @@ def hook_images(oci_registry: str) -> HookImages:
     )
 
 
+@dataclass
+class CeleryProcesses:
+    queue: str
+    worker_log: Path
+    beat_log: Path
+
+
 @pytest.fixture
-def celery_worker(
+def celery_queue(monkeypatch: pytest.MonkeyPatch) -> str:
+    """This test's own Celery queue: the worker, beat and the ASGI server started after this
+    fixture send and take tasks there (CELERY_TASK_DEFAULT_QUEUE), never from another run's."""
+    queue = f"e2e-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CELERY_TASK_DEFAULT_QUEUE", queue)
+    return queue
+
+
+@pytest.fixture
+def celery_processes(
     transactional_db: None,
+    celery_queue: str,
     artifacts_dir: Path,  # noqa: F811 - the fixture of tests/netboot/qemu.py
     oci_registry: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Path]:
-    """A real Celery worker process on the test database, consuming a queue of this test's
-    own: builds are handed to it through the broker (Redis), as in production. Yields the
-    worker's log file."""
-    queue = f"e2e-{uuid.uuid4().hex[:8]}"
+) -> Iterator[CeleryProcesses]:
+    """A real Celery worker and beat, as processes of their own on the test database, talking
+    through the broker (Redis) as in production. Builds queued by this test process go to the
+    worker's queue too."""
     env = server_environment()
     env.update(
         {
@@ -66,26 +91,63 @@ def celery_worker(
             "BUILD_INSECURE_REGISTRIES": oci_registry,
         }
     )
-    log = tmp_path / "celery-worker.log"
-    with log.open("wb") as output:
+    processes = CeleryProcesses(
+        celery_queue, tmp_path / "celery-worker.log", tmp_path / "celery-beat.log"
+    )
+    with processes.worker_log.open("wb") as output:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "rackpilot", "worker", "-Q", queue,
+            [sys.executable, "-m", "celery", "-A", "rackpilot", "worker", "-Q", celery_queue,
              "--concurrency", "1", "--without-gossip", "--without-mingle", "-l", "info"],
+            env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    with processes.beat_log.open("wb") as output:
+        beat = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "rackpilot", "beat", "-l", "info",
+             "--schedule", str(tmp_path / "celerybeat-schedule")],
             env=env, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
     def enqueue_build(build_id: int, task_id: str) -> None:
-        run_build.apply_async(args=[build_id], task_id=task_id, queue=queue)
+        run_build.apply_async(args=[build_id], task_id=task_id, queue=celery_queue)
 
+    # The test process read its settings before the queue was chosen.
     monkeypatch.setattr(lifecycle, "enqueue_build", enqueue_build)
     try:
-        yield log
+        yield processes
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
+        stop_process(beat, grace=30)
+        stop_process(worker, grace=30)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / "hook-e2e-celery-worker.log").write_bytes(log.read_bytes())
+        for log in (processes.worker_log, processes.beat_log):
+            (ARTIFACTS / f"e2e-{log.name}").write_bytes(log.read_bytes())
+
+
+@dataclass
+class FileServer:
+    directory: Path
+    port: int
+
+    def url_from_guest(self, name: str) -> str:
+        return f"http://10.0.2.2:{self.port}/{name}"
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[FileServer]:
+    """A plain HTTP server on loopback for what the actions download (the guest reaches it
+    as 10.0.2.2); a missing file is a 404."""
+    directory = tmp_path / "served"
+    directory.mkdir()
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="file-server", daemon=True)
+    thread.start()
+    try:
+        yield FileServer(directory, server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass

@@ -21,7 +21,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.factories import MachineFactory, NetworkInterfaceFactory
-from tests.tools import require_tool
+from tests.tools import require_tool, stop_process
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
@@ -63,15 +63,6 @@ def namespace() -> Iterator[str]:
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False, timeout=30)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def boot_against_dnsmasq(
@@ -122,8 +113,8 @@ def boot_against_dnsmasq(
                 time.sleep(0.5)
         finally:
             if guest is not None:
-                _stop(guest)
-            _stop(server)
+                stop_process(guest)
+            stop_process(server)
     text = log.read_text()
     return text, until.search(text)
 

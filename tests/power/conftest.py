@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from inventory.power.drivers import BmcAccess
-from tests.tools import require_tool
+from tests.tools import require_tool, stop_process
 
 USERNAME = "admin"
 # Distinctive, so that a search for it in messages and argv cannot match anything by chance.
@@ -40,16 +40,6 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind((HOST, 0))
         return int(probe.getsockname()[1])
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def sushy_emulator_binary() -> str | None:
@@ -126,7 +116,7 @@ def start_redfish_emulator(workdir: Path, systems: dict[str, str]) -> RedfishEmu
         url = f"http://{HOST}:{port}"
         if _wait_for_http(f"{url}/redfish/v1/", process):
             return RedfishEmulator(url, workdir / "state", process, dict(systems))
-        stop(process)
+        stop_process(process, grace=5)
     log_text = (workdir / "emulator.log").read_text(errors="replace")[-2000:]
     raise RuntimeError(f"sushy-emulator did not start:\n{log_text}")
 
@@ -152,7 +142,7 @@ def redfish_bmc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BmcAccess]
     try:
         yield emulator.access()
     finally:
-        stop(emulator.process)
+        stop_process(emulator.process, grace=5)
 
 
 @pytest.fixture(scope="session")
@@ -163,7 +153,7 @@ def redfish_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedfishEmu
     try:
         yield emulator
     finally:
-        stop(emulator.process)
+        stop_process(emulator.process, grace=5)
 
 
 @pytest.fixture(scope="session")
@@ -181,7 +171,7 @@ def ipmi_bmc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BmcAccess]:
         # The script prints its "listening" line once the UDP socket is bound.
         if _wait_for_line(log_path, f"listening on {HOST}:{port}", process):
             break
-        stop(process)
+        stop_process(process, grace=5)
     else:
         raise RuntimeError(f"the IPMI BMC did not start:\n{log_path.read_text()[-2000:]}")
     try:
@@ -189,7 +179,7 @@ def ipmi_bmc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BmcAccess]:
             protocol="ipmi", address=HOST, port=port, username=USERNAME, password=PASSWORD
         )
     finally:
-        stop(process)
+        stop_process(process, grace=5)
 
 
 def _wait_for_line(path: Path, line: str, process: subprocess.Popen[bytes]) -> bool:
@@ -226,7 +216,7 @@ def start_ipmi_bmc(workdir: Path) -> IpmiEmulator:
                 protocol="ipmi", address=HOST, port=port, username=USERNAME, password=PASSWORD
             )
             return IpmiEmulator(access, process, log_path)
-        stop(process)
+        stop_process(process, grace=5)
     raise RuntimeError(f"the IPMI BMC did not start:\n{log_path.read_text()[-2000:]}")
 
 
@@ -237,7 +227,7 @@ def own_ipmi_bmc(tmp_path: Path) -> Iterator[IpmiEmulator]:
     try:
         yield emulator
     finally:
-        stop(emulator.process)
+        stop_process(emulator.process, grace=5)
 
 
 @pytest.fixture
@@ -247,4 +237,4 @@ def own_redfish_bmc(tmp_path: Path) -> Iterator[RedfishEmulator]:
     try:
         yield emulator
     finally:
-        stop(emulator.process)
+        stop_process(emulator.process, grace=5)
