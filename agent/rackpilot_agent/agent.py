@@ -11,13 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from typing import Any
 
 from rackpilot_agent import hardware
 from rackpilot_agent.config import Settings, parse_time
 from rackpilot_agent.connection import Connection
 from rackpilot_agent.logstream import ActionLog, LogSender, ServerError, utc_timestamp
-from rackpilot_agent.runner import ActionSpec, DockerRunner, Outcome
+from rackpilot_agent.runner import (
+    ActionSpec,
+    DockerRunner,
+    Outcome,
+    mark_reported,
+    reported_directory,
+)
 from rackpilot_agent.spool import Spool, list_spools, spool_directory
 from rackpilot_agent.status import AgentStatus
 from rackpilot_agent.tokens import TokenStore
@@ -246,10 +253,12 @@ class Agent:
                     reaction=outcome.reaction,
                 )
                 log.info("action %s: %s (%s)", spec.action, ack.get("state"), outcome.message)
+                if outcome.detached is not None:
+                    await asyncio.to_thread(mark_reported, spec, self.settings)
             except ServerError as exc:
                 log.warning("action %s: final report refused: %s", spec.action, exc)
             if outcome.detached is not None:
-                self._keep_streaming(outcome.detached, sender, action_log)
+                self._keep_streaming(outcome.detached, sender, action_log, spec)
                 return outcome  # the background task owns the log from here
             keep_spool = False
             return outcome
@@ -262,7 +271,11 @@ class Agent:
                     action_log.spool.destroy()
 
     def _keep_streaming(
-        self, container_done: asyncio.Task[None], sender: LogSender, action_log: ActionLog
+        self,
+        container_done: asyncio.Task[None],
+        sender: LogSender,
+        action_log: ActionLog,
+        spec: ActionSpec,
     ) -> None:
         """A reboot/kexec action reported success while running; ship the rest of its log."""
 
@@ -275,6 +288,7 @@ class Agent:
                 await sender.stop()
                 action_log.close()
                 action_log.spool.destroy()
+                shutil.rmtree(reported_directory(spec, self.settings), ignore_errors=True)
 
         task = asyncio.create_task(follow(), name=f"detached-{action_log.action}")
         self._background.add(task)

@@ -16,6 +16,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -36,6 +37,11 @@ AGENT_FAILURE_EXIT = 125
 DEFAULT_TIMEOUT = 3600  # Tinkerbell's worker runs an action without a timeout for at most 1 h
 REPORT_ON_START_ENV = "RACKPILOT_REPORT_ON_START"
 REPORT_ON_START_WORDS = ("kexec", "reboot")
+# A reboot/kexec action finds here (a bind of a host folder) the file the agent writes once the
+# server has acknowledged its success: it can take the machine down without racing the report.
+REPORTED_FILE_ENV = "RACKPILOT_REPORTED_FILE"
+REPORTED_MOUNT = "/run/rackpilot-agent"
+REPORTED_NAME = "reported"
 LOG_DRAIN_SECONDS = 30.0
 DockerError = (docker.errors.DockerException, requests.exceptions.RequestException)
 
@@ -116,6 +122,19 @@ def reports_on_start(spec: ActionSpec) -> bool:
     return any(word in name for word in REPORT_ON_START_WORDS)
 
 
+def reported_directory(spec: ActionSpec, settings: Settings) -> Path:
+    """The host folder bound into a reboot/kexec action for the agent's "reported" file."""
+    return settings.state_dir / "reported" / f"{spec.action}-{spec.attempt}"
+
+
+def mark_reported(spec: ActionSpec, settings: Settings) -> None:
+    """Tell a running reboot/kexec action that the server has its success."""
+    directory = reported_directory(spec, settings)
+    staged = directory / f".{REPORTED_NAME}.tmp"
+    staged.write_text(f"action {spec.action} attempt {spec.attempt}\n")
+    staged.replace(directory / REPORTED_NAME)
+
+
 def container_name(spec: ActionSpec, role: str = "action") -> str:
     suffix = "" if role == "action" else f"-{role}"
     return f"rackpilot-{spec.action}-{spec.attempt}{suffix}"
@@ -146,6 +165,9 @@ def container_config(
         config["command"] = list(command)
     if spec.pid == "host":
         config["pid_mode"] = "host"
+    if role == "action" and reports_on_start(spec):
+        config["volumes"].append(f"{reported_directory(spec, settings)}:{REPORTED_MOUNT}")
+        config["environment"].append(f"{REPORTED_FILE_ENV}={REPORTED_MOUNT}/{REPORTED_NAME}")
     return config
 
 
@@ -308,6 +330,8 @@ class DockerRunner:
             if failure:
                 return Outcome("failed", AGENT_FAILURE_EXIT, failure)
             config = container_config(spec, self.settings, command=spec.command)
+            if reports_on_start(spec):
+                reported_directory(spec, self.settings).mkdir(parents=True, exist_ok=True)
             try:
                 container, readers = await self._start(config, action_log)
             except DockerError as exc:

@@ -132,8 +132,9 @@ def debootstrap_rootfs(*, cache_dir: Path, arch: str, suite: str, mirror: str, l
     packages = (*PACKAGES, f"linux-image-{debian_arch}")
     rootfs = cache_dir / f"rootfs-{suite}-{arch}-{rootfs_key(suite, arch, packages)}"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    # Two builds at once (two test workers, two operators) make the root filesystem once.
-    with (cache_dir / ".lock").open("w") as lock:
+    # Two builds at once (two test workers, two operators) make the root filesystem once;
+    # builds of another arch or suite go on meanwhile.
+    with (cache_dir / f".{rootfs.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (rootfs / ".rackpilot-complete").exists():
             log(f"debootstrap: cached in {rootfs}")

@@ -15,7 +15,7 @@ from rackpilot_agent.agent import Agent
 from rackpilot_agent.config import Settings
 from rackpilot_agent.connection import AuthenticationFailed
 from rackpilot_agent.logstream import ActionLog
-from rackpilot_agent.runner import ActionSpec, Outcome
+from rackpilot_agent.runner import ActionSpec, Outcome, reported_directory
 from rackpilot_agent.spool import LogLine, Spool, list_spools, spool_directory
 from rackpilot_agent.tokens import RENEW_BEFORE
 
@@ -343,3 +343,36 @@ def test_a_worker_id_the_machine_lacks_is_explained(agent_settings: Settings):
 
 async def _never(spec: ActionSpec, log: ActionLog, cancel: asyncio.Event) -> Outcome:
     raise AssertionError("no action should run")
+
+
+def test_a_reboot_action_is_told_once_its_success_is_reported(agent_settings: Settings):
+    """The action finds the agent's "reported" file only after the server acknowledged the
+    success; the agent removes the folder once the container is gone."""
+    folder = reported_directory(ActionSpec.from_payload(action_payload(31)), agent_settings)
+    seen: dict[str, object] = {}
+
+    async def reboot(spec: ActionSpec, log: ActionLog, cancel: asyncio.Event) -> Outcome:
+        folder.mkdir(parents=True)  # as DockerRunner does before starting the container
+
+        async def container() -> None:
+            while not (folder / "reported").exists():
+                await asyncio.sleep(0.01)
+            seen["reports_before_file"] = [f["state"] for f in server.of_type("action_state")]
+
+        return Outcome(
+            "success", 0, "reported when started", detached=asyncio.ensure_future(container())
+        )
+
+    server = FakeRackpilot()
+    server.actions = [action_payload(31, image="127.0.0.1:5000/actions/reboot:v1")]
+
+    async def scenario() -> int:
+        url = await server.start()
+        try:
+            return await _agent(agent_settings, url, FakeRunner(reboot), once=True).run()
+        finally:
+            await server.stop()
+
+    assert _run(scenario()) == 0
+    assert seen["reports_before_file"] == ["running", "success"]
+    assert not folder.exists()

@@ -105,3 +105,20 @@ def test_which_actions_report_success_when_started(
 ):
     spec = replace(ActionSpec.from_payload(PAYLOAD), image=image, environment=environment)
     assert reports_on_start(spec) is expected
+
+
+def test_a_reboot_action_gets_the_folder_where_the_agent_says_it_was_reported(
+    agent_settings: Settings,
+):
+    spec = replace(ActionSpec.from_payload(PAYLOAD), image="quay.io/tinkerbell/actions/reboot:v1")
+    config = container_config(spec, agent_settings, command=[])
+    host_folder = agent_settings.state_dir / "reported" / "31-2"
+    assert config["volumes"][-1] == f"{host_folder}:/run/rackpilot-agent"
+    assert config["environment"][-1] == "RACKPILOT_REPORTED_FILE=/run/rackpilot-agent/reported"
+    # Other actions, and a reboot action's on-failure command, get nothing of the sort.
+    for other in (
+        container_config(ActionSpec.from_payload(PAYLOAD), agent_settings, command=[]),
+        container_config(spec, agent_settings, command=["sh"], role="on-failure"),
+    ):
+        assert not any("rackpilot-agent" in volume for volume in other["volumes"])
+        assert not any(env.startswith("RACKPILOT_REPORTED") for env in other["environment"])

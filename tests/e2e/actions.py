@@ -5,9 +5,10 @@ Each takes the environment of the Tinkerbell action of the same name, so a templ
 for Tinkerbell's published actions runs against them unchanged:
 - image2disk: IMG_URL, DEST_DISK, COMPRESSED (gzip);
 - writefile: DEST_DISK, FS_TYPE, DEST_PATH, CONTENTS, MODE, UID, GID (and DIRMODE);
-- reboot: reboots the machine after a short wait (WAIT_SECONDS), as Tinkerbell's waitdaemon
-  does, so the agent reports the action before the machine goes down. Its name makes the
-  agent report it as soon as it runs (rackpilot_agent.runner.reports_on_start).
+- reboot: its name makes the agent report it as soon as it runs
+  (rackpilot_agent.runner.reports_on_start); it reboots once the agent's "reported" file
+  appears (RACKPILOT_REPORTED_FILE), or, under another agent, after WAIT_SECONDS as
+  Tinkerbell's waitdaemon does.
 """
 
 from __future__ import annotations
@@ -65,11 +66,22 @@ echo "writefile: wrote $DEST_PATH (mode ${MODE:-0644}, owner ${UID:-0}:${GID:-0}
 """
 
 REBOOT = r"""#!/bin/sh
-wait_seconds="${WAIT_SECONDS:-10}"
-echo "reboot: syncing the disks; rebooting in $wait_seconds s"
 sync
-sleep "$wait_seconds"
-echo "reboot: now"
+if [ -n "${RACKPILOT_REPORTED_FILE:-}" ]; then
+  # rackpilot-agent writes this file once the server has acknowledged the action's success.
+  echo "reboot: waiting until the agent has reported this action"
+  waited=0
+  while [ ! -e "$RACKPILOT_REPORTED_FILE" ] && [ "$waited" -lt 120 ]; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  word=$(cat "$RACKPILOT_REPORTED_FILE" 2>/dev/null || echo "no word from the agent:")
+  echo "reboot: $word reported"
+else
+  echo "reboot: rebooting in ${WAIT_SECONDS:-10} s"
+  sleep "${WAIT_SECONDS:-10}"
+fi
+sleep 1  # the line above reaches the agent's log
 echo b > /proc/sysrq-trigger
 """
 

@@ -12,7 +12,7 @@ dashboard as an operator would, on real components (software emulation: qemu -ac
 - The operator, in Chromium: starts the workflow on the machine page; the first action fails
   because the image is not on the HTTP server yet (404), and the page says why; the image is
   put in place and the operator retries; the log panel fills while the actions run; the
-  workflow ends in success, the machine reboots, netboot tells it to boot locally, and it
+  workflow ends in success, the machine reboots, netboot refuses it (PXE is off now) and it
   boots the installed system from its disk.
 """
 
@@ -98,8 +98,6 @@ tasks:
       - name: reboot
         image: {images}/{reboot}
         timeout: 90
-        environment:
-          WAIT_SECONDS: 10
 """
 
 
@@ -256,7 +254,7 @@ def test_a_machine_provisions_itself_from_the_dashboard_with_the_shipped_hook(
         expect(page.locator("#workflow-status")).to_contain_text("Success")
         page.screenshot(path=str(SCREENSHOTS / "e2e-workflow-succeeded.png"), full_page=True)
 
-        # 3. The reboot: netboot has nothing for the machine now, so it boots from its disk.
+        # 3. The reboot: PXE is off now, so netboot refuses the machine and it boots its disk.
         booted = guest.wait_for(
             "the installed system", lambda: INSTALLED_MARKER in guest.console, timeout=300
         )
@@ -302,6 +300,10 @@ def test_a_machine_provisions_itself_from_the_dashboard_with_the_shipped_hook(
         ("reboot", ActionState.SUCCESS),
     ]
     assert actions[0].attempt == 2
+    # The reboot waited for the agent's word that its success was reported, then rebooted.
+    reboot_log = list(actions[2].log_lines.order_by("seq").values_list("text", flat=True))
+    assert "reboot: waiting until the agent has reported this action" in reboot_log, reboot_log
+    assert f"reboot: action {actions[2].pk} attempt 1 reported" in reboot_log, reboot_log
     for action in actions:
         assert frames.received_lines_while_running(action), (action.name, frames.frames[-20:])
 
