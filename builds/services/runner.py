@@ -38,7 +38,6 @@ PROGRESS_INTERVAL = 0.5
 LOG_FLUSH_INTERVAL = 0.5
 LOG_BATCH_LINES = 500
 CANCEL_CHECK_INTERVAL = 1.0
-HEARTBEAT_INTERVAL = 30.0
 
 
 class _Reporter:
@@ -142,9 +141,7 @@ def build_run(*, build_id: int, task_id: str = "") -> str:
     out_dir = build_output_dir(build_id)
     cache_dir = Path(settings.BUILD_CACHE_DIR)
     reporter = _Reporter(build_id)
-    heartbeat = _Heartbeat(
-        build_id, getattr(settings, "BUILD_HEARTBEAT_SECONDS", HEARTBEAT_INTERVAL)
-    )
+    heartbeat = _Heartbeat(build_id, settings.BUILD_HEARTBEAT_SECONDS)
     heartbeat.start()
     result: Any = None
     error: str | None = None
@@ -160,10 +157,10 @@ def build_run(*, build_id: int, task_id: str = "") -> str:
             progress=reporter.progress,
             log=reporter.log,
             should_cancel=reporter.should_cancel,
-            compression=getattr(settings, "BUILD_COMPRESSION", "zstd"),
-            credentials=getattr(settings, "BUILD_REGISTRY_CREDENTIALS", None),
-            insecure_registries=tuple(getattr(settings, "BUILD_INSECURE_REGISTRIES", ())),
-            mirrors=getattr(settings, "BUILD_REGISTRY_MIRRORS", None),
+            compression=settings.BUILD_COMPRESSION,
+            credentials=settings.BUILD_REGISTRY_CREDENTIALS,
+            insecure_registries=tuple(settings.BUILD_INSECURE_REGISTRIES),
+            mirrors=settings.BUILD_REGISTRY_MIRRORS,
         )
     except builder.BuildCancelled as exc:
         error, target = f"cancelled: {exc}" if str(exc) else "cancelled", BuildState.CANCELLED

@@ -19,9 +19,7 @@ PRUNE_CHUNK = 10_000
 def logs_prune(*, older_than: datetime | None = None, actor: Actor | None = None) -> int:
     """Delete the log lines of workflows that finished before ``older_than`` (default: the
     configured retention). Chunked, so a large backlog never holds one long transaction."""
-    cutoff = older_than or timezone.now() - timedelta(
-        days=getattr(settings, "LOG_RETENTION_DAYS", 30)
-    )
+    cutoff = older_than or timezone.now() - timedelta(days=settings.LOG_RETENTION_DAYS)
     expired = Workflow.objects.filter(state__in=WORKFLOW_FINISHED, finished_at__lt=cutoff)
     total = 0
     while True:

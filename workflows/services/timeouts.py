@@ -20,7 +20,7 @@ from workflows.states import ActionState, WorkflowState
 
 
 def _timeout_grace() -> timedelta:
-    return timedelta(seconds=getattr(settings, "WORKFLOW_TIMEOUT_GRACE_SECONDS", 10))
+    return timedelta(seconds=settings.WORKFLOW_TIMEOUT_GRACE_SECONDS)
 
 
 def workflows_enforce_timeouts(*, now: datetime | None = None) -> int:
