@@ -1,16 +1,10 @@
 from django.urls import path
 
-from builds import views, views_artifacts
+from builds import views
 
 app_name = "builds"
 
 urlpatterns = [
-    # Public: machines netboot the default build's files (HTTP Range supported).
-    path(
-        "artifacts/<str:arch>/<str:name>",
-        views_artifacts.default_artifact,
-        name="default-artifact",
-    ),
     path("recipes/", views.recipe_list, name="recipe-list"),
     path("recipes/new/", views.recipe_create, name="recipe-create"),
     path("recipes/<int:pk>/", views.recipe_detail, name="recipe-detail"),

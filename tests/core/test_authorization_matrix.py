@@ -63,7 +63,6 @@ PUBLIC: dict[str, tuple[str, str]] = {
     "netboot:script-by-ip": ("anyone", "iPXE script fetched by a booting machine"),
     "netboot:script-by-mac": ("anyone", "iPXE script fetched by a booting machine"),
     "netboot:artifact": ("anyone", "kernel/initramfs downloaded by iPXE"),
-    "builds:default-artifact": ("anyone", "the default build's kernel/initramfs for iPXE"),
     "netboot:meta-data": ("anyone", "cloud-init metadata, read by the machine by source IP"),
     "netboot:user-data": ("anyone", "cloud-init user-data, read by the machine by source IP"),
     "api-root": ("signed-in", "DRF's index of the API's endpoints"),
