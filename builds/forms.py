@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 
 from builds.states import Arch
-from workflows.forms import CRLFTextarea, InvalidMarkingForm
+from rackpilot.core.forms import CRLFTextarea, InvalidMarkingForm
 
 
 class RecipeForm(InvalidMarkingForm):

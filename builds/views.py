@@ -24,11 +24,10 @@ from builds.states import BUILD_UNFINISHED, Arch, BuildState
 from rackpilot.core import access
 from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
-from rackpilot.core.api.errors import ConflictError
+from rackpilot.core.code_listing import numbered_lines, problem_excerpt
+from rackpilot.core.forms import parse_problems, save_through_service
 from rackpilot.core.listing import list_page
-from rackpilot.core.statemachine import TransitionError
-from workflows.forms import parse_problems, save_through_service
-from workflows.views import numbered_lines, problem_excerpt
+from rackpilot.core.pages import run_page_command
 
 RECENT_BUILDS = 10
 RECIPE_ORDERINGS = {"name": ("name",), "updated": ("updated_at",)}
@@ -175,13 +174,11 @@ def build_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _command(request: HttpRequest, build: Build, verb: str, run: Callable[[], Any]) -> HttpResponse:
-    try:
+    def run_to_the_end() -> bool:
         run()
-    except (TransitionError, ConflictError) as exc:
-        messages.error(request, f"Build #{build.pk} could not be {verb}: {exc}")
-    except ValidationError as exc:
-        messages.error(request, f"Build #{build.pk} could not be {verb}: {'; '.join(exc.messages)}")
-    else:
+        return True  # the services return nothing or the build: success is getting here
+
+    if run_page_command(request, f"Build #{build.pk}", verb, run_to_the_end):
         messages.success(request, f"Build #{build.pk} {verb}.")
     return redirect("builds:build-detail", pk=build.pk)
 

@@ -7,9 +7,10 @@ from typing import Any
 from django import forms
 
 from inventory.models import PowerJob
+from rackpilot.core.forms import InvalidMarkingForm
 
 
-class PowerBulkForm(forms.Form):
+class PowerBulkForm(InvalidMarkingForm):
     action = forms.ChoiceField(
         choices=PowerJob.Action.choices,
         widget=forms.Select(attrs={"class": "form-select"}),
@@ -39,10 +40,3 @@ class PowerBulkForm(forms.Form):
         if data.get("persistent") and not data.get("boot_device"):
             self.add_error("persistent", "Choose a boot device to keep, or untick this.")
         return data
-
-    def mark_invalid(self) -> None:
-        """Bootstrap's ``is-invalid`` on the widgets of fields with errors."""
-        for name in self.errors:
-            if name in self.fields:
-                widget = self.fields[name].widget
-                widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 
 from inventory.models import Machine, Rack, Tag
-from workflows.forms import CRLFTextarea, InvalidMarkingForm
+from rackpilot.core.forms import CRLFTextarea, InvalidMarkingForm
 from workflows.models import Template
 
 

@@ -10,7 +10,7 @@ from inventory.models import Machine, NetworkInterface
 from inventory.states import MachineState
 from netboot.models import DiscoveryRule
 from workflows.models import Workflow
-from workflows.states import WorkflowState
+from workflows.states import WORKFLOW_UNFINISHED
 
 
 def _interfaces() -> QuerySet[NetworkInterface]:
@@ -58,7 +58,7 @@ def unfinished_workflow_of(machine: Machine) -> Workflow | None:
     tasks name one of its MACs as the worker."""
     macs = [interface.mac for interface in machine.interfaces.all()]
     return (
-        Workflow.objects.filter(state__in=[WorkflowState.PENDING, WorkflowState.RUNNING])
+        Workflow.objects.filter(state__in=WORKFLOW_UNFINISHED)
         .filter(Q(machine=machine) | Q(tasks__worker__in=macs))
         .distinct()
         .order_by("created_at", "pk")

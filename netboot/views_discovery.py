@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -31,8 +30,9 @@ from rackpilot.core import access
 from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
+from rackpilot.core.forms import save_through_service
 from rackpilot.core.listing import list_page
-from workflows.forms import save_through_service
+from rackpilot.core.pages import form_status
 
 DISCOVERED_ORDERINGS = {
     "hostname": ("hostname",),
@@ -163,11 +163,6 @@ def discovery_overview(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _status(form: forms.Form) -> int:
-    """A form shown again with errors answers 400, so clients and tests can tell."""
-    return 400 if form.is_bound and form.errors else 200
-
-
 @requires(access.ACCEPT_MACHINE)
 def machine_accept(request: HttpRequest, pk: int) -> HttpResponse:
     machine = get_object_or_404(inventory_selectors.machine_list(), pk=pk)
@@ -197,7 +192,7 @@ def machine_accept(request: HttpRequest, pk: int) -> HttpResponse:
     form.mark_invalid()
     rules = checked_rules(list(selectors.discovery_rule_list()))
     context = {"machine": machine, "form": form, "row": discovered_row(machine, rules)}
-    return render(request, "netboot/machine_accept.html", context, status=_status(form))
+    return render(request, "netboot/machine_accept.html", context, status=form_status(form))
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -254,7 +249,7 @@ def _rule_form_page(
 ) -> HttpResponse:
     form.mark_invalid()
     context = {"form": form, "rule": rule}
-    return render(request, "netboot/rule_form.html", context, status=_status(form))
+    return render(request, "netboot/rule_form.html", context, status=form_status(form))
 
 
 @requires("netboot.add_discoveryrule")

@@ -35,6 +35,8 @@ W = WorkflowState
 A = ActionState
 
 WORKFLOW_FINISHED = frozenset({W.SUCCESS, W.FAILED, W.TIMEOUT, W.CANCELLED})
+# A machine has at most one of these at a time.
+WORKFLOW_UNFINISHED = frozenset({W.PENDING, W.RUNNING})
 WORKFLOW_RETRYABLE = frozenset({W.FAILED, W.TIMEOUT, W.CANCELLED})
 ACTION_FINISHED = frozenset({A.SUCCESS, A.FAILED, A.TIMEOUT, A.SKIPPED})
 

@@ -7,7 +7,6 @@ refusals come back as form errors (forms) or flash messages (buttons).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
@@ -26,31 +25,32 @@ from rackpilot.core import access
 from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
+from rackpilot.core.code_listing import numbered_lines, problem_excerpt
+from rackpilot.core.forms import add_service_errors, parse_problems, save_through_service
 from rackpilot.core.listing import list_page
-from rackpilot.core.statemachine import TransitionError
+from rackpilot.core.pages import form_status, run_page_command
 from workflows import filtersets, selectors
 from workflows.forms import (
-    Problem,
     TemplateForm,
     WorkflowBulkForm,
     WorkflowCancelForm,
     WorkflowStartForm,
-    add_service_errors,
     hardware_map_text,
-    parse_problems,
-    save_through_service,
 )
 from workflows.models import Template, Workflow
 from workflows.services import engine
 from workflows.services import templates as template_services
-from workflows.states import WORKFLOW_FINISHED, WORKFLOW_RETRYABLE, WorkflowState
+from workflows.states import (
+    WORKFLOW_FINISHED,
+    WORKFLOW_RETRYABLE,
+    WORKFLOW_UNFINISHED,
+    WorkflowState,
+)
 
 RECENT_WORKFLOWS = 10
 # Lines shown around a problem in an excerpt of a template body.
-EXCERPT_CONTEXT = 2
 # The bulk page lists the machines it would start on; beyond this it only counts them.
 BULK_LIST_LIMIT = 200
-UNFINISHED = (WorkflowState.PENDING, WorkflowState.RUNNING)
 
 TEMPLATE_ORDERINGS = {
     "name": ("name",),
@@ -67,53 +67,6 @@ WORKFLOW_ORDERINGS = {
     "started": ("started_at",),
     "finished": ("finished_at",),
 }
-
-
-# --- template bodies with line numbers -----------------------------------------------------
-
-
-@dataclass
-class Marker:
-    """A problem under its line: ``indent`` puts a caret under the column (tabs kept)."""
-
-    problem: Problem
-    indent: str
-
-
-@dataclass
-class Line:
-    number: int
-    text: str
-    problems: list[Marker] = field(default_factory=list)
-
-
-def numbered_lines(body: str, problems: Iterable[Problem] = ()) -> list[Line]:
-    texts = body.split("\n")
-    if len(texts) > 1 and texts[-1] == "":
-        texts.pop()  # the final newline ends the last line; it does not start another
-    lines = [Line(number, text) for number, text in enumerate(texts, start=1)]
-    for problem in problems:
-        # "unexpected EOF" and friends point one past the end: show them on the last line.
-        line = lines[min(max(problem.line, 1), len(lines)) - 1]
-        before = line.text[: max(problem.column - 1, 0)]
-        indent = "".join(char if char == "\t" else " " for char in before)
-        line.problems.append(Marker(problem, indent))
-    return lines
-
-
-def problem_excerpt(lines: list[Line]) -> list[Line | None]:
-    """The lines around each problem; ``None`` where lines are left out."""
-    keep: set[int] = set()
-    for line in lines:
-        if line.problems:
-            keep.update(range(line.number - EXCERPT_CONTEXT, line.number + EXCERPT_CONTEXT + 1))
-    excerpt: list[Line | None] = []
-    for line in lines:
-        if line.number in keep:
-            if excerpt and excerpt[-1] is not None and excerpt[-1].number != line.number - 1:
-                excerpt.append(None)
-            excerpt.append(line)
-    return excerpt
 
 
 def _body_context(body: str, messages_: Iterable[str]) -> dict[str, Any]:
@@ -135,11 +88,6 @@ def _body_context(body: str, messages_: Iterable[str]) -> dict[str, Any]:
 
 def _field_errors(form: forms.Form, name: str) -> list[str]:
     return [str(message) for message in form.errors.get(name, [])]
-
-
-def _status(form: forms.Form) -> int:
-    """A form shown again with errors answers 400, so clients and tests can tell."""
-    return 400 if form.is_bound and form.errors else 200
 
 
 # --- templates -------------------------------------------------------------------------------
@@ -182,7 +130,7 @@ def _template_form_page(
     body = form["body"].value() or ""
     problems = _body_context(body, _field_errors(form, "body"))
     context = {"form": form, "template": template, **problems}
-    return render(request, "workflows/template_form.html", context, status=_status(form))
+    return render(request, "workflows/template_form.html", context, status=form_status(form))
 
 
 @requires("workflows.add_template")
@@ -265,7 +213,7 @@ def _workflow_context(workflow: Workflow) -> dict[str, Any]:
         "workflow": workflow,
         "tasks": workflow.tasks.all(),
         "failure": workflow.failure_reason if workflow.state in WORKFLOW_RETRYABLE else None,
-        "can_cancel": workflow.state in UNFINISHED,
+        "can_cancel": workflow.state in WORKFLOW_UNFINISHED,
         "can_retry": workflow.state in WORKFLOW_RETRYABLE,
         "can_rerun": workflow.state in WORKFLOW_FINISHED,
         # HTMX polls the live parts of the page until the workflow is over.
@@ -296,20 +244,14 @@ def _run_command(
     request: HttpRequest, workflow: Workflow, verb: str, command: Callable[[], Workflow]
 ) -> HttpResponse:
     """Run an operator command; a refusal is shown on the workflow's page, not as an error page."""
-    try:
-        result = command()
-    except (TransitionError, ConflictError) as exc:
-        messages.error(request, f"Workflow #{workflow.pk} could not be {verb}: {exc}")
-    except ValidationError as exc:
-        reasons = "; ".join(exc.messages)
-        messages.error(request, f"Workflow #{workflow.pk} could not be {verb}: {reasons}")
+    result = run_page_command(request, f"Workflow #{workflow.pk}", verb, command)
+    if result is None:
+        return redirect("workflows-ui:workflow-detail", pk=workflow.pk)
+    if result.pk == workflow.pk:
+        messages.success(request, f"Workflow #{workflow.pk} {verb}.")
     else:
-        if result.pk == workflow.pk:
-            messages.success(request, f"Workflow #{workflow.pk} {verb}.")
-        else:
-            messages.success(request, f"Workflow #{workflow.pk} {verb} as #{result.pk}.")
-        return redirect("workflows-ui:workflow-detail", pk=result.pk)
-    return redirect("workflows-ui:workflow-detail", pk=workflow.pk)
+        messages.success(request, f"Workflow #{workflow.pk} {verb} as #{result.pk}.")
+    return redirect("workflows-ui:workflow-detail", pk=result.pk)
 
 
 @require_POST
@@ -387,12 +329,14 @@ def workflow_start(request: HttpRequest, machine_pk: int) -> HttpResponse:
         "machine": machine,
         "form": form,
         # Hints shown before submitting; the service makes the decision either way.
-        "unfinished": Workflow.objects.filter(machine=machine, state__in=UNFINISHED).first(),
+        "unfinished": Workflow.objects.filter(
+            machine=machine, state__in=WORKFLOW_UNFINISHED
+        ).first(),
         "startable_state": machine.state in engine.STARTABLE_MACHINE_STATES,
         "chosen_template": chosen,
         "render": render_problems,
     }
-    return render(request, "workflows/workflow_start.html", context, status=_status(form))
+    return render(request, "workflows/workflow_start.html", context, status=form_status(form))
 
 
 @requires(access.RUN_WORKFLOW)
@@ -424,7 +368,7 @@ def workflow_bulk(request: HttpRequest) -> HttpResponse:
         context.update(result=result, template=form.cleaned_data["template"], form=form)
         return render(request, "workflows/workflow_bulk_result.html", context)
     form.mark_invalid()
-    busy = Workflow.objects.filter(machine=OuterRef("pk"), state__in=UNFINISHED)
+    busy = Workflow.objects.filter(machine=OuterRef("pk"), state__in=WORKFLOW_UNFINISHED)
     machines = (
         inventory_selectors.machine_list()
         .filter(pk__in=selection.ids)
@@ -440,4 +384,4 @@ def workflow_bulk(request: HttpRequest) -> HttpResponse:
     )
     if page.changed:
         return render(request, "workflows/workflow_bulk.html", context, status=409)
-    return render(request, "workflows/workflow_bulk.html", context, status=_status(form))
+    return render(request, "workflows/workflow_bulk.html", context, status=form_status(form))

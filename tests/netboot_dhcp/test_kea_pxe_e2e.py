@@ -23,8 +23,8 @@ import pytest
 from django.core.management import call_command
 
 from tests.factories import MachineFactory, NetworkInterfaceFactory
-from tests.netboot_dhcp.test_dnsmasq_pxe_e2e import _stop, _tool, namespace
-from tests.tools import require_tool
+from tests.netboot_dhcp.test_dnsmasq_pxe_e2e import _tool, namespace
+from tests.tools import require_tool, stop_process
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
@@ -172,7 +172,7 @@ def test_guest_gets_the_reserved_ip_lease_time_and_the_script_url(
             )
         finally:
             for process in reversed(processes):
-                _stop(process)
+                stop_process(process)
 
     text, screen = log.read_text(), console.read_text(errors="replace")
     context = f"Kea and HTTP log:\n{text}\nconsole:\n{screen}"

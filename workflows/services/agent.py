@@ -28,7 +28,7 @@ from workflows.logstore import log_lines_insert
 from workflows.models import Action, AgentToken, LogLine, Workflow
 from workflows.services.engine import action_finish, action_start, locked_workflow
 from workflows.services.tokens import session_bind_workflow
-from workflows.states import ActionState, WorkflowState
+from workflows.states import WORKFLOW_UNFINISHED, ActionState, WorkflowState
 
 PROTOCOL_VERSION = 1
 MAX_LINES_PER_BATCH = 5000
@@ -134,7 +134,7 @@ def agent_next_action(*, token: AgentToken) -> dict[str, Any] | None:
         return None
     macs = _machine_macs(machine)
     workflows = Workflow.objects.filter(
-        state__in=[WorkflowState.PENDING, WorkflowState.RUNNING], tasks__worker__in=macs
+        state__in=WORKFLOW_UNFINISHED, tasks__worker__in=macs
     ).distinct()
     if token.workflow_id is not None:  # a boot session serves the workflow it booted for
         workflows = workflows.filter(pk=token.workflow_id)

@@ -37,6 +37,7 @@ from workflows.states import (
     ACTION_LIFECYCLE,
     WORKFLOW_LIFECYCLE,
     WORKFLOW_RETRYABLE,
+    WORKFLOW_UNFINISHED,
     ActionState,
     WorkflowState,
 )
@@ -452,9 +453,9 @@ def workflow_retry(*, workflow: Workflow, actor: Actor) -> Workflow:
     machine = workflow.machine
     if not machine.allow_workflow:
         raise ValidationError({"machine": f"Workflows are not allowed on {machine.hostname}."})
-    other = Workflow.objects.filter(
-        machine=machine, state__in=[WorkflowState.PENDING, WorkflowState.RUNNING]
-    ).exclude(pk=workflow.pk)
+    other = Workflow.objects.filter(machine=machine, state__in=WORKFLOW_UNFINISHED).exclude(
+        pk=workflow.pk
+    )
     if other.exists():
         raise MachineBusy(f"{machine.hostname} already has an unfinished workflow.")
     actions = list(

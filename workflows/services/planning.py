@@ -16,7 +16,7 @@ from inventory.states import MachineState
 from rackpilot.core.api.errors import ConflictError
 from workflows.models import Template, Workflow
 from workflows.rendering import RenderedWorkflow, TemplateRenderError, render_for_machine
-from workflows.states import WorkflowState
+from workflows.states import WORKFLOW_UNFINISHED
 
 # Machines a new workflow may start on; `failed` walks back through `ready` when it starts.
 STARTABLE_MACHINE_STATES = {MachineState.READY, MachineState.FAILED}
@@ -44,9 +44,7 @@ def _check_machine_can_start(machine: Machine) -> None:
                 "or failed machine."
             }
         )
-    busy = Workflow.objects.filter(
-        machine=machine, state__in=[WorkflowState.PENDING, WorkflowState.RUNNING]
-    )
+    busy = Workflow.objects.filter(machine=machine, state__in=WORKFLOW_UNFINISHED)
     current = busy.first()
     if current is not None:
         raise MachineBusy(

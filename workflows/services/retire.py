@@ -10,15 +10,15 @@ from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
 from workflows.models import AgentToken, Workflow
 from workflows.services.engine import workflow_cancel
-from workflows.states import WorkflowState
-
-UNFINISHED = (WorkflowState.PENDING, WorkflowState.RUNNING)
+from workflows.states import WORKFLOW_UNFINISHED
 
 
 def machine_retire_workflows(machine: Machine, actor: Actor, reason: str) -> None:
     """Cancel the machine's unfinished workflows and revoke its agent tokens."""
     why = "the machine was retired" + (f" ({reason})" if reason else "")
-    for workflow in Workflow.objects.filter(machine=machine, state__in=UNFINISHED).order_by("pk"):
+    for workflow in Workflow.objects.filter(
+        machine=machine, state__in=WORKFLOW_UNFINISHED
+    ).order_by("pk"):
         workflow_cancel(workflow=workflow, actor=actor, reason=why)
     revoked = AgentToken.objects.filter(machine=machine, revoked_at__isnull=True).update(
         revoked_at=timezone.now()

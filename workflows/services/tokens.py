@@ -28,10 +28,9 @@ from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
 from rackpilot.core.services import lock
 from workflows.models import AgentToken, Workflow, hash_token
-from workflows.states import WorkflowState
+from workflows.states import WORKFLOW_UNFINISHED
 
 TOKEN_PREFIX = "rpa_"
-UNFINISHED = (WorkflowState.PENDING, WorkflowState.RUNNING)
 Purpose = AgentToken.Purpose
 
 
@@ -95,7 +94,7 @@ def agent_token_revoke(*, token: AgentToken, actor: Actor) -> AgentToken:
 def _session_ended(token: AgentToken) -> str:
     """Why a session (or nonce) bound to a workflow no longer works ("" while it does)."""
     workflow = token.workflow
-    if workflow is None or workflow.state in UNFINISHED:
+    if workflow is None or workflow.state in WORKFLOW_UNFINISHED:
         return ""
     ended = workflow.finished_at or workflow.updated_at
     if ended + _session_grace() > timezone.now():
@@ -153,7 +152,7 @@ def boot_nonce_issue(
 
 def _unfinished_workflow(machine: Machine) -> Workflow | None:
     return (
-        Workflow.objects.filter(machine=machine, state__in=UNFINISHED)
+        Workflow.objects.filter(machine=machine, state__in=WORKFLOW_UNFINISHED)
         .order_by("created_at")
         .first()
     )
@@ -175,7 +174,7 @@ def boot_nonce_exchange(*, nonce: AgentToken, actor: Actor) -> tuple[AgentToken,
     workflow = locked.workflow
     if workflow is not None:
         workflow = Workflow.objects.get(pk=workflow.pk)
-        if workflow.state not in UNFINISHED:
+        if workflow.state not in WORKFLOW_UNFINISHED:
             raise PermissionDenied(
                 f"workflow #{workflow.pk} is {workflow.state}: boot the machine again"
             )
@@ -213,7 +212,7 @@ def _renewal_refusal(token: AgentToken) -> str:
         return ""
     if token.workflow is not None:
         fresh = Workflow.objects.filter(pk=token.workflow.pk).values("state").first()
-        if fresh is None or fresh["state"] not in UNFINISHED:
+        if fresh is None or fresh["state"] not in WORKFLOW_UNFINISHED:
             return f"workflow #{token.workflow_id} has ended: its session cannot be renewed"
         return ""
     machine = token.machine

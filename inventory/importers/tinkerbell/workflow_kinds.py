@@ -42,7 +42,7 @@ from workflows.models import Template, Workflow
 from workflows.rendering import check_template_syntax
 from workflows.services.engine import MachineBusy, workflow_create
 from workflows.services.templates import template_create, template_update
-from workflows.states import WorkflowState
+from workflows.states import WORKFLOW_UNFINISHED
 
 TEMPLATE_SPEC_KEYS = {"data", "secretRef"}
 WORKFLOW_SPEC_KEYS = {"disabled", "templateRef", "hardwareRef", "hardwareMap", "bootOptions"}
@@ -50,7 +50,6 @@ WORKFLOW_SPEC_KEYS = {"disabled", "templateRef", "hardwareRef", "hardwareMap", "
 # Workflow can refer to one defined earlier in the same file.
 TEMPLATE_KEY = "Template"
 HARDWARE_KEY = "Hardware"
-UNFINISHED = (WorkflowState.PENDING, WorkflowState.RUNNING)
 
 
 def _ignore_unknown(
@@ -125,7 +124,7 @@ class _WorkflowPlan:
 
 def _unfinished(hostname: str) -> Workflow | None:
     return (
-        Workflow.objects.filter(machine__hostname=hostname, state__in=UNFINISHED)
+        Workflow.objects.filter(machine__hostname=hostname, state__in=WORKFLOW_UNFINISHED)
         .order_by("pk")
         .first()
     )
