@@ -6,8 +6,7 @@ import django_filters as filters
 
 from builds.models import Build, BuildRecipe
 from builds.states import Arch, BuildState
-from inventory.filtersets import SearchFilterSet
-from rackpilot.core.filters import DateTimeFilter, IdFilter
+from rackpilot.core.filters import DateTimeFilter, IdFilter, SearchFilterSet
 
 
 class RecipeFilterSet(SearchFilterSet):

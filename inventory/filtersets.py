@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import django_filters as filters
 from django import forms
-from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from inventory.fields import MACAddressField, normalize_mac
 from inventory.models import BMC, Disk, Machine, NetworkInterface, PowerJob, Rack, Site, Tag
 from inventory.states import MachineState, PowerJobState
 from rackpilot.core.filters import DateTimeFilter, IdFilter, IPAddressFilter
-from rackpilot.core.models import Event
+from rackpilot.core.filters import SearchFilterSet as CoreSearchFilterSet
 
 
 class MACField(forms.CharField):
@@ -27,27 +26,13 @@ class MACFilter(filters.CharFilter):
     field_class = MACField
 
 
-class SearchFilterSet(filters.FilterSet):
-    """Adds ``q``: a case-insensitive search over ``search_fields``. IP and MAC fields are
-    checked as such before a query runs."""
+class SearchFilterSet(CoreSearchFilterSet):
+    """The shared search filterset, with MAC address fields checked as MACs."""
 
     FILTER_DEFAULTS = {
-        **filters.FilterSet.FILTER_DEFAULTS,
-        models.GenericIPAddressField: {"filter_class": IPAddressFilter},
+        **CoreSearchFilterSet.FILTER_DEFAULTS,
         MACAddressField: {"filter_class": MACFilter},
     }
-
-    search_fields: tuple[str, ...] = ()
-    q = filters.CharFilter(method="search", label="Search")
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        value = value.strip()
-        if not value:
-            return queryset
-        condition = Q()
-        for field in self.search_fields:
-            condition |= Q(**{f"{field}__icontains": value})
-        return queryset.filter(condition)
 
 
 class TagFilterSet(SearchFilterSet):
@@ -165,14 +150,3 @@ class PowerJobFilterSet(SearchFilterSet):
     class Meta:
         model = PowerJob
         fields = ["state", "action", "machine", "machine_id"]
-
-
-class EventFilterSet(SearchFilterSet):
-    search_fields = ("verb", "actor_name", "object_repr", "message")
-    machine_id = IdFilter(field_name="machine_id")
-    since = DateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    until = DateTimeFilter(field_name="timestamp", lookup_expr="lt")
-
-    class Meta:
-        model = Event
-        fields = ["verb", "actor_kind", "actor_name", "machine_id", "request_id"]

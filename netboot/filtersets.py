@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import django_filters as filters
 
-from inventory.filtersets import SearchFilterSet
 from netboot.models import DiscoveryRule
-from rackpilot.core.filters import IdFilter
+from rackpilot.core.filters import IdFilter, SearchFilterSet
 
 
 class DiscoveryRuleFilterSet(SearchFilterSet):

@@ -15,13 +15,22 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from netboot.discovery import machine_discover
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError, validation_detail
 from rackpilot.core.statemachine import TransitionError
 from workflows.models import AgentToken
 from workflows.services import agent as agent_services
 from workflows.services import tokens as token_services
+
+# Enrols an unknown machine at its agent's first hello (discovery). The netboot app, which
+# owns discovery, sets it from its AppConfig.ready; unset, such a hello is refused.
+Enrolment = Callable[..., Any]
+_enrolment: Enrolment | None = None
+
+
+def register_enrolment(enrol: Enrolment) -> None:
+    global _enrolment
+    _enrolment = enrol
 
 
 @dataclass
@@ -71,7 +80,9 @@ def _hello(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
     discovering = token.purpose in (AgentToken.Purpose.DISCOVERY, AgentToken.Purpose.BOOT)
     if discovering and token.machine_id is None:
         # An unknown machine's first hello enrols it; the token then belongs to it.
-        machine_discover(token=token, worker_id=worker_id, hardware=hardware)
+        if _enrolment is None:
+            raise PermissionDenied("discovery is not available: nothing enrols machines")
+        _enrolment(token=token, worker_id=worker_id, hardware=hardware)
     welcome = agent_services.agent_hello(token=token, worker_id=worker_id, hardware=hardware)
     reply: dict[str, Any] = {"type": "welcome", **welcome}
     if token.purpose == AgentToken.Purpose.BOOT:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import django_filters as filters
 
-from inventory.filtersets import SearchFilterSet
-from rackpilot.core.filters import DateTimeFilter, IdFilter
+from rackpilot.core.filters import DateTimeFilter, IdFilter, SearchFilterSet
 from workflows.models import Template, Workflow
 from workflows.states import WorkflowState
 

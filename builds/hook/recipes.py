@@ -50,3 +50,19 @@ def shipped_recipe_install(
     return recipe_services.recipe_update(
         recipe=existing, actor=actor, config=shipped_recipe_config(arch, kernel=kernel, base=base)
     )
+
+
+def install_shipped_recipes(actor: Actor, demo: bool) -> str | None:
+    """bootstrap's step: the Hook recipes Rackpilot ships, once; later runs leave them (and
+    edits) alone."""
+    names = [
+        shipped_recipe_install(arch=arch, actor=actor).name
+        for arch in ARCHES
+        if not BuildRecipe.objects.filter(name=shipped_recipe_name(arch)).exists()
+    ]
+    if not names:
+        return None
+    return (
+        f"Installed the Hook recipes {', '.join(names)}; build their images with "
+        "`python manage.py build_hook_image --registry HOST:PORT` (README, Hook builds)."
+    )

@@ -7,7 +7,11 @@ from datetime import UTC, datetime
 import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q, QuerySet
 from django_filters.fields import IsoDateTimeField
+
+from rackpilot.core.models import Event
 
 # The largest primary key any supported database stores (a signed 64-bit integer). A larger
 # number in a query string would reach the database and fail there (SQLite raises
@@ -54,3 +58,36 @@ class DateTimeFilter(filters.IsoDateTimeFilter):
     """A time in ISO 8601 (``2026-12-01T10:00:00+01:00``), compared in UTC."""
 
     field_class = UTCIsoDateTimeField
+
+
+class SearchFilterSet(filters.FilterSet):
+    """Adds ``q``: a case-insensitive search over ``search_fields``. IP address fields are
+    checked as such before a query runs (inventory adds MAC addresses)."""
+
+    FILTER_DEFAULTS = {
+        **filters.FilterSet.FILTER_DEFAULTS,
+        models.GenericIPAddressField: {"filter_class": IPAddressFilter},
+    }
+
+    search_fields: tuple[str, ...] = ()
+    q = filters.CharFilter(method="search", label="Search")
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        condition = Q()
+        for field in self.search_fields:
+            condition |= Q(**{f"{field}__icontains": value})
+        return queryset.filter(condition)
+
+
+class EventFilterSet(SearchFilterSet):
+    search_fields = ("verb", "actor_name", "object_repr", "message")
+    machine_id = IdFilter(field_name="machine_id")
+    since = DateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = DateTimeFilter(field_name="timestamp", lookup_expr="lt")
+
+    class Meta:
+        model = Event
+        fields = ["verb", "actor_kind", "actor_name", "machine_id", "request_id"]

@@ -1,10 +1,7 @@
-"""Prometheus metrics: request counters plus inventory gauges read at scrape time."""
-
-from collections.abc import Iterator
+"""Prometheus metrics: the registry and the request counters. Apps register their own
+collectors here from their AppConfig.ready (inventory: machines by state)."""
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -20,24 +17,3 @@ HTTP_LATENCY = Histogram(
     ["view"],
     registry=REGISTRY,
 )
-
-
-class InventoryCollector(Collector):
-    """Counts read from the database when Prometheus scrapes, so every process agrees."""
-
-    def describe(self) -> list[GaugeMetricFamily]:
-        # Without this, registering the collector would query the database at import time.
-        return []
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from inventory.selectors import machine_counts_by_state
-
-        machines = GaugeMetricFamily(
-            "rackpilot_machines", "Machines in the inventory by state", labels=["state"]
-        )
-        for state, count in machine_counts_by_state().items():
-            machines.add_metric([state], count)
-        yield machines
-
-
-REGISTRY.register(InventoryCollector())

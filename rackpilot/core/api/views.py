@@ -1,7 +1,7 @@
 from rest_framework.viewsets import ReadOnlyModelViewSet
 
-from inventory.filtersets import EventFilterSet
 from rackpilot.core.api.serializers import EventSerializer
+from rackpilot.core.filters import EventFilterSet
 from rackpilot.core.models import Event
 
 

@@ -1,6 +1,7 @@
 """First-run set-up, run by ``make run`` after ``migrate``; safe to run on every start.
 
-- An inventory without machines gets the demo fleet (unless ``--no-demo``).
+- The apps' steps (rackpilot.core.bootstrap): an inventory without machines gets the demo
+  fleet (unless ``--no-demo``), the Hook recipes Rackpilot ships are installed once.
 - Without any superuser, one is created with a random password and a REST API token (which
   expires after API_TOKEN_TTL_HOURS like every token), both printed once. Later runs say the
   admin exists and never print a password again.
@@ -16,11 +17,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError, transaction
 
-from builds.hook.recipes import ARCHES, shipped_recipe_install, shipped_recipe_name
-from builds.models import BuildRecipe
-from inventory.demo import DemoFleetError, demo_fleet_load
-from inventory.models import Machine
 from rackpilot.core.actors import Actor
+from rackpilot.core.bootstrap import bootstrap_steps
 from rackpilot.core.events import record_event
 from rackpilot.core.tokens import api_token_issue
 
@@ -51,41 +49,10 @@ class Command(BaseCommand):
         actor = Actor.system("bootstrap")
         # Under `make run` the channel layer is not up yet: the events are committed and the
         # publisher logs one line about the missing live updates.
-        if not no_demo:
-            self.load_demo(actor)
-        self.install_hook_recipes(actor)
+        for step in bootstrap_steps():
+            if said := step.run(actor, not no_demo):
+                self.stdout.write(said)
         self.ensure_admin(actor, admin_username)
-
-    def install_hook_recipes(self, actor: Actor) -> None:
-        """The Hook recipes Rackpilot ships, once: later runs leave them (and edits) alone."""
-        names = []
-        for arch in ARCHES:
-            if not BuildRecipe.objects.filter(name=shipped_recipe_name(arch)).exists():
-                names.append(shipped_recipe_install(arch=arch, actor=actor).name)
-        if names:
-            self.stdout.write(
-                f"Installed the Hook recipes {', '.join(names)}; build their images with "
-                "`python manage.py build_hook_image --registry HOST:PORT` (README, Hook builds)."
-            )
-
-    def load_demo(self, actor: Actor) -> None:
-        machines = Machine.objects.count()
-        if machines:
-            self.stdout.write(f"Inventory has {machines} machine(s); demo fleet not loaded.")
-            return
-        try:
-            loaded = demo_fleet_load(actor=actor)
-        except DemoFleetError as exc:
-            self.stdout.write(f"Demo fleet not loaded: {exc}")
-            return
-        states = ", ".join(f"{count} {state}" for state, count in loaded["states"].items())
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Loaded the demo fleet: {loaded['sites']} sites, {loaded['racks']} racks, "
-                f"{loaded['machines']} machines ({states}), {loaded['interfaces']} interfaces, "
-                f"{loaded['disks']} disks, {loaded['bmcs']} BMCs."
-            )
-        )
 
     def ensure_admin(self, actor: Actor, username: str) -> None:
         user_model = get_user_model()
