@@ -13,6 +13,7 @@ COPY inventory ./inventory
 COPY workflows ./workflows
 COPY builds ./builds
 COPY netboot ./netboot
+COPY tinkerbell ./tinkerbell
 RUN pip install --no-cache-dir .
 COPY . .
 COPY --from=assets /src/node_modules ./node_modules

@@ -77,9 +77,10 @@ services:
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.installed-dev
-	$(VENV)/bin/mypy rackpilot inventory workflows builds netboot
+	$(VENV)/bin/mypy rackpilot inventory workflows builds netboot tinkerbell
 	$(VENV)/bin/mypy --strict agent/rackpilot_agent
 
 # Tests close database connections after each use (DB_CONN_MAX_AGE=0): connections kept open

@@ -170,6 +170,7 @@ INSTALLED_APPS = [
     "workflows",
     "builds",
     "netboot",
+    "tinkerbell",
 ]
 
 MIDDLEWARE = [

@@ -1,14 +1,13 @@
-"""Templates → workflows: the data Tinkerbell gives a template, rendering, and validation.
+"""Templates → workflows: rendering and validation.
 
-A template renders with the hardware map's keys at the top level (``.device_1``), ``.Hardware``
-(Disks as device paths, Interfaces/Metadata shaped as Tinkerbell's Go structs, UserData,
-VendorData) and ``.hardware`` (the machine as a Tinkerbell Hardware document). Problems in the
-rendered YAML are reported at the template line they come from.
+What a template sees for a machine is Tinkerbell's data (tinkerbell/template_data.py, plugged
+in through ``register_template_data``). Problems in the rendered YAML are reported at the
+template line they come from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -57,150 +56,6 @@ class RenderedWorkflow:
         return self.spec.as_json()
 
 
-# --- the data a template sees --------------------------------------------------------------
-
-
-def _get(mapping: Any, key: str, default: Any = None) -> Any:
-    return mapping.get(key, default) if isinstance(mapping, Mapping) else default
-
-
-def _go_ip(ip: Any) -> dict[str, Any] | None:
-    if not isinstance(ip, Mapping):
-        return None
-    return {
-        "Address": _get(ip, "address", ""),
-        "Netmask": _get(ip, "netmask", ""),
-        "Gateway": _get(ip, "gateway", ""),
-        "Family": _get(ip, "family", 0),
-    }
-
-
-def _go_dhcp(dhcp: Any) -> dict[str, Any] | None:
-    if not isinstance(dhcp, Mapping):
-        return None
-    return {
-        "MAC": _get(dhcp, "mac", ""),
-        "Arch": _get(dhcp, "arch", ""),
-        "UEFI": bool(_get(dhcp, "uefi", False)),
-        "Hostname": _get(dhcp, "hostname", ""),
-        "IP": _go_ip(_get(dhcp, "ip")),
-        "LeaseTime": _get(dhcp, "lease_time", 0),
-        "NameServers": list(_get(dhcp, "name_servers", []) or []),
-        "TimeServers": list(_get(dhcp, "time_servers", []) or []),
-        "VLANID": str(_get(dhcp, "vlan_id", "") or ""),
-        "IfaceName": _get(dhcp, "iface_name", ""),
-    }
-
-
-def _go_netboot(netboot: Any) -> dict[str, Any] | None:
-    if not isinstance(netboot, Mapping):
-        return None
-    ipxe = _get(netboot, "ipxe")
-    osie = _get(netboot, "osie")
-    return {
-        "AllowPXE": _get(netboot, "allowPXE"),
-        "AllowWorkflow": _get(netboot, "allowWorkflow"),
-        "IPXE": {"URL": _get(ipxe, "url", ""), "Contents": _get(ipxe, "contents", "")}
-        if isinstance(ipxe, Mapping)
-        else None,
-        "OSIE": {
-            "BaseURL": _get(osie, "baseURL", ""),
-            "Kernel": _get(osie, "kernel", ""),
-            "Initrd": _get(osie, "initrd", ""),
-        }
-        if isinstance(osie, Mapping)
-        else None,
-    }
-
-
-def _go_os(os_: Any) -> dict[str, Any] | None:
-    if not isinstance(os_, Mapping):
-        return None
-    return {
-        "Slug": _get(os_, "slug", ""),
-        "Distro": _get(os_, "distro", ""),
-        "Version": _get(os_, "version", ""),
-        "ImageTag": _get(os_, "image_tag", ""),
-        "OsSlug": _get(os_, "os_slug", ""),
-    }
-
-
-def _go_instance(instance: Any) -> dict[str, Any] | None:
-    if not isinstance(instance, Mapping):
-        return None
-    return {
-        "ID": _get(instance, "id", ""),
-        "State": _get(instance, "state", ""),
-        "Hostname": _get(instance, "hostname", ""),
-        "AllowPxe": bool(_get(instance, "allow_pxe", False)),
-        "Rescue": bool(_get(instance, "rescue", False)),
-        "OperatingSystem": _go_os(_get(instance, "operating_system")),
-        "AlwaysPxe": bool(_get(instance, "always_pxe", False)),
-        "IpxeScriptURL": _get(instance, "ipxe_script_url", ""),
-        "Ips": [
-            {
-                "Address": _get(ip, "address", ""),
-                "Netmask": _get(ip, "netmask", ""),
-                "Gateway": _get(ip, "gateway", ""),
-                "Family": _get(ip, "family", 0),
-                "Public": bool(_get(ip, "public", False)),
-                "Management": bool(_get(ip, "management", False)),
-            }
-            for ip in _get(instance, "ips", []) or []
-        ],
-        "Userdata": _get(instance, "userdata", ""),
-        "CryptedRootPassword": _get(instance, "crypted_root_password", ""),
-        "Tags": list(_get(instance, "tags", []) or []),
-        "SSHKeys": list(_get(instance, "ssh_keys", []) or []),
-        "NetworkReady": bool(_get(instance, "network_ready", False)),
-    }
-
-
-def _go_metadata(metadata: Any) -> dict[str, Any]:
-    metadata = metadata if isinstance(metadata, Mapping) else {}
-    manufacturer = _get(metadata, "manufacturer")
-    facility = _get(metadata, "facility")
-    return {
-        "State": _get(metadata, "state", ""),
-        "BondingMode": _get(metadata, "bonding_mode", 0),
-        "Manufacturer": {"ID": _get(manufacturer, "id", ""), "Slug": _get(manufacturer, "slug", "")}
-        if isinstance(manufacturer, Mapping)
-        else None,
-        "Instance": _go_instance(_get(metadata, "instance")),
-        "Custom": _get(metadata, "custom"),
-        "Facility": {
-            "PlanSlug": _get(facility, "plan_slug", ""),
-            "PlanVersionSlug": _get(facility, "plan_version_slug", ""),
-            "FacilityCode": _get(facility, "facility_code", ""),
-        }
-        if isinstance(facility, Mapping)
-        else None,
-    }
-
-
-def template_data(
-    hardware_document: Mapping[str, Any], hardware_map: Mapping[str, str]
-) -> dict[str, Any]:
-    """What a template sees, as Tinkerbell builds it from a Hardware document + hardware map."""
-    spec = _get(hardware_document, "spec", {}) or {}
-    interfaces = [
-        {
-            "DHCP": _go_dhcp(_get(nic, "dhcp")),
-            "Netboot": _go_netboot(_get(nic, "netboot")),
-            "DisableDHCP": bool(_get(nic, "disableDhcp", False)),
-        }
-        for nic in _get(spec, "interfaces", []) or []
-    ]
-    hardware = {
-        "Disks": [_get(disk, "device", "") for disk in _get(spec, "disks", []) or []],
-        "Interfaces": interfaces,
-        "UserData": _get(spec, "userData", "") or "",
-        "VendorData": _get(spec, "vendorData", "") or "",
-        "Metadata": _go_metadata(_get(spec, "metadata")),
-    }
-    return {**dict(hardware_map), "Hardware": hardware, "hardware": dict(hardware_document)}
-
-
 # --- rendering -------------------------------------------------------------------------------
 
 
@@ -234,13 +89,23 @@ def render_workflow(
     return RenderedWorkflow(text=text, spec=spec)
 
 
+# The data a template sees for a machine. The tinkerbell app, which owns Tinkerbell's shapes,
+# sets it from its AppConfig.ready.
+TemplateData = Callable[["Machine", Mapping[str, str]], dict[str, Any]]
+_template_data_for: TemplateData | None = None
+
+
+def register_template_data(build: TemplateData) -> None:
+    global _template_data_for
+    _template_data_for = build
+
+
 def render_for_machine(
     *, body: str, machine: Machine, hardware_map: Mapping[str, str]
 ) -> RenderedWorkflow:
-    from inventory.importers.tinkerbell import hardware_document
-
-    data = template_data(hardware_document(machine=machine), hardware_map)
-    return render_workflow(body, data)
+    if _template_data_for is None:
+        raise RuntimeError("no template data provider is registered (the tinkerbell app)")
+    return render_workflow(body, _template_data_for(machine, hardware_map))
 
 
 def check_template_syntax(body: str, *, name: str = "template") -> list[TemplateProblem]:

@@ -9,12 +9,12 @@ import yaml
 from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
-from inventory.importers.tinkerbell import import_documents
 from inventory.models import Machine, PowerJob
 from inventory.power import services as power_services
 from rackpilot.core.actors import Actor
 from tests.factories import BMCFactory
 from tests.workflows.conftest import TWO_ACTIONS, make_machine
+from tinkerbell.formats import import_documents
 from workflows.models import Template, Workflow
 from workflows.services import templates as template_services
 from workflows.services.engine import workflow_bulk_create, workflow_create, workflow_rerun

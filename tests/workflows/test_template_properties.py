@@ -11,12 +11,12 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tinkerbell.template_data import template_data
 from workflows.rendering import (
     RenderedWorkflow,
     TemplateRenderError,
     check_template_syntax,
     render_workflow,
-    template_data,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tinkerbell"

@@ -30,7 +30,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from inventory import services
-from inventory.importers.tinkerbell.documents import (
+from inventory.models import Disk, Machine, NetworkInterface
+from rackpilot.core.actors import Actor
+from tinkerbell.formats.documents import (
     API_VERSION,
     KNOWN_KEYS,
     LAST_APPLIED,
@@ -44,9 +46,7 @@ from inventory.importers.tinkerbell.documents import (
     _Reader,
     register_kind,
 )
-from inventory.importers.tinkerbell.hardware_export import hardware_document
-from inventory.models import Disk, Machine, NetworkInterface
-from rackpilot.core.actors import Actor
+from tinkerbell.formats.hardware_export import hardware_document
 
 DEFAULT_ARCH = Machine.Arch.X86_64.value
 DEFAULT_LEASE_TIME = NetworkInterface._meta.get_field("lease_time").default

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from inventory.importers.tinkerbell import TinkerbellImportError, import_documents
 from rackpilot.core.actors import Actor
+from tinkerbell.formats import TinkerbellImportError, import_documents
 
 
 class Command(BaseCommand):

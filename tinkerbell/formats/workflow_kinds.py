@@ -25,7 +25,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from inventory.importers.tinkerbell.documents import (
+from inventory.models import Machine
+from inventory.power.services import PowerBusyError
+from rackpilot.core.actors import Actor
+from tinkerbell.formats.documents import (
     API_VERSION,
     Document,
     DocumentProblems,
@@ -35,9 +38,6 @@ from inventory.importers.tinkerbell.documents import (
     _Reader,
     register_kind,
 )
-from inventory.models import Machine
-from inventory.power.services import PowerBusyError
-from rackpilot.core.actors import Actor
 from workflows.models import Template, Workflow
 from workflows.rendering import check_template_syntax
 from workflows.services.engine import MachineBusy, workflow_create

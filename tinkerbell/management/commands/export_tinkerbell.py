@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from inventory.importers.tinkerbell import export_documents, hardware_export_queryset
+from tinkerbell.formats import export_documents, hardware_export_queryset
 
 
 class Command(BaseCommand):

@@ -19,8 +19,9 @@ from typing import Any, NoReturn
 import yaml
 from django.core.management.base import BaseCommand, CommandParser
 
-from inventory.importers.tinkerbell import TinkerbellImportError, parse_documents
-from workflows.rendering import TemplateRenderError, render_workflow, template_data
+from tinkerbell.formats import TinkerbellImportError, parse_documents
+from tinkerbell.template_data import template_data
+from workflows.rendering import TemplateRenderError, render_workflow
 
 Position = tuple[int, int]
 # "|", "|-", "|2+", ...: a literal block scalar header with its optional indentation digit.

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tinkerbell.template_data import template_data
 from workflows.gotemplate import TemplateError, render
 from workflows.rendering import (
     TemplateProblem,
     TemplateRenderError,
     render_workflow,
-    template_data,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tinkerbell"

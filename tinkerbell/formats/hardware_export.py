@@ -15,8 +15,8 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from inventory.importers.tinkerbell.documents import API_VERSION, RESERVED_KEY, dump_documents
 from inventory.models import Disk, Machine, NetworkInterface
+from tinkerbell.formats.documents import API_VERSION, RESERVED_KEY, dump_documents
 
 _FOLLOW = object()  # no bookkeeping: the interface takes the machine's value
 

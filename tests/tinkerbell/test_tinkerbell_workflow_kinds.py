@@ -10,10 +10,10 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from inventory.importers.tinkerbell import TinkerbellImportError, import_documents
 from inventory.models import Machine
 from rackpilot.core.actors import Actor
 from tests.factories import DiskFactory, MachineFactory, NetworkInterfaceFactory
+from tinkerbell.formats import TinkerbellImportError, import_documents
 from workflows.models import Template, Workflow
 from workflows.services.engine import workflow_create
 from workflows.services.templates import template_create

@@ -15,10 +15,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from inventory import services
-from inventory.importers.tinkerbell import RESERVED_KEY, import_documents
 from inventory.models import Disk, Machine, NetworkInterface
 from rackpilot.core.models import Event
 from tests.factories import DiskFactory, MachineFactory, NetworkInterfaceFactory
+from tinkerbell.formats import RESERVED_KEY, import_documents
 
 pytestmark = pytest.mark.django_db
 

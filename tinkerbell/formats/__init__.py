@@ -11,7 +11,7 @@ Each kind has a handler in ``KINDS``; ``Hardware`` is the first, and later kinds
 - ``hardware_export``: machines out as Hardware documents (what differs from the imported one).
 """
 
-from inventory.importers.tinkerbell.documents import (
+from tinkerbell.formats.documents import (
     API_VERSION,
     KINDS,
     KNOWN_KEYS,
@@ -34,18 +34,18 @@ from inventory.importers.tinkerbell.documents import (
 )
 
 # Importing ``hardware`` registers the Hardware kind in ``KINDS``.
-from inventory.importers.tinkerbell.hardware import (
+from tinkerbell.formats.hardware import (
     DEFAULT_ARCH,
     DEFAULT_LEASE_TIME,
     NIC_PATHS,
     HardwareKind,
 )
-from inventory.importers.tinkerbell.hardware_export import (
+from tinkerbell.formats.hardware_export import (
     export_documents,
     hardware_document,
     hardware_export_queryset,
 )
-from inventory.importers.tinkerbell.workflow_kinds import TemplateKind, WorkflowKind
+from tinkerbell.formats.workflow_kinds import TemplateKind, WorkflowKind
 
 __all__ = [
     "API_VERSION",
