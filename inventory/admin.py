@@ -13,7 +13,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
 from inventory import services
-from inventory.models import BMC, Disk, Machine, NetworkInterface, PowerJob, Rack, Site, Tag
+from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, Tag
 from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.admin_secrets import SecretFieldsAdminMixin
@@ -445,20 +445,5 @@ class BMCAdmin(BMCDisplay, ServiceModelAdmin):
         return bmc.effective_port
 
 
-@admin.register(PowerJob)
-class PowerJobAdmin(admin.ModelAdmin):
-    """Power jobs are a record of what was asked of a BMC: read-only here, made by services."""
-
-    list_display = ["__str__", "machine", "state", "power_state", "requested_by", "created_at"]
-    list_filter = ["state", "action"]
-    search_fields = ["machine__hostname", "requested_by", "error"]
-    list_select_related = ["machine"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+# Power control registers its own models (inventory/power/admin.py).
+import inventory.power.admin  # noqa: E402, F401

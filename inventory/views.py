@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from inventory import filtersets, selectors, services, views_power
+from inventory import filtersets, selectors, services
 from inventory.importers.csv_import import (
     KNOWN_COLUMNS,
     REQUIRED_COLUMNS,
@@ -19,6 +19,7 @@ from inventory.importers.csv_import import (
     machines_import_csv,
 )
 from inventory.models import BMC, Machine, Rack, Site, Tag
+from inventory.power import views as power_views
 from inventory.states import MACHINE_LIFECYCLE, MachineState
 from rackpilot.core import access
 from rackpilot.core.access import requires
@@ -135,7 +136,7 @@ def machine_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": selectors.machine_events(machine),
         # In lifecycle order, so the buttons read left to right as the machine moves on.
         "next_states": [state for state in MachineState if state.value in allowed],
-        "power": views_power.power_card(machine),
+        "power": power_views.power_card(machine),
         "shared_addresses": selectors.shared_addresses(machine),
     }
     return render(request, "inventory/machine_detail.html", context)

@@ -66,7 +66,7 @@ def bmc_access(bmc: BMC) -> BmcAccess:
 
 def enqueue_power_job(job_id: int) -> None:
     """Hand the job to Celery (called after the commit; tests replace it)."""
-    from inventory.tasks import run_power_job
+    from inventory.power.tasks import run_power_job
 
     run_power_job.delay(job_id)
 

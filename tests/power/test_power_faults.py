@@ -231,7 +231,7 @@ def wait_for_state(job: PowerJob, state: str, worker: CeleryWorker, seconds: flo
 def test_worker_killed_mid_job_leaves_a_job_that_recovery_fails(
     celery_worker: CeleryWorker, monkeypatch: pytest.MonkeyPatch, settings: pytest.FixtureRequest
 ) -> None:
-    from inventory.tasks import run_power_job
+    from inventory.power.tasks import run_power_job
 
     monkeypatch.setattr(
         services,

@@ -178,7 +178,7 @@ def test_api_lists_jobs_with_a_constant_query_count(
 def test_each_bmc_gets_its_own_poll_that_expires_with_the_round(
     machine: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inventory import tasks
+    from inventory.power import tasks
 
     settings.POWER_POLL_SECONDS = 60
     BMCFactory(machine=MachineFactory(hostname="pw-02"))

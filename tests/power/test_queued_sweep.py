@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from inventory.models import PowerJob
 from inventory.power import services
-from inventory.tasks import fail_lost_power_jobs
+from inventory.power.tasks import fail_lost_power_jobs
 from rackpilot.core.actors import Actor
 from rackpilot.core.models import Event
 from tests.factories import BMCFactory, MachineFactory

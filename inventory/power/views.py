@@ -24,8 +24,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from inventory.filtersets import PowerJobFilterSet
-from inventory.forms_power import PowerBulkForm
 from inventory.models import Machine, PowerJob
+from inventory.power.forms import PowerBulkForm
 from inventory.power.services import PowerBusyError, power_job_request, power_jobs_request_bulk
 from inventory.selection import bulk_page_selection, selection_query
 from inventory.states import POWER_JOB_ACTIVE_STATES, PowerJobState
