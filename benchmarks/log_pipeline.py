@@ -58,9 +58,9 @@ def prepare(agents: int) -> tuple[list[dict[str, object]], str]:
     from inventory import services as inventory_services
     from rackpilot.core.actors import Actor
     from tests.factories import UserFactory
+    from workflows.agent_protocol.tokens import agent_token_issue
     from workflows.services import templates as template_services
     from workflows.services.engine import workflow_create
-    from workflows.services.tokens import agent_token_issue
 
     actor = Actor.system("benchmark")
     body = (

@@ -8,6 +8,6 @@ class NetbootConfig(AppConfig):
 
     def ready(self) -> None:
         from netboot.discovery import machine_discover
-        from workflows.agent_protocol import register_enrolment
+        from workflows.agent_protocol.dispatch import register_enrolment
 
         register_enrolment(machine_discover)

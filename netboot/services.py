@@ -16,8 +16,8 @@ from netboot.discovery import waiting_refusal
 from netboot.metadata import facility_code
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
+from workflows.agent_protocol.tokens import boot_nonce_issue
 from workflows.models import Workflow
-from workflows.services.tokens import boot_nonce_issue
 
 NETBOOT = Actor.system("netboot")
 # Tinkerbell's tink-server gRPC port: Hook expects grpc_authority=<host>:<port>.

@@ -10,7 +10,8 @@ from django.urls import path
 
 from builds.consumers import BuildLogConsumer
 from rackpilot.core.consumers import EventStreamConsumer
-from workflows.consumers import AgentConsumer, WorkflowLogConsumer
+from workflows.agent_protocol.consumer import AgentConsumer
+from workflows.consumers import WorkflowLogConsumer
 
 agent_urlpatterns = [
     path("ws/agent/", AgentConsumer.as_asgi()),

@@ -20,10 +20,10 @@ from rackpilot.core.admin_secrets import SecretFieldsAdminMixin
 from rackpilot.core.admin_services import ServiceModelAdmin
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.statemachine import TransitionError
+from workflows.agent_protocol.tokens import agent_token_revoke
 from workflows.models import Action, AgentToken, Task, Template, Workflow
 from workflows.services import engine
 from workflows.services import templates as template_services
-from workflows.services.tokens import agent_token_revoke
 
 
 @admin.register(Template)

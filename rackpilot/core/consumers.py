@@ -7,6 +7,8 @@ from rackpilot.core.events import EVENTS_GROUP
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# RFC 6455: over a frame rate for too long, a second browser subscribe.
+CLOSE_POLICY_VIOLATION = 1008
 VIEW_PERMISSION = "core.view_event"
 
 

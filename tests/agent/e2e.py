@@ -19,10 +19,10 @@ from inventory.models import Machine
 from rackpilot.core.actors import Actor
 from tests.factories import DiskFactory, MachineFactory, NetworkInterfaceFactory, UserFactory
 from tests.live_server import AsgiLiveServer, signed_in_headers
+from workflows.agent_protocol.tokens import agent_token_issue
 from workflows.models import Action, LogLine, Workflow
 from workflows.services import templates as template_services
 from workflows.services.engine import workflow_create
-from workflows.services.tokens import agent_token_issue
 
 SYSTEM = Actor.system("e2e")
 MAC = "52:54:00:e2:e0:01"

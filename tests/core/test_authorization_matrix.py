@@ -42,11 +42,11 @@ from tests.factories import (
     UserFactory,
 )
 from tests.workflows.conftest import TWO_ACTIONS, make_machine
-from workflows.api.agent import IsAgent
+from workflows.agent_protocol.rest import IsAgent
+from workflows.agent_protocol.tokens import agent_token_issue, boot_nonce_exchange, boot_nonce_issue
 from workflows.models import Action
 from workflows.services import templates as template_services
 from workflows.services.engine import workflow_create
-from workflows.services.tokens import agent_token_issue, boot_nonce_exchange, boot_nonce_issue
 
 SYSTEM = Actor.system("tests")
 MAC_A = "52:54:00:aa:0a:01"

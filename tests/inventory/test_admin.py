@@ -35,9 +35,9 @@ from tests.factories import (
     UserFactory,
 )
 from tests.workflows.conftest import TWO_ACTIONS
+from workflows.agent_protocol.tokens import agent_token_issue
 from workflows.services.engine import workflow_create
 from workflows.services.templates import template_create
-from workflows.services.tokens import agent_token_issue
 
 pytestmark = pytest.mark.django_db
 

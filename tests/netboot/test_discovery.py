@@ -19,9 +19,9 @@ from rackpilot.core.models import Event
 from tests.factories import DiskFactory, RackFactory, UserFactory
 from tests.netboot.conftest import make_default_build, make_machine
 from tests.workflows.conftest import TWO_ACTIONS
+from workflows.agent_protocol.tokens import agent_token_authenticate
 from workflows.models import AgentToken, Template, Workflow
 from workflows.services import templates as template_services
-from workflows.services.tokens import agent_token_authenticate
 from workflows.states import WorkflowState
 
 pytestmark = pytest.mark.django_db

@@ -15,10 +15,10 @@ from rackpilot.core.actors import Actor
 from rackpilot.routing import websocket_application
 from tests.workflows.conftest import TWO_ACTIONS
 from tests.workflows.test_agent_websocket import _request
+from workflows.agent_protocol.tokens import agent_token_issue
 from workflows.models import AgentToken
 from workflows.services import templates as template_services
 from workflows.services.engine import workflow_create
-from workflows.services.tokens import agent_token_issue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 SYSTEM = Actor.system("tests")

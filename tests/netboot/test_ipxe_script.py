@@ -12,8 +12,8 @@ from inventory.models import Machine
 from rackpilot.core.models import Event
 from tests.factories import MachineFactory, NetworkInterfaceFactory
 from tests.netboot.conftest import PUBLIC_URL, make_default_build, make_machine, with_work
+from workflows.agent_protocol.tokens import agent_token_authenticate
 from workflows.models import Workflow
-from workflows.services.tokens import agent_token_authenticate
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,11 @@ from rackpilot.core.actors import Actor
 from tests.factories import DiskFactory
 from tests.netboot.conftest import make_machine
 from tests.netboot.test_ipxe_script import kernel_args, token_of
+from workflows.agent_protocol.services import ActionReport, agent_report_action
+from workflows.agent_protocol.tokens import agent_token_authenticate
 from workflows.models import Action
 from workflows.services import templates as template_services
-from workflows.services.agent import ActionReport, agent_report_action
 from workflows.services.engine import workflow_create
-from workflows.services.tokens import agent_token_authenticate
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.system("tests")

@@ -11,10 +11,10 @@ from rest_framework.test import APIClient
 from inventory.models import Machine
 from rackpilot.core.actors import Actor
 from tests.factories import DiskFactory, MachineFactory, NetworkInterfaceFactory
+from workflows.agent_protocol.tokens import agent_token_issue
 from workflows.models import Template, Workflow
 from workflows.services import templates as template_services
 from workflows.services.engine import workflow_create
-from workflows.services.tokens import agent_token_issue
 
 TWO_ACTIONS = """\
 version: "0.1"

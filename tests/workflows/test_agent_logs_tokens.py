@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from rackpilot.core.actors import Actor
+from workflows.agent_protocol.tokens import agent_token_revoke
 from workflows.models import Action, AgentToken, LogLine
-from workflows.services.tokens import agent_token_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +149,7 @@ def test_issue_agent_token_command_prints_a_working_token(machine):
 def test_a_discovery_token_gets_no_work_before_its_hello_enrols_a_machine(machine):
     from rest_framework.test import APIClient
 
-    from workflows.services.tokens import agent_token_issue
+    from workflows.agent_protocol.tokens import agent_token_issue
 
     _, raw = agent_token_issue(machine=None, actor=Actor.system("t"), purpose="discovery")
     client = APIClient()

@@ -11,10 +11,10 @@ from channels.testing import WebsocketCommunicator
 from rackpilot.core.actors import Actor
 from rackpilot.routing import websocket_application
 from tests.workflows.conftest import TWO_ACTIONS, make_machine
+from workflows.agent_protocol.tokens import agent_token_issue
 from workflows.models import Action, Workflow
 from workflows.services import templates as template_services
 from workflows.services.engine import workflow_cancel, workflow_create
-from workflows.services.tokens import agent_token_issue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 SYSTEM = Actor.system("tests")
@@ -170,8 +170,8 @@ async def test_cancel_is_pushed_to_the_agent_running_the_action():
 
 
 async def test_revoked_token_closes_an_open_connection():
+    from workflows.agent_protocol.tokens import agent_token_revoke
     from workflows.models import AgentToken
-    from workflows.services.tokens import agent_token_revoke
 
     machine, _, raw = await sync_to_async(_setup)()
     ws = await _connect(raw)

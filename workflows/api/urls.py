@@ -1,7 +1,8 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from workflows.api import agent, logs, viewsets
+from workflows.agent_protocol import rest as agent
+from workflows.api import logs, viewsets
 
 router = DefaultRouter()
 router.register("templates", viewsets.TemplateViewSet, basename="template")

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inventory.models import Machine
 from rackpilot.core.actors import Actor
-from workflows.services.tokens import agent_token_issue
+from workflows.agent_protocol.tokens import agent_token_issue
 
 
 class Command(BaseCommand):

@@ -23,11 +23,11 @@ from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.events import publish_on_commit, record_event
+from workflows.agent_protocol.tokens import session_bind_workflow
 from workflows.groups import workflow_group
 from workflows.logstore import log_lines_insert
 from workflows.models import Action, AgentToken, LogLine, Workflow
 from workflows.services.engine import action_finish, action_start, locked_workflow
-from workflows.services.tokens import session_bind_workflow
 from workflows.states import WORKFLOW_UNFINISHED, ActionState, WorkflowState
 
 PROTOCOL_VERSION = 1

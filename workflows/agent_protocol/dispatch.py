@@ -18,9 +18,9 @@ from django.utils import timezone
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError, validation_detail
 from rackpilot.core.statemachine import TransitionError
+from workflows.agent_protocol import services as agent_services
+from workflows.agent_protocol import tokens as token_services
 from workflows.models import AgentToken
-from workflows.services import agent as agent_services
-from workflows.services import tokens as token_services
 
 # Enrols an unknown machine at its agent's first hello (discovery). The netboot app, which
 # owns discovery, sets it from its AppConfig.ready; unset, such a hello is refused.

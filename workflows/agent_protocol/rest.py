@@ -14,9 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from workflows.agent_protocol import ProtocolError, dispatch
+from workflows.agent_protocol.dispatch import ProtocolError, dispatch
+from workflows.agent_protocol.tokens import AgentAuthenticationError, agent_token_authenticate
 from workflows.models import AgentToken
-from workflows.services.tokens import AgentAuthenticationError, agent_token_authenticate
 
 
 class AgentPrincipal:
