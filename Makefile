@@ -84,16 +84,20 @@ typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy --strict agent/rackpilot_agent
 
 # Tests close database connections after each use (DB_CONN_MAX_AGE=0): connections kept open
-# by worker threads would outlive the test database they point at. The schema fuzzing module
+# by worker threads would outlive the test database they point at. The test process itself
+# runs without the connection pool (DB_POOL_MAX_SIZE=0): Django keeps a connection per async
+# context, and the contexts of finished async tests never hand theirs back to a pool, which
+# ran dry after ~20 socket tests; without a pool they are closed when collected. The servers
+# the tests start keep the pool (tests/live_server.py). The schema fuzzing module
 # runs in a pytest of its own (pytest-fuzz): schemathesis prepares its cases as it collects,
 # which every worker of every run would otherwise pay for.
 FUZZ_SUITE := tests/core/test_api_schema_fuzz.py
 pytest: $(VENV)/.installed-dev
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 DB_POOL_MAX_SIZE=0 \
 		$(VENV)/bin/pytest -n 2 --ignore=$(FUZZ_SUITE) $(PYTEST_ARGS)
 
 pytest-fuzz: $(VENV)/.installed-dev
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 DB_POOL_MAX_SIZE=0 \
 		$(VENV)/bin/pytest -n 2 -p no:cacheprovider $(FUZZ_SUITE)
 
 # The same pages and API paths on the embedded default, what make run gives a newcomer: SQLite

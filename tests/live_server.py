@@ -93,6 +93,9 @@ def server_environment() -> dict[str, str]:
             "SECRET_KEY": settings.SECRET_KEY,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
+            # Servers run as in production, on the connection pool, even where the test
+            # process runs without one (Makefile, pytest).
+            "DB_POOL_MAX_SIZE": "10",
             # Feature switches a test turned on with the settings fixture hold on the server.
             "NETBOOT_DISCOVERY": str(settings.NETBOOT_DISCOVERY).lower(),
             "NETBOOT_DISCOVERY_SUBNETS": ",".join(settings.NETBOOT_DISCOVERY_SUBNETS),

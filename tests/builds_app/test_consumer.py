@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Permission
@@ -66,7 +66,7 @@ async def test_anonymous_is_refused():
 
 
 async def test_snapshot_backlog_then_live_frames():
-    build, user = await sync_to_async(_running_build_with_lines)(3)
+    build, user = await database_sync_to_async(_running_build_with_lines)(3)
     ws = await _browser(build.pk, user)
     await ws.send_json_to({"type": "subscribe", "after_seq": 0})
     frames = await _until(ws, "backlog_done")
@@ -80,22 +80,26 @@ async def test_snapshot_backlog_then_live_frames():
     lines = [line for f in frames if f["type"] == "lines" for line in f["lines"]]
     assert [(x["seq"], x["text"]) for x in lines] == [(1, "line 1"), (2, "line 2"), (3, "line 3")]
 
-    await sync_to_async(lifecycle.build_log)(build_id=build.pk, lines=["four"])
+    await database_sync_to_async(lifecycle.build_log)(build_id=build.pk, lines=["four"])
     live = await ws.receive_json_from(timeout=5)
     assert (live["type"], live["first_seq"], live["lines"][0]["text"]) == ("lines", 4, "four")
 
-    await sync_to_async(lifecycle.build_progress)(build_id=build.pk, percent=60, step="cpio")
+    await database_sync_to_async(lifecycle.build_progress)(
+        build_id=build.pk, percent=60, step="cpio"
+    )
     progress = await ws.receive_json_from(timeout=5)
     assert (progress["type"], progress["progress"], progress["step"]) == ("progress", 60, "cpio")
 
-    await sync_to_async(lifecycle.build_fail)(build_id=build.pk, actor=SYSTEM, error="boom")
+    await database_sync_to_async(lifecycle.build_fail)(
+        build_id=build.pk, actor=SYSTEM, error="boom"
+    )
     state = await ws.receive_json_from(timeout=5)
     assert (state["type"], state["state"], state["error"]) == ("state", "failed", "boom")
     await ws.disconnect()
 
 
 async def test_resume_after_a_seq_and_fetch_a_gap():
-    build, user = await sync_to_async(_running_build_with_lines)(2500)
+    build, user = await database_sync_to_async(_running_build_with_lines)(2500)
     ws = await _browser(build.pk, user)
     await ws.send_json_to({"type": "subscribe", "after_seq": 2490})
     frames = await _until(ws, "backlog_done")
@@ -118,7 +122,7 @@ async def test_resume_after_a_seq_and_fetch_a_gap():
 
 
 async def test_unknown_build_closes():
-    user = await sync_to_async(_watcher)("lost")
+    user = await database_sync_to_async(_watcher)("lost")
     ws = await _browser(987654, user)
     await ws.send_json_to({"type": "subscribe"})
     closed = await ws.receive_output(timeout=5)

@@ -7,7 +7,7 @@ Documented behaviour (builds/ranges.py): one range → 206; unsatisfiable → 41
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.test import AsyncClient, Client
 
 from builds.models import Build
@@ -135,8 +135,8 @@ def test_api_head_gives_the_length_without_a_body(api, build):
 async def test_an_asgi_server_streams_the_file_in_chunks_instead_of_reading_it_whole(recipe):
     # Large enough for several chunks, so the async iterator's seek and length both count.
     size = 3 * CHUNK + 123
-    build = await sync_to_async(lambda: succeed(queue_one(recipe), size=size))()
-    expected = await sync_to_async(_expected)(build)
+    build = await database_sync_to_async(lambda: succeed(queue_one(recipe), size=size))()
+    expected = await database_sync_to_async(_expected)(build)
     response = await AsyncClient().get(
         "/artifacts/x86_64/initramfs-x86_64", headers={"Range": f"bytes=100-{size - 1}"}
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Permission
@@ -39,14 +39,14 @@ async def test_anonymous_subscriber_is_refused():
 
 
 async def test_signed_in_subscriber_receives_committed_events():
-    user = await sync_to_async(_watcher)()
-    machine = await sync_to_async(MachineFactory)(hostname="live-01")
+    user = await database_sync_to_async(_watcher)()
+    machine = await database_sync_to_async(MachineFactory)(hostname="live-01")
     communicator = WebsocketCommunicator(_app(), "/ws/events/")
     communicator.scope["user"] = user
     connected, _ = await communicator.connect()
     assert connected
 
-    await sync_to_async(services.machine_update)(
+    await database_sync_to_async(services.machine_update)(
         machine=machine, actor=Actor.for_user(user), description="rewired"
     )
 
@@ -59,8 +59,8 @@ async def test_signed_in_subscriber_receives_committed_events():
 
 
 async def test_rolled_back_change_publishes_nothing():
-    user = await sync_to_async(_watcher)()
-    machine = await sync_to_async(MachineFactory)(hostname="ghost")
+    user = await database_sync_to_async(_watcher)()
+    machine = await database_sync_to_async(MachineFactory)(hostname="ghost")
     communicator = WebsocketCommunicator(_app(), "/ws/events/")
     communicator.scope["user"] = user
     await communicator.connect()
@@ -73,7 +73,7 @@ async def test_rolled_back_change_publishes_nothing():
             raise RuntimeError("abort")
 
     with pytest.raises(RuntimeError):
-        await sync_to_async(failing_change)()
+        await database_sync_to_async(failing_change)()
 
     assert await communicator.receive_nothing(timeout=1)
     await communicator.disconnect()
@@ -85,9 +85,11 @@ async def test_the_full_websocket_stack_authenticates_browsers_by_session_and_or
 
     from rackpilot.routing import websocket_application
 
-    user = await sync_to_async(_watcher)(("core", "view_event"), ("workflows", "view_workflow"))
+    user = await database_sync_to_async(_watcher)(
+        ("core", "view_event"), ("workflows", "view_workflow")
+    )
     client = Client()
-    await sync_to_async(client.force_login)(user)
+    await database_sync_to_async(client.force_login)(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
 
     for path in ("/ws/events/", "/ws/workflows/1/"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Permission
@@ -85,12 +85,12 @@ async def _until(ws: WebsocketCommunicator, kind: str) -> list[dict[str, Any]]:
     ],
 )
 async def test_a_user_without_the_view_permission_is_closed_with_4403(path: str, perm: str):
-    workflow = await sync_to_async(_workflow_with_lines)()
-    build = await sync_to_async(_build_with_lines)()
+    workflow = await database_sync_to_async(_workflow_with_lines)()
+    build = await database_sync_to_async(_build_with_lines)()
     url = path.format(workflow=workflow, build=build)
     # a user with every other permission of the app, but not this one
     app_label, codename = perm.split(".")
-    others = await sync_to_async(
+    others = await database_sync_to_async(
         lambda: [
             f"{app_label}.{p.codename}"
             for p in Permission.objects.filter(content_type__app_label=app_label).exclude(
@@ -98,7 +98,7 @@ async def test_a_user_without_the_view_permission_is_closed_with_4403(path: str,
             )
         ]
     )()
-    refused = await sync_to_async(_user)(*others)
+    refused = await database_sync_to_async(_user)(*others)
 
     ws, connected, code = await _socket(url, refused)
 
@@ -106,20 +106,25 @@ async def test_a_user_without_the_view_permission_is_closed_with_4403(path: str,
     assert await ws.receive_nothing(timeout=0.3)
 
     # the same page, for a user holding the permission, and for a superuser
-    for allowed in (await sync_to_async(_user)(perm), await sync_to_async(_user)(superuser=True)):
+    for allowed in (
+        await database_sync_to_async(_user)(perm),
+        await database_sync_to_async(_user)(superuser=True),
+    ):
         ws, connected, _ = await _socket(url, allowed)
         assert connected
         await ws.disconnect()
 
 
 async def test_a_refused_user_gets_no_events() -> None:
-    nobody = await sync_to_async(_user)()  # signed in, no role
+    nobody = await database_sync_to_async(_user)()  # signed in, no role
     ws, connected, code = await _socket("/ws/events/", nobody)
     assert (connected, code) == (False, 4403)
-    machine = await sync_to_async(make_machine)("quiet", "52:54:00:f1:00:02")
+    machine = await database_sync_to_async(make_machine)("quiet", "52:54:00:f1:00:02")
     from inventory import services
 
-    await sync_to_async(services.machine_update)(machine=machine, actor=SYSTEM, description="x")
+    await database_sync_to_async(services.machine_update)(
+        machine=machine, actor=SYSTEM, description="x"
+    )
     assert await ws.receive_nothing(timeout=0.5)
 
 
@@ -127,8 +132,8 @@ async def test_a_refused_user_gets_no_events() -> None:
 
 
 async def test_a_second_workflow_subscribe_closes_without_resending_the_backlog() -> None:
-    workflow = await sync_to_async(_workflow_with_lines)()
-    user = await sync_to_async(_user)("workflows.view_workflow")
+    workflow = await database_sync_to_async(_workflow_with_lines)()
+    user = await database_sync_to_async(_user)("workflows.view_workflow")
     ws, connected, _ = await _socket(f"/ws/workflows/{workflow}/", user)
     assert connected
     await ws.send_json_to({"type": "subscribe"})
@@ -155,8 +160,8 @@ async def test_a_second_workflow_subscribe_closes_without_resending_the_backlog(
 
 
 async def test_a_second_build_subscribe_closes_without_resending_the_backlog() -> None:
-    build = await sync_to_async(_build_with_lines)()
-    user = await sync_to_async(_user)("builds.view_build")
+    build = await database_sync_to_async(_build_with_lines)()
+    user = await database_sync_to_async(_user)("builds.view_build")
     ws, connected, _ = await _socket(f"/ws/builds/{build}/", user)
     assert connected
     # a subscribe the server refused does not count
@@ -174,8 +179,8 @@ async def test_a_second_build_subscribe_closes_without_resending_the_backlog() -
 
 
 async def test_fetch_still_works_after_the_subscribe() -> None:
-    build = await sync_to_async(_build_with_lines)()
-    user = await sync_to_async(_user)("builds.view_build")
+    build = await database_sync_to_async(_build_with_lines)()
+    user = await database_sync_to_async(_user)("builds.view_build")
     ws, _, _ = await _socket(f"/ws/builds/{build}/", user)
     await ws.send_json_to({"type": "subscribe", "after_seq": 3})
     await _until(ws, "backlog_done")
@@ -189,9 +194,9 @@ async def test_fetch_still_works_after_the_subscribe() -> None:
     "path", ["/ws/workflows/{workflow}/", "/ws/builds/{build}/", "/ws/events/"]
 )
 async def test_a_frame_that_is_not_json_is_ignored(path: str) -> None:
-    workflow = await sync_to_async(_workflow_with_lines)()
-    build = await sync_to_async(_build_with_lines)()
-    user = await sync_to_async(_user)(
+    workflow = await database_sync_to_async(_workflow_with_lines)()
+    build = await database_sync_to_async(_build_with_lines)()
+    user = await database_sync_to_async(_user)(
         "workflows.view_workflow", "builds.view_build", "core.view_event"
     )
     ws, connected, _ = await _socket(path.format(workflow=workflow, build=build), user)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
@@ -242,7 +242,7 @@ def _boot_nonce() -> tuple[str, int]:
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 async def test_over_the_socket_the_hello_swaps_the_nonce_for_the_session() -> None:
-    raw, workflow_id = await sync_to_async(_boot_nonce)()
+    raw, workflow_id = await database_sync_to_async(_boot_nonce)()
     ws = _socket(raw)
     assert (await ws.connect())[0]
     welcome = await _request(ws, {"id": 1, "type": "hello", "worker_id": MAC})

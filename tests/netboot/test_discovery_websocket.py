@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from inventory.models import Machine
@@ -42,7 +42,7 @@ def _accept_and_start() -> int:
 async def test_work_is_pushed_to_a_discovered_machines_open_socket(settings: Any) -> None:
     settings.NETBOOT_DISCOVERY = True
     settings.NETBOOT_DISCOVERY_SUBNETS = ["127.0.0.0/8"]  # where test clients ask from
-    raw = await sync_to_async(_discovery_token)()
+    raw = await database_sync_to_async(_discovery_token)()
     ws = WebsocketCommunicator(
         websocket_application, "/ws/agent/", headers=[(b"authorization", f"Bearer {raw}".encode())]
     )
@@ -51,7 +51,7 @@ async def test_work_is_pushed_to_a_discovered_machines_open_socket(settings: Any
     assert welcome["type"] == "welcome", welcome
     assert welcome["machine"] == "discovered-525400d15c01"
 
-    workflow_id = await sync_to_async(_accept_and_start)()
+    workflow_id = await database_sync_to_async(_accept_and_start)()
 
     pushed = await ws.receive_json_from(timeout=5)
     assert pushed == {"type": "work_available", "workflow": workflow_id}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from rackpilot_agent.logstream import MAX_LINE_BYTES, ActionLog, LogSender
@@ -72,7 +72,7 @@ async def _closed(ws: WebsocketCommunicator) -> tuple[dict[str, Any], int]:
 
 async def test_a_frame_over_the_byte_limit_is_closed_with_1009(settings: Any) -> None:
     settings.AGENT_MAX_FRAME_BYTES = 1000
-    raw = await sync_to_async(_agent)("big-a", "52:54:00:e1:00:01")
+    raw = await database_sync_to_async(_agent)("big-a", "52:54:00:e1:00:01")
     ws = await _connected(raw)
     # 498 characters, but 996 bytes of UTF-8 plus the quotes and the brackets: 1000 exactly
     at_limit = json.dumps(["é" * 498], ensure_ascii=False)
@@ -95,7 +95,7 @@ async def test_every_log_batch_the_agent_builds_fits_the_default_limit(
     """The agent's own batching, fed the worst cases for JSON: characters outside the BMP (one
     character, 12 bytes once escaped), control characters (6 bytes), and many short non-ASCII
     lines that batch together."""
-    raw = await sync_to_async(_agent)("big-b", "52:54:00:e1:00:02", with_workflow=True)
+    raw = await database_sync_to_async(_agent)("big-b", "52:54:00:e1:00:02", with_workflow=True)
     ws = await _connected(raw)
     await _hello(ws, "52:54:00:e1:00:02")
     action = (await _request(ws, {"id": 1, "type": "next_action"}))["action"]
@@ -128,7 +128,9 @@ async def test_every_log_batch_the_agent_builds_fits_the_default_limit(
 
     assert max(len(text.encode()) for text in frames) <= django_settings.AGENT_MAX_FRAME_BYTES
     assert max(lines_per_frame) > 1, "lines were batched"
-    stored = await sync_to_async(LogLine.objects.filter(action_id=action["action"]).count)()
+    stored = await database_sync_to_async(
+        LogLine.objects.filter(action_id=action["action"]).count
+    )()
     assert stored == action_log.last_seq >= 440
     await ws.disconnect()
 
@@ -137,7 +139,7 @@ async def test_every_log_batch_the_agent_builds_fits_the_default_limit(
 
 
 async def test_a_binary_frame_is_closed_with_1003() -> None:
-    raw = await sync_to_async(_agent)("bad-a", "52:54:00:e2:00:01")
+    raw = await database_sync_to_async(_agent)("bad-a", "52:54:00:e2:00:01")
     ws = await _connected(raw)
     await ws.send_to(bytes_data=b'{"type": "hello"}')
     closed = await ws.receive_output(timeout=5)
@@ -147,7 +149,7 @@ async def test_a_binary_frame_is_closed_with_1003() -> None:
 
 @pytest.mark.parametrize("text", ["{not json", "", '{"type": "hello"', "[" * 100_000])
 async def test_text_that_is_not_json_is_closed_with_1007(text: str) -> None:
-    raw = await sync_to_async(_agent)("bad-b", "52:54:00:e2:00:02")
+    raw = await database_sync_to_async(_agent)("bad-b", "52:54:00:e2:00:02")
     ws = await _connected(raw)
     await ws.send_input({"type": "websocket.receive", "text": text})  # send_to refuses ""
     closed = await ws.receive_output(timeout=5)
@@ -169,7 +171,7 @@ async def test_text_that_is_not_json_is_closed_with_1007(text: str) -> None:
 async def test_a_malformed_message_gets_an_error_naming_the_problem(
     frame: Any, code: str, detail: Any
 ) -> None:
-    raw = await sync_to_async(_agent)("bad-c", "52:54:00:e2:00:03")
+    raw = await database_sync_to_async(_agent)("bad-c", "52:54:00:e2:00:03")
     ws = await _connected(raw)
     await ws.send_json_to(frame)
     reply = await ws.receive_json_from(timeout=5)
@@ -199,7 +201,7 @@ async def test_a_malformed_message_gets_an_error_naming_the_problem(
 async def test_a_message_missing_a_field_gets_an_error_naming_the_field(
     message: dict[str, Any], field: str
 ) -> None:
-    raw = await sync_to_async(_agent)("bad-d", "52:54:00:e2:00:04")
+    raw = await database_sync_to_async(_agent)("bad-d", "52:54:00:e2:00:04")
     ws = await _connected(raw)
     if message["type"] != "hello":
         await _hello(ws, "52:54:00:e2:00:04")
@@ -220,8 +222,8 @@ async def test_a_flooding_agent_is_throttled_and_the_others_are_not(settings: An
     settings.AGENT_FRAMES_PER_SECOND = 50
     settings.AGENT_FRAME_BURST = 10
     settings.AGENT_FRAME_THROTTLE_CLOSE_SECONDS = 0  # this test is about slowing, not closing
-    flood_raw = await sync_to_async(_agent)("flood", "52:54:00:e3:00:01")
-    calm_raw = await sync_to_async(_agent)("calm", "52:54:00:e3:00:02")
+    flood_raw = await database_sync_to_async(_agent)("flood", "52:54:00:e3:00:01")
+    calm_raw = await database_sync_to_async(_agent)("calm", "52:54:00:e3:00:02")
     flood = await _connected(flood_raw)
     calm = await _connected(calm_raw)
     await _hello(calm, "52:54:00:e3:00:02")
@@ -265,7 +267,7 @@ async def test_an_agent_that_stays_over_the_rate_is_closed_with_1008(settings: A
     settings.AGENT_FRAMES_PER_SECOND = 20
     settings.AGENT_FRAME_BURST = 5
     settings.AGENT_FRAME_THROTTLE_CLOSE_SECONDS = 0.3
-    raw = await sync_to_async(_agent)("abuser", "52:54:00:e3:00:03")
+    raw = await database_sync_to_async(_agent)("abuser", "52:54:00:e3:00:03")
     ws = await _connected(raw)
     await _hello(ws, "52:54:00:e3:00:03")
     started = time.monotonic()
@@ -287,7 +289,7 @@ async def test_an_agent_that_stays_over_the_rate_is_closed_with_1008(settings: A
 async def test_a_burst_within_the_bucket_is_not_slowed(settings: Any) -> None:
     settings.AGENT_FRAMES_PER_SECOND = 1  # a second per frame once the bucket is empty
     settings.AGENT_FRAME_BURST = 20
-    raw = await sync_to_async(_agent)("bursty", "52:54:00:e3:00:04")
+    raw = await database_sync_to_async(_agent)("bursty", "52:54:00:e3:00:04")
     ws = await _connected(raw)
     await _hello(ws, "52:54:00:e3:00:04")
     for n in range(15):

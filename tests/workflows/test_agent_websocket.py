@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from rackpilot.core.actors import Actor
@@ -52,7 +52,7 @@ async def test_bad_token_is_closed_with_4401():
 
 
 async def test_hello_comes_first():
-    _, _, raw = await sync_to_async(_setup)()
+    _, _, raw = await database_sync_to_async(_setup)()
     ws = await _connect(raw)
     assert (await ws.connect())[0]
     reply = await _request(ws, {"id": 1, "type": "next_action"})
@@ -62,7 +62,7 @@ async def test_hello_comes_first():
 
 
 async def test_work_is_pushed_after_commit_and_runs_over_the_socket():
-    machine, template, raw = await sync_to_async(_setup)()
+    machine, template, raw = await database_sync_to_async(_setup)()
     ws = await _connect(raw)
     assert (await ws.connect())[0]
     welcome = await _request(
@@ -72,7 +72,7 @@ async def test_work_is_pushed_after_commit_and_runs_over_the_socket():
     assert welcome["machine"] == "ws-node"
     assert (await _request(ws, {"id": 2, "type": "next_action"}))["type"] == "no_work"
 
-    workflow = await sync_to_async(workflow_create)(
+    workflow = await database_sync_to_async(workflow_create)(
         template=template, machine=machine, actor=SYSTEM
     )
 
@@ -117,17 +117,17 @@ async def test_work_is_pushed_after_commit_and_runs_over_the_socket():
         )
         assert done["state"] == "success"
 
-    state = await sync_to_async(lambda: Workflow.objects.get(pk=workflow.pk).state)()
+    state = await database_sync_to_async(lambda: Workflow.objects.get(pk=workflow.pk).state)()
     assert state == "success"
     await ws.disconnect()
 
 
 async def test_stale_report_over_the_socket_is_an_error_frame():
-    machine, template, raw = await sync_to_async(_setup)()
-    workflow = await sync_to_async(workflow_create)(
+    machine, template, raw = await database_sync_to_async(_setup)()
+    workflow = await database_sync_to_async(workflow_create)(
         template=template, machine=machine, actor=SYSTEM
     )
-    second = await sync_to_async(
+    second = await database_sync_to_async(
         lambda: Action.objects.filter(task__workflow=workflow).order_by("order")[1].pk
     )()
     ws = await _connect(raw)
@@ -143,8 +143,8 @@ async def test_stale_report_over_the_socket_is_an_error_frame():
 
 
 async def test_cancel_is_pushed_to_the_agent_running_the_action():
-    machine, template, raw = await sync_to_async(_setup)()
-    workflow = await sync_to_async(workflow_create)(
+    machine, template, raw = await database_sync_to_async(_setup)()
+    workflow = await database_sync_to_async(workflow_create)(
         template=template, machine=machine, actor=SYSTEM
     )
     ws = await _connect(raw)
@@ -162,7 +162,9 @@ async def test_cancel_is_pushed_to_the_agent_running_the_action():
         },
     )
 
-    await sync_to_async(workflow_cancel)(workflow=workflow, actor=SYSTEM, reason="operator")
+    await database_sync_to_async(workflow_cancel)(
+        workflow=workflow, actor=SYSTEM, reason="operator"
+    )
 
     frame = await ws.receive_json_from(timeout=5)
     assert frame == {"type": "cancel", "action": action["action"], "attempt": 1}
@@ -173,12 +175,12 @@ async def test_revoked_token_closes_an_open_connection():
     from workflows.agent_protocol.tokens import agent_token_revoke
     from workflows.models import AgentToken
 
-    machine, _, raw = await sync_to_async(_setup)()
+    machine, _, raw = await database_sync_to_async(_setup)()
     ws = await _connect(raw)
     await ws.connect()
     await _request(ws, {"id": 1, "type": "hello", "worker_id": "52:54:00:cc:00:01"})
-    token = await sync_to_async(AgentToken.objects.get)(machine=machine)
-    await sync_to_async(agent_token_revoke)(token=token, actor=SYSTEM)
+    token = await database_sync_to_async(AgentToken.objects.get)(machine=machine)
+    await database_sync_to_async(agent_token_revoke)(token=token, actor=SYSTEM)
     await ws.send_json_to({"id": 2, "type": "next_action"})
     output = await ws.receive_output(timeout=5)
     assert output == {"type": "websocket.close", "code": 4401}

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Permission
@@ -128,10 +128,10 @@ class TestBrowserSocket:
         assert code == 4403
 
     async def test_snapshot_backlog_then_live_lines_and_states(self):
-        agent, workflow, user = await sync_to_async(_setup)()
-        action = await sync_to_async(_first)(workflow)
-        await sync_to_async(agent.report)(action.pk, 1, "running")
-        await sync_to_async(agent.logs)(action.pk, 1, 1, ["one", "two"])
+        agent, workflow, user = await database_sync_to_async(_setup)()
+        action = await database_sync_to_async(_first)(workflow)
+        await database_sync_to_async(agent.report)(action.pk, 1, "running")
+        await database_sync_to_async(agent.logs)(action.pk, 1, 1, ["one", "two"])
 
         ws = await _browser(workflow.pk, user)
         await ws.send_json_to({"type": "subscribe"})
@@ -141,13 +141,13 @@ class TestBrowserSocket:
         backlog = [f for f in frames if f["type"] == "lines"]
         assert [line["text"] for line in backlog[0]["lines"]] == ["one", "two"]
 
-        await sync_to_async(agent.logs)(action.pk, 1, 3, ["three", "four"])
+        await database_sync_to_async(agent.logs)(action.pk, 1, 3, ["three", "four"])
         live = await ws.receive_json_from(timeout=5)
         assert live["type"] == "lines"
         assert live["first_seq"] == 3
         assert [(x["seq"], x["text"]) for x in live["lines"]] == [(3, "three"), (4, "four")]
 
-        await sync_to_async(agent.report)(action.pk, 1, "success", exit_code=0)
+        await database_sync_to_async(agent.report)(action.pk, 1, "success", exit_code=0)
         state = await ws.receive_json_from(timeout=5)
         assert state["type"] == "state"
         assert state["action"]["state"] == "success"
@@ -155,9 +155,9 @@ class TestBrowserSocket:
         await ws.disconnect()
 
     async def test_reconnect_with_cursors_gets_only_missing_lines_and_fetch_fills_gaps(self):
-        agent, workflow, user = await sync_to_async(_setup)()
-        action = await sync_to_async(_first)(workflow)
-        await sync_to_async(agent.logs)(action.pk, 1, 1, [f"l{n}" for n in range(1, 11)])
+        agent, workflow, user = await database_sync_to_async(_setup)()
+        action = await database_sync_to_async(_first)(workflow)
+        await database_sync_to_async(agent.logs)(action.pk, 1, 1, [f"l{n}" for n in range(1, 11)])
 
         ws = await _browser(workflow.pk, user)
         await ws.send_json_to(
