@@ -47,6 +47,11 @@ class BootTarget:
     extra_params: str = ""
 
 
+# Arm servers (and qemu's virt board) have a PL011 UART; x86 the 16550 at ttyS0. The last
+# console= is /dev/console, where Hook's init and agent print.
+SERIAL_CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}
+
+
 def _public_url() -> str:
     return str(settings.RACKPILOT_PUBLIC_URL).rstrip("/")
 
@@ -76,7 +81,7 @@ def hook_kernel_args(*, target: BootTarget, token: str, discovery: bool = False)
         # UEFI iPXE builds of this age only hand the initrd to the kernel's EFI stub when the
         # command line names it.
         args.append(f"initrd=initramfs-{target.arch}")
-    args += ["console=tty0", "console=ttyS0,115200"]
+    args += ["console=tty0", f"console={SERIAL_CONSOLE.get(target.arch, 'ttyS0')},115200"]
     extra = ipxe.one_line(target.extra_params)
     if extra:
         args.append(extra)

@@ -72,7 +72,7 @@ def render_workflow(
 ) -> RenderedWorkflow:
     """Render a template body and validate the workflow it produces."""
     try:
-        template = GoTemplate(body, name=name)
+        template = GoTemplate(body, name=name, funcs=_template_functions)
         text, origins = template.render_with_origins(data)
     except TemplateError as exc:
         raise TemplateRenderError(
@@ -95,9 +95,17 @@ TemplateData = Callable[["Machine", Mapping[str, str]], dict[str, Any]]
 _template_data_for: TemplateData | None = None
 
 
+# The template dialect's own functions, on top of Go's builtins and Sprig's (tinkerbell app).
+_template_functions: dict[str, Callable[..., Any]] = {}
+
+
 def register_template_data(build: TemplateData) -> None:
     global _template_data_for
     _template_data_for = build
+
+
+def register_template_functions(functions: Mapping[str, Callable[..., Any]]) -> None:
+    _template_functions.update(functions)
 
 
 def render_for_machine(
@@ -111,7 +119,7 @@ def render_for_machine(
 def check_template_syntax(body: str, *, name: str = "template") -> list[TemplateProblem]:
     """Parse errors of a template body (rendering needs a machine; this does not)."""
     try:
-        GoTemplate(body, name=name)
+        GoTemplate(body, name=name, funcs=_template_functions)
     except TemplateError as exc:
         return [TemplateProblem(exc.line or 1, exc.column or 1, exc.message)]
     return []

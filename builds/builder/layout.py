@@ -94,13 +94,8 @@ def _bind(spec: str) -> dict[str, Any]:
     return {"destination": destination, "type": "bind", "source": source, "options": options}
 
 
-def runtime_config(spec: ImageSpec, image_config: dict[str, Any]) -> dict[str, Any]:
-    """The OCI runtime config.json for one container, as LinuxKit derives it.
-
-    Defaults come from the image (its Entrypoint/Cmd/Env/WorkingDir and the
-    ``org.mobyproject.config`` label LinuxKit images carry); the recipe's keys override them.
-    """
-    config = image_config.get("config") or {}
+def _options(spec: ImageSpec, config: dict[str, Any]) -> dict[str, Any]:
+    """The image's ``org.mobyproject.config`` label, overridden by the recipe's keys."""
     options: dict[str, Any] = {}
     label = (config.get("Labels") or {}).get(IMAGE_LABEL)
     if label:
@@ -108,20 +103,21 @@ def runtime_config(spec: ImageSpec, image_config: dict[str, Any]) -> dict[str, A
         with contextlib.suppress(ValueError):
             options.update(json.loads(label))
     options.update(spec.options)
+    return options
 
-    args = options.get("command") or [
-        *(config.get("Entrypoint") or []),
-        *(config.get("Cmd") or []),
-    ]
+
+def _environment(options: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """The image's Env with the recipe's variables replacing those of the same name."""
     env = list(config.get("Env") or [])
     for variable in options.get("env", []):
         key = variable.split("=", 1)[0]
         env = [e for e in env if e.split("=", 1)[0] != key] + [variable]
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    capabilities = _capabilities(options.get("capabilities") or DEFAULT_CAPABILITIES)
-    ambient = _capabilities(options.get("ambient") or [])
+    return env
 
+
+def _namespaces(options: dict[str, Any]) -> list[dict[str, str]]:
     namespaces: list[dict[str, str]] = [{"type": "mount"}]
     for key, kind in NAMESPACE_KEYS.items():
         value = options.get(key) or ""
@@ -132,7 +128,12 @@ def runtime_config(spec: ImageSpec, image_config: dict[str, Any]) -> dict[str, A
         )
     if options.get("userns"):
         namespaces.append({"type": "user", "path": options["userns"]})
+    return namespaces
 
+
+def _mounts(options: dict[str, Any]) -> list[dict[str, Any]]:
+    """The default mounts, then the recipe's mounts, binds and tmpfs (a later one replaces an
+    earlier one at the same destination)."""
     mounts = [dict(m) for m in DEFAULT_MOUNTS]
     for mount in options.get("mounts", []):
         mounts = [m for m in mounts if m["destination"] != mount.get("destination")]
@@ -151,46 +152,59 @@ def runtime_config(spec: ImageSpec, image_config: dict[str, Any]) -> dict[str, A
                 "options": extra.split(",") if extra else ["nosuid", "nodev"],
             }
         )
+    return mounts
 
+
+def _linux(options: dict[str, Any]) -> dict[str, Any]:
     linux: dict[str, Any] = {
-        "namespaces": namespaces,
+        "namespaces": _namespaces(options),
         "maskedPaths": options.get("maskedPaths", []),
         "readonlyPaths": options.get("readonlyPaths", []),
     }
-    if options.get("rootfsPropagation"):
-        linux["rootfsPropagation"] = options["rootfsPropagation"]
-    if options.get("sysctl"):
-        linux["sysctl"] = options["sysctl"]
-    if options.get("resources"):
-        linux["resources"] = options["resources"]
-    if options.get("cgroupsPath"):
-        linux["cgroupsPath"] = options["cgroupsPath"]
-    if options.get("devices"):
-        linux["devices"] = options["devices"]
+    for key in ("rootfsPropagation", "sysctl", "resources", "cgroupsPath", "devices"):
+        if options.get(key):
+            linux[key] = options[key]
+    return linux
+
+
+def _process(options: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    capabilities = _capabilities(options.get("capabilities") or DEFAULT_CAPABILITIES)
     process: dict[str, Any] = {
         "terminal": False,
         "user": {"uid": _int(options.get("uid")), "gid": _int(options.get("gid"))},
-        "args": args,
-        "env": env,
+        "args": options.get("command")
+        or [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])],
+        "env": _environment(options, config),
         "cwd": options.get("cwd") or config.get("WorkingDir") or "/",
         "capabilities": {
             "bounding": capabilities,
             "effective": capabilities,
             "permitted": capabilities,
             "inheritable": capabilities,
-            "ambient": ambient,
+            "ambient": _capabilities(options.get("ambient") or []),
         },
         "noNewPrivileges": bool(options.get("noNewPrivileges", False)),
     }
     if "oomScoreAdj" in options:
         process["oomScoreAdj"] = options["oomScoreAdj"]
+    return process
+
+
+def runtime_config(spec: ImageSpec, image_config: dict[str, Any]) -> dict[str, Any]:
+    """The OCI runtime config.json for one container, as LinuxKit derives it.
+
+    Defaults come from the image (its Entrypoint/Cmd/Env/WorkingDir and the
+    ``org.mobyproject.config`` label LinuxKit images carry); the recipe's keys override them.
+    """
+    config = image_config.get("config") or {}
+    options = _options(spec, config)
     result: dict[str, Any] = {
         "ociVersion": "1.0.2",
-        "process": process,
+        "process": _process(options, config),
         "root": {"path": "rootfs", "readonly": bool(options.get("readonly", False))},
         "hostname": options.get("hostname") or "",
-        "mounts": mounts,
-        "linux": linux,
+        "mounts": _mounts(options),
+        "linux": _linux(options),
     }
     if options.get("annotations"):
         result["annotations"] = options["annotations"]

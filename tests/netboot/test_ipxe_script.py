@@ -9,6 +9,7 @@ from django.test import Client
 
 from builds.models import Build
 from inventory.models import Machine
+from netboot.services import BootTarget, hook_kernel_args
 from rackpilot.core.models import Event
 from tests.factories import MachineFactory, NetworkInterfaceFactory
 from tests.netboot.conftest import PUBLIC_URL, make_default_build, make_machine, with_work
@@ -297,3 +298,12 @@ def test_script_query_count_is_small_and_constant(
 # artifacts, nonce insert + its event, machine lock + last_seen update, boot event, and the
 # savepoints of the nested transactions.
 QUERIES_PER_SCRIPT = 15
+
+
+def test_an_arm_machine_gets_its_serial_console_on_the_arm_uart() -> None:
+    arm = hook_kernel_args(
+        target=BootTarget(mac="52:54:00:a6:40:01", arch="aarch64", uefi=True), token="rpa_x"
+    ).split()
+    x86 = hook_kernel_args(target=BootTarget(mac="52:54:00:a6:40:02", arch="x86_64"), token="x")
+    assert arm[-2:] == ["console=tty0", "console=ttyAMA0,115200"]
+    assert x86.split()[-2:] == ["console=tty0", "console=ttyS0,115200"]

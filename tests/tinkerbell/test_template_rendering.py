@@ -7,9 +7,17 @@ from typing import Any
 import pytest
 import yaml
 
-from workflows.gotemplate import TemplateError, render
+from tinkerbell.template_functions import TINKERBELL_FUNCTIONS
+from workflows.gotemplate import TemplateError
+from workflows.gotemplate import render as go_render
 
 MAC = "52:54:00:12:34:56"
+
+
+def render(source: str, data: object, **options: Any) -> str:
+    """Rendered as Tinkerbell renders: Sprig plus its own functions."""
+    return go_render(source, data, funcs=TINKERBELL_FUNCTIONS, **options)
+
 
 UBUNTU_TEMPLATE = """\
 version: "0.1"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tinkerbell.template_functions import format_partition
 from workflows.gotemplate import TemplateError, parse, render
 
 
 def error_of(source: str, data: object = None, **kwargs: object) -> TemplateError:
+    # formatPartition stands for any function the caller adds (arity and argument types).
+    kwargs.setdefault("funcs", {"formatPartition": format_partition})
     with pytest.raises(TemplateError) as caught:
         render(source, {} if data is None else data, **kwargs)  # type: ignore[arg-type]
     return caught.value

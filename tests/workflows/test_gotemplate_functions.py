@@ -6,10 +6,19 @@ toYaml, fromYaml) and Sprig's documentation for the rest.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import yaml
 
-from workflows.gotemplate import TemplateError, render
+from tinkerbell.template_functions import TINKERBELL_FUNCTIONS
+from workflows.gotemplate import TemplateError
+from workflows.gotemplate import render as go_render
+
+
+def render(source: str, data: object, **options: Any) -> str:
+    """Rendered as Tinkerbell renders: Sprig plus its own functions."""
+    return go_render(source, data, funcs=TINKERBELL_FUNCTIONS, **options)
 
 
 @pytest.mark.parametrize(

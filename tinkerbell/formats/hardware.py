@@ -69,25 +69,11 @@ class _HardwarePlan:
     target: Machine | None = None
 
 
-def _read_interface(
-    r: _Reader, raw: dict[str, Any], path: str, *, first: dict[str, Any] | None, take_ipxe: bool
-) -> tuple[_NicPlan | None, dict[str, Any], dict[str, Any]]:
-    """One ``spec.interfaces[i]``: its column values, its bookkeeping record and machine facts.
-
-    ``first`` is None for the first interface (whose arch/uefi are the machine's), else the
-    first interface's raw arch/uefi, which later interfaces usually repeat. Only the first
-    iPXE override (``take_ipxe``) is the machine's; later ones stay as they are.
-    """
-    r.unknown(raw, "interface", path)
-    record: dict[str, Any] = {}
-    machine: dict[str, Any] = {}
-    defaults: dict[str, Any] = {}
-    follow: list[str] = []
-    dhcp = r.take(raw, "dhcp", f"{path}.dhcp", dict, required=True) or {}
-    p = f"{path}.dhcp"
-    r.unknown(dhcp, "dhcp", p)
-    mac = r.mac(r.take(dhcp, "mac", f"{p}.mac", str, required=True), f"{p}.mac")
-    values: dict[str, Any] = {"is_boot": first is None}
+def _read_addressing(
+    r: _Reader, dhcp: dict[str, Any], p: str, defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """An interface's name, hostname, address, DNS/NTP servers, lease time and VLAN."""
+    values: dict[str, Any] = {}
     for key, name in (("iface_name", "name"), ("hostname", "hostname")):
         values[name] = r.clean(
             NetworkInterface, name, r.take(dhcp, key, f"{p}.{key}", str) or "", f"{p}.{key}"
@@ -111,7 +97,19 @@ def _read_interface(
         r.error(f"{p}.vlan_id", f"expected a string, got {vlan!r}")
     else:
         values["vlan_id"] = r.vlan(vlan, f"{p}.vlan_id")
-    values["dhcp_enabled"] = not r.take(raw, "disableDhcp", f"{path}.disableDhcp", bool)
+    return values
+
+
+def _read_arch_and_uefi(
+    r: _Reader,
+    dhcp: dict[str, Any],
+    p: str,
+    *,
+    first: dict[str, Any] | None,
+    machine: dict[str, Any],
+    defaults: dict[str, Any],
+    follow: list[str],
+) -> None:
     # uefi: false and a missing uefi are the same to Tinkerbell (Go zero value), so both follow
     # the machine; a missing arch is not, so it is remembered as missing.
     if first is None:
@@ -133,6 +131,18 @@ def _read_interface(
         if (uefi is None or isinstance(uefi, bool)) and bool(uefi) == bool(first.get("uefi")):
             dhcp.pop("uefi", None)
             follow.append("uefi")
+
+
+def _read_netboot(
+    r: _Reader,
+    raw: dict[str, Any],
+    path: str,
+    *,
+    take_ipxe: bool,
+    record: dict[str, Any],
+    machine: dict[str, Any],
+) -> None:
+    """allowPXE/allowWorkflow, and the first interface's iPXE override (the machine's)."""
     netboot = r.take(raw, "netboot", f"{path}.netboot", dict) or {}
     r.unknown(netboot, "netboot", f"{path}.netboot")
     for key, name in (("allowPXE", "allow_pxe"), ("allowWorkflow", "allow_workflow")):
@@ -151,6 +161,31 @@ def _read_interface(
             del netboot["ipxe"]
     if netboot:
         raw["netboot"] = netboot
+
+
+def _read_interface(
+    r: _Reader, raw: dict[str, Any], path: str, *, first: dict[str, Any] | None, take_ipxe: bool
+) -> tuple[_NicPlan | None, dict[str, Any], dict[str, Any]]:
+    """One ``spec.interfaces[i]``: its column values, its bookkeeping record and machine facts.
+
+    ``first`` is None for the first interface (whose arch/uefi are the machine's), else the
+    first interface's raw arch/uefi, which later interfaces usually repeat. Only the first
+    iPXE override (``take_ipxe``) is the machine's; later ones stay as they are.
+    """
+    r.unknown(raw, "interface", path)
+    record: dict[str, Any] = {}
+    machine: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    follow: list[str] = []
+    dhcp = r.take(raw, "dhcp", f"{path}.dhcp", dict, required=True) or {}
+    p = f"{path}.dhcp"
+    r.unknown(dhcp, "dhcp", p)
+    mac = r.mac(r.take(dhcp, "mac", f"{p}.mac", str, required=True), f"{p}.mac")
+    values: dict[str, Any] = {"is_boot": first is None}
+    values.update(_read_addressing(r, dhcp, p, defaults))
+    values["dhcp_enabled"] = not r.take(raw, "disableDhcp", f"{path}.disableDhcp", bool)
+    _read_arch_and_uefi(r, dhcp, p, first=first, machine=machine, defaults=defaults, follow=follow)
+    _read_netboot(r, raw, path, take_ipxe=take_ipxe, record=record, machine=machine)
     if dhcp:
         raw["dhcp"] = dhcp
     record.update(mac=mac, residue=raw, follow=follow, defaults=defaults)

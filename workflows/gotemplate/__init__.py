@@ -1,10 +1,10 @@
 """A Go ``text/template`` engine in pure Python, for Tinkerbell workflow templates.
 
-Templates render exactly as Tinkerbell renders them: Go's template language with
-``missingkey=error``, Go's builtins, Sprig's hermetic functions (a subset) and Tinkerbell's
-own ``formatPartition``, ``netmaskToPrefixLength``, ``toYaml`` and ``fromYaml``::
+Templates render as Go renders them: Go's template language with ``missingkey=error``, Go's
+builtins and Sprig's hermetic functions (a subset); a caller adds its own functions, as
+Tinkerbell adds ``formatPartition`` and friends (tinkerbell/template_functions.py)::
 
-    render('{{ formatPartition (index .Hardware.Disks 0) 1 }}', data)
+    render('{{ formatPartition (index .Hardware.Disks 0) 1 }}', data, funcs=TINKERBELL)
 
 Every parse and execution error is a ``TemplateError`` carrying the line and column of the
 offending node. ``Template.render_with_origins`` also says which source position each output
@@ -21,7 +21,7 @@ from .builtins import builtin_functions
 from .callspec import FuncSpec, spec_for
 from .errors import TemplateError
 from .execute import Executor
-from .functions import tinkerbell_functions
+from .functions import sprig_functions
 from .nodes import ListNode
 from .origins import OriginExecutor
 from .parser import parse as _parse_source
@@ -30,7 +30,7 @@ __all__ = ["Template", "TemplateError", "default_function_names", "parse", "rend
 
 # Go looks up the template's own functions before its builtins; Sprig defines none of the
 # builtin names, so the order only matters for functions a caller passes in.
-_DEFAULT_FUNCS: dict[str, FuncSpec] = {**builtin_functions(), **tinkerbell_functions()}
+_DEFAULT_FUNCS: dict[str, FuncSpec] = {**builtin_functions(), **sprig_functions()}
 
 
 def default_function_names() -> frozenset[str]:

@@ -1,9 +1,8 @@
-"""Functions Tinkerbell offers to workflow templates: its own plus a subset of Sprig's.
+"""A subset of Sprig's hermetic functions, the map Go templates commonly render with.
 
-Tinkerbell renders templates with Sprig's hermetic function map and adds
-``formatPartition``, ``netmaskToPrefixLength``, ``toYaml`` and ``fromYaml``. Argument order
-follows Sprig (``contains SUBSTR STR``, ``hasPrefix PREFIX STR``) so ``"x" | contains .y``
-style pipelines read the same as in Go.
+Argument order follows Sprig (``contains SUBSTR STR``, ``hasPrefix PREFIX STR``) so
+``"x" | contains .y`` style pipelines read the same as in Go. Functions of a particular
+dialect (Tinkerbell's ``formatPartition``...) are passed in by the caller (``funcs=``).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,7 +18,7 @@ from .callspec import FuncSpec, spec_for
 from .errors import GoFuncError
 from .printf import go_quote
 from .values import format_value, go_type_name, is_true
-from .yamlfuncs import from_yaml, to_json, to_yaml
+from .yamlfuncs import to_json
 
 
 def strval(value: object) -> str:
@@ -57,35 +55,6 @@ def _to_int(value: object) -> int:
         except ValueError:
             return 0
     return 0
-
-
-# --- Tinkerbell ------------------------------------------------------------------------------
-
-
-def format_partition(dev: str, partition: int) -> str:
-    """The device node of a partition: /dev/sda,1 -> /dev/sda1; /dev/nvme0n1,1 ->
-    /dev/nvme0n1p1 (names ending in a digit take a "p"); /dev/disk/by-id/x,1 -> x-part1."""
-    if dev.startswith("/dev/disk/"):
-        return f"{dev}-part{partition}"
-    if dev and "0" <= dev[-1] <= "9":
-        return f"{dev}p{partition}"
-    return f"{dev}{partition}"
-
-
-def netmask_to_prefix_length(netmask: str) -> str:
-    """ "255.255.255.0" -> "24". A mask that is not contiguous ones gives "0", as in Go."""
-    try:
-        address = ipaddress.ip_address(netmask)
-    except ValueError:
-        raise GoFuncError(f"invalid netmask format: {netmask}") from None
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is None:
-            raise GoFuncError(f"netmask must be IPv4: {netmask}")
-        address = address.ipv4_mapped
-    bits = int(address)
-    ones = bin(bits).count("1")
-    contiguous = bits == (1 << 32) - (1 << (32 - ones))
-    return str(ones if contiguous else 0)
 
 
 # --- Sprig: strings -------------------------------------------------------------------------
@@ -364,12 +333,8 @@ def sprig_atoi(s: str) -> int:
         return 0
 
 
-def tinkerbell_functions() -> dict[str, FuncSpec]:
+def sprig_functions() -> dict[str, FuncSpec]:
     table: dict[str, Callable[..., Any]] = {
-        "formatPartition": format_partition,
-        "netmaskToPrefixLength": netmask_to_prefix_length,
-        "toYaml": to_yaml,
-        "fromYaml": from_yaml,
         "toJson": to_json,
         "lower": sprig_lower,
         "upper": sprig_upper,

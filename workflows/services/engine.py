@@ -25,6 +25,7 @@ from rackpilot.core.events import publish_on_commit, record_event
 from rackpilot.core.services import lock
 from workflows.groups import agent_group, workflow_group
 from workflows.models import Action, LogLine, Task, Template, Workflow
+from workflows.rendering import RenderedWorkflow
 from workflows.services.planning import STARTABLE_MACHINE_STATES as STARTABLE_MACHINE_STATES
 from workflows.services.planning import (
     MachineBusy,
@@ -50,28 +51,8 @@ FAILURE_LOG_LINES = 20
 # engine's (default_hardware_map, STARTABLE_MACHINE_STATES, MachineBusy) are imported above.
 
 
-def _workflow_from_plan(
-    plan: WorkflowPlan,
-    *,
-    actor: Actor,
-    disable_pxe_on_success: bool,
-    rerun_of: Workflow | None,
-    boot_into_pxe: bool = False,
-) -> Workflow:
-    rendered = plan.rendered
-    workflow = Workflow.objects.create(
-        template=plan.template,
-        machine=plan.machine,
-        hardware_map=plan.hardware_map,
-        template_body=plan.template.body,
-        rendered=rendered.text,
-        spec=rendered.as_json(),
-        global_timeout=rendered.global_timeout,
-        disable_pxe_on_success=disable_pxe_on_success,
-        boot_into_pxe=boot_into_pxe,
-        rerun_of=rerun_of,
-        created_by_id=actor.user_id,
-    )
+def _create_tasks_and_actions(workflow: Workflow, rendered: RenderedWorkflow) -> None:
+    """The rendered tasks, and their actions numbered in run order across tasks."""
     position = 0
     actions: list[Action] = []
     for task_order, rendered_task in enumerate(rendered.tasks):
@@ -101,6 +82,45 @@ def _workflow_from_plan(
             )
             position += 1
     Action.objects.bulk_create(actions)
+
+
+def _power_cycle_into_pxe(workflow: Workflow, *, actor: Actor) -> None:
+    try:
+        power_job_request(
+            machine=workflow.machine,
+            action=PowerJob.Action.CYCLE,
+            boot_device=PowerJob.BootDevice.PXE,
+            actor=actor,
+            reason=f"boot into PXE for workflow #{workflow.pk}",
+        )
+    except ValidationError as exc:
+        # The power service names its own field (bmc); here the option is what failed.
+        raise ValidationError({"boot_into_pxe": exc.messages}) from exc
+
+
+def _workflow_from_plan(
+    plan: WorkflowPlan,
+    *,
+    actor: Actor,
+    disable_pxe_on_success: bool,
+    rerun_of: Workflow | None,
+    boot_into_pxe: bool = False,
+) -> Workflow:
+    rendered = plan.rendered
+    workflow = Workflow.objects.create(
+        template=plan.template,
+        machine=plan.machine,
+        hardware_map=plan.hardware_map,
+        template_body=plan.template.body,
+        rendered=rendered.text,
+        spec=rendered.as_json(),
+        global_timeout=rendered.global_timeout,
+        disable_pxe_on_success=disable_pxe_on_success,
+        boot_into_pxe=boot_into_pxe,
+        rerun_of=rerun_of,
+        created_by_id=actor.user_id,
+    )
+    _create_tasks_and_actions(workflow, rendered)
     record_event(
         actor=actor,
         verb="workflow.created",
@@ -110,17 +130,7 @@ def _workflow_from_plan(
         message=f"rerun of #{rerun_of.pk}" if rerun_of else "",
     )
     if boot_into_pxe:
-        try:
-            power_job_request(
-                machine=plan.machine,
-                action=PowerJob.Action.CYCLE,
-                boot_device=PowerJob.BootDevice.PXE,
-                actor=actor,
-                reason=f"boot into PXE for workflow #{workflow.pk}",
-            )
-        except ValidationError as exc:
-            # The power service names its own field (bmc); here the option is what failed.
-            raise ValidationError({"boot_into_pxe": exc.messages}) from exc
+        _power_cycle_into_pxe(workflow, actor=actor)
     _announce_work(workflow)
     _publish_state(workflow)
     return workflow
@@ -443,13 +453,7 @@ def workflow_cancel(*, workflow: Workflow, actor: Actor, reason: str = "") -> Wo
     return workflow
 
 
-@transaction.atomic
-def workflow_retry(*, workflow: Workflow, actor: Actor) -> Workflow:
-    """Same workflow, from the action that did not succeed: it and the ones after it go back to
-    pending (the failed one with a new attempt number, so its old log stays apart)."""
-    workflow = locked_workflow(workflow)
-    if workflow.state not in WORKFLOW_RETRYABLE:
-        WORKFLOW_LIFECYCLE.check(workflow.state, WorkflowState.PENDING)
+def _check_machine_can_run_again(workflow: Workflow) -> None:
     machine = workflow.machine
     if not machine.allow_workflow:
         raise ValidationError({"machine": f"Workflows are not allowed on {machine.hostname}."})
@@ -458,6 +462,11 @@ def workflow_retry(*, workflow: Workflow, actor: Actor) -> Workflow:
     )
     if other.exists():
         raise MachineBusy(f"{machine.hostname} already has an unfinished workflow.")
+
+
+def _reset_unsucceeded_actions(workflow: Workflow) -> list[Action]:
+    """Every action that did not succeed goes back to pending, in run order; one that had
+    started gets a new attempt number, so its old log stays apart."""
     actions = list(
         Action.objects.select_for_update()
         .filter(task__workflow=workflow)
@@ -475,17 +484,22 @@ def workflow_retry(*, workflow: Workflow, actor: Actor) -> Workflow:
         action.log_seq = 0
     Action.objects.bulk_update(
         actions,
-        [
-            "state",
-            "attempt",
-            "started_at",
-            "finished_at",
-            "exit_code",
-            "message",
-            "reaction",
-            "log_seq",
-        ],
-    )
+        ["state", "attempt", "started_at", "finished_at", "exit_code", "message", "reaction",
+         "log_seq"],
+    )  # fmt: skip
+    return actions
+
+
+@transaction.atomic
+def workflow_retry(*, workflow: Workflow, actor: Actor) -> Workflow:
+    """Same workflow, from the action that did not succeed: it and the ones after it go back to
+    pending (the failed one with a new attempt number, so its old log stays apart)."""
+    workflow = locked_workflow(workflow)
+    if workflow.state not in WORKFLOW_RETRYABLE:
+        WORKFLOW_LIFECYCLE.check(workflow.state, WorkflowState.PENDING)
+    machine = workflow.machine
+    _check_machine_can_run_again(workflow)
+    actions = _reset_unsucceeded_actions(workflow)
     previous = workflow.state
     _set_workflow_state(workflow, WorkflowState.PENDING)
     workflow.attempt += 1

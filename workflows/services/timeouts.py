@@ -23,6 +23,55 @@ def _timeout_grace() -> timedelta:
     return timedelta(seconds=settings.WORKFLOW_TIMEOUT_GRACE_SECONDS)
 
 
+def _time_out_action(workflow: Workflow, action: Action, *, now: datetime, message: str) -> None:
+    action_finish(
+        workflow=workflow,
+        action=action,
+        target=ActionState.TIMEOUT,
+        actor=Actor.system("timeouts"),
+        at=now,
+        exit_code=None,
+        message=message,
+    )
+    tell_agent_to_stop(action)
+
+
+def _enforce_one(workflow_id: int, *, now: datetime, grace: timedelta) -> bool:
+    """Time out the workflow's running action, or the workflow, if past its deadline; under
+    the workflow's lock. Whether it timed anything out."""
+    workflow = locked_workflow(Workflow.objects.get(pk=workflow_id))
+    if workflow.state != WorkflowState.RUNNING:
+        return False
+    running = (
+        Action.objects.select_for_update()
+        .select_related("task")
+        .filter(task__workflow=workflow, state=ActionState.RUNNING)
+        .first()
+    )
+    if running is not None and running.started_at is not None:
+        deadline = running.started_at + timedelta(seconds=running.timeout) + grace
+        if now > deadline:
+            message = f"no result {running.timeout} s after it started (timed out by the server)"
+            _time_out_action(workflow, running, now=now, message=message)
+            return True
+    if workflow.started_at is None:
+        return False
+    if now <= workflow.started_at + timedelta(seconds=workflow.global_timeout) + grace:
+        return False
+    if running is not None:
+        message = f"workflow global timeout ({workflow.global_timeout} s)"
+        _time_out_action(workflow, running, now=now, message=message)
+    else:
+        workflow_end(
+            workflow=workflow,
+            target=WorkflowState.TIMEOUT,
+            actor=Actor.system("timeouts"),
+            action=None,
+            reason={"message": f"global timeout ({workflow.global_timeout} s)"},
+        )
+    return True
+
+
 def workflows_enforce_timeouts(*, now: datetime | None = None) -> int:
     """Time out running actions past their timeout and workflows past their global timeout,
     even when the agent is gone. Returns how many workflows were timed out."""
@@ -32,53 +81,5 @@ def workflows_enforce_timeouts(*, now: datetime | None = None) -> int:
     candidates = Workflow.objects.filter(state=WorkflowState.RUNNING).values_list("pk", flat=True)
     for workflow_id in list(candidates):
         with transaction.atomic():
-            workflow = locked_workflow(Workflow.objects.get(pk=workflow_id))
-            if workflow.state != WorkflowState.RUNNING:
-                continue
-            running = (
-                Action.objects.select_for_update()
-                .select_related("task")
-                .filter(task__workflow=workflow, state=ActionState.RUNNING)
-                .first()
-            )
-            actor = Actor.system("timeouts")
-            if running is not None and running.started_at is not None:
-                deadline = running.started_at + timedelta(seconds=running.timeout) + grace
-                if now > deadline:
-                    action_finish(
-                        workflow=workflow,
-                        action=running,
-                        target=ActionState.TIMEOUT,
-                        actor=actor,
-                        at=now,
-                        exit_code=None,
-                        message=f"no result {running.timeout} s after it started "
-                        "(timed out by the server)",
-                    )
-                    tell_agent_to_stop(running)
-                    timed_out += 1
-                    continue
-            if workflow.started_at is not None:
-                deadline = workflow.started_at + timedelta(seconds=workflow.global_timeout) + grace
-                if now > deadline:
-                    if running is not None:
-                        action_finish(
-                            workflow=workflow,
-                            action=running,
-                            target=ActionState.TIMEOUT,
-                            actor=actor,
-                            at=now,
-                            exit_code=None,
-                            message=f"workflow global timeout ({workflow.global_timeout} s)",
-                        )
-                        tell_agent_to_stop(running)
-                    else:
-                        workflow_end(
-                            workflow=workflow,
-                            target=WorkflowState.TIMEOUT,
-                            actor=actor,
-                            action=None,
-                            reason={"message": f"global timeout ({workflow.global_timeout} s)"},
-                        )
-                    timed_out += 1
+            timed_out += _enforce_one(workflow_id, now=now, grace=grace)
     return timed_out
