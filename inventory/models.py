@@ -78,12 +78,6 @@ class Rack(models.Model):
         return self.name
 
 
-# Key inside Machine.metadata where the Tinkerbell importer keeps fields that have no column
-# (namespace, labels, bmcRef, ...) so an export gives back an equivalent document. Internal:
-# not shown by the API or pages, and kept when an operator edits the metadata.
-TINKERBELL_METADATA_KEY = "_tinkerbell"
-
-
 class Machine(models.Model):
     State = MachineState
 

@@ -11,9 +11,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from inventory.fields import normalize_mac
+from inventory.metadata_keys import keep_bookkeeping
 from inventory.models import (
     BMC,
-    TINKERBELL_METADATA_KEY,
     Disk,
     Machine,
     NetworkInterface,
@@ -218,18 +218,6 @@ def machine_create(
     return machine
 
 
-def _keep_import_bookkeeping(old: Any, new: Any) -> Any:
-    """Operators edit metadata without seeing the importer's key; don't let an edit drop it."""
-    if (
-        isinstance(old, dict)
-        and isinstance(new, dict)
-        and TINKERBELL_METADATA_KEY in old
-        and TINKERBELL_METADATA_KEY not in new
-    ):
-        return {**new, TINKERBELL_METADATA_KEY: old[TINKERBELL_METADATA_KEY]}
-    return new
-
-
 @transaction.atomic
 def machine_update(
     *, machine: Machine, actor: Actor, tags: Iterable[Tag | str] | None = None, **values: Any
@@ -238,7 +226,7 @@ def machine_update(
         raise ValidationError({"state": "Change the state with a transition, not an update."})
     machine = lock(machine)
     if "metadata" in values:
-        values["metadata"] = _keep_import_bookkeeping(machine.metadata, values["metadata"])
+        values["metadata"] = keep_bookkeeping(machine.metadata, values["metadata"])
     _lock_rack(values.get("rack", machine.rack))
     for name in ("rack", "position", "u_height", "face", "full_depth"):
         if name in values:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -20,8 +21,6 @@ from workflows.agent_protocol.tokens import boot_nonce_issue
 from workflows.models import Workflow
 
 NETBOOT = Actor.system("netboot")
-# Tinkerbell's tink-server gRPC port: Hook expects grpc_authority=<host>:<port>.
-DEFAULT_GRPC_PORT = 42113
 
 
 class NetbootRefused(Exception):
@@ -52,6 +51,18 @@ class BootTarget:
 SERIAL_CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}
 
 
+# Kernel arguments another app adds for the software inside Hook (the Tinkerbell app: where
+# tink-agent finds its server and where dockerd sends action output), set in its ready().
+KernelArgs = Callable[["BootTarget", str], list[str]]
+_kernel_args_contributors: list[KernelArgs] = []
+
+
+def register_kernel_args(contributor: KernelArgs) -> None:
+    """``contributor(target, public_host)`` gives arguments that go after ``facility=``."""
+    if contributor not in _kernel_args_contributors:
+        _kernel_args_contributors.append(contributor)
+
+
 def _public_url() -> str:
     return str(settings.RACKPILOT_PUBLIC_URL).rstrip("/")
 
@@ -64,14 +75,10 @@ def hook_kernel_args(*, target: BootTarget, token: str, discovery: bool = False)
     """Hook's kernel command line plus Rackpilot's own; the machine's extra params go last so
     an operator's value wins where a key repeats (the kernel and the agent take the last)."""
     host = _public_host()
-    args = [
-        f"facility={target.facility}",
-        f"syslog_host={settings.NETBOOT_SYSLOG_HOST or host}",
-        f"grpc_authority={settings.NETBOOT_GRPC_AUTHORITY or f'{host}:{DEFAULT_GRPC_PORT}'}",
-        "tinkerbell_tls=false",
-        f"worker_id={target.mac}",
-        f"hw_addr={target.mac}",
-    ]
+    args = [f"facility={target.facility}"]
+    for contributor in _kernel_args_contributors:
+        args += contributor(target, host)
+    args += [f"worker_id={target.mac}", f"hw_addr={target.mac}"]
     if target.vlan_id is not None:
         args.append(f"vlan_id={target.vlan_id}")
     args += [f"rackpilot_url={_public_url()}", f"rackpilot_token={token}"]

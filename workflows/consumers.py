@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
-
-from rackpilot.core.consumers import CLOSE_POLICY_VIOLATION, BrowserJsonConsumer
+from rackpilot.core.log_viewer import (
+    BACKLOG_FRAME_LINES,
+    BACKLOG_MAX_LINES,
+    BadFrame,
+    LogViewerConsumer,
+    batched_frames,
+)
 from workflows.groups import workflow_group
 
-BACKLOG_FRAME_LINES = 1000
-BACKLOG_MAX_LINES = 50_000
-CLOSE_NOT_FOUND = 4404
 VIEW_PERMISSION = "workflows.view_workflow"
-SUBSCRIBE_ONCE = "subscribe once per socket: reconnect to subscribe again"
 
 
 def _line_frame(action_id: int, attempt: int, lines: list[Any]) -> dict[str, Any]:
@@ -66,21 +66,11 @@ def _snapshot(workflow_id: int) -> dict[str, Any] | None:
 def _backlog_frames(workflow_id: int, cursors: dict[int, tuple[int, int]]) -> list[dict[str, Any]]:
     from workflows.selectors import log_backlog
 
-    lines = log_backlog(workflow_id, cursors, limit=BACKLOG_MAX_LINES)
-    frames: list[dict[str, Any]] = []
-    run: list[Any] = []
-    for line in lines:
-        if run and (
-            line.action_id != run[0].action_id
-            or line.attempt != run[0].attempt
-            or len(run) >= BACKLOG_FRAME_LINES
-        ):
-            frames.append(_line_frame(run[0].action_id, run[0].attempt, run))
-            run = []
-        run.append(line)
-    if run:
-        frames.append(_line_frame(run[0].action_id, run[0].attempt, run))
-    return frames
+    return batched_frames(
+        log_backlog(workflow_id, cursors, limit=BACKLOG_MAX_LINES),
+        key=lambda line: (line.action_id, line.attempt),
+        frame=lambda run: _line_frame(run[0].action_id, run[0].attempt, run),
+    )
 
 
 def _fetch(workflow_id: int, action_id: int, attempt: int, after: int, until: int) -> list[Any]:
@@ -110,65 +100,35 @@ def _parse_cursors(raw: Any) -> dict[int, tuple[int, int]]:
     return cursors
 
 
-class WorkflowLogConsumer(BrowserJsonConsumer):
-    """``/ws/workflows/<id>/`` for browsers: a snapshot, the backlog from the database, then
-    live lines and state changes. Every line carries its seq: a client that reconnects sends
-    its cursors and gets only what it lacks; a client that sees a gap asks with ``fetch``."""
+class WorkflowLogConsumer(LogViewerConsumer):
+    """``/ws/workflows/<id>/``: a workflow's position is a cursor per action,
+    ``{"type": "subscribe", "cursors": {"<action id>": {"attempt": A, "seq": S}}}``; a gap is
+    asked for with ``{"type": "fetch", "action", "attempt", "after_seq", "until_seq"}``. Live
+    frames: ``lines`` and ``state``."""
 
-    workflow_id: int = 0
-    subscribed = False
+    view_permission = VIEW_PERMISSION
+    url_kwarg = "workflow_id"
 
-    async def connect(self) -> None:
-        # Refused before joining anything: a user without the permission gets no frame at all.
-        if not await self.permitted(VIEW_PERMISSION):
-            return
-        self.workflow_id = int(self.scope["url_route"]["kwargs"]["workflow_id"])
-        # Join before reading the backlog: a line committed in between arrives twice at worst,
-        # and the client drops what it has by seq.
-        await self.channel_layer.group_add(workflow_group(self.workflow_id), self.channel_name)
-        await self.accept()
+    def group_name(self, object_id: int) -> str:
+        return workflow_group(object_id)
 
-    async def disconnect(self, code: int) -> None:
-        if self.workflow_id:
-            await self.channel_layer.group_discard(
-                workflow_group(self.workflow_id), self.channel_name
-            )
+    def snapshot(self, object_id: int) -> dict[str, Any] | None:
+        return _snapshot(object_id)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict):
-            return
-        if content.get("type") == "subscribe":
-            if self.subscribed:
-                # The backlog is up to 50,000 lines: one socket must not ask for it again and
-                # again. The page reconnects and subscribes with its cursors instead.
-                self.closing = True
-                await self.close(code=CLOSE_POLICY_VIOLATION, reason=SUBSCRIBE_ONCE)
-                return
-            self.subscribed = True
-            snapshot = await database_sync_to_async(_snapshot)(self.workflow_id)
-            if snapshot is None:
-                self.closing = True
-                await self.close(code=CLOSE_NOT_FOUND)
-                return
-            await self.send_json(snapshot)
-            frames = await database_sync_to_async(_backlog_frames)(
-                self.workflow_id, _parse_cursors(content.get("cursors"))
-            )
-            for frame in frames:
-                await self.send_json(frame)
-            await self.send_json({"type": "backlog_done"})
-        elif content.get("type") == "fetch":
-            raw = [content.get(k) for k in ("action", "attempt", "after_seq", "until_seq")]
-            values = [v for v in raw if isinstance(v, int) and not isinstance(v, bool)]
-            if len(values) != len(raw):
-                await self.send_json({"type": "error", "detail": "fetch needs integers"})
-                return
-            action_id, attempt, after_seq, until_seq = values
-            lines = await database_sync_to_async(_fetch)(
-                self.workflow_id, action_id, attempt, after_seq, until_seq
-            )
-            if lines:
-                await self.send_json(_line_frame(action_id, attempt, lines))
+    def parse_subscribe(self, content: dict[str, Any]) -> dict[int, tuple[int, int]]:
+        return _parse_cursors(content.get("cursors"))
+
+    def backlog(self, object_id: int, position: dict[int, tuple[int, int]]) -> list[dict[str, Any]]:
+        return _backlog_frames(object_id, position)
+
+    def fetch(self, object_id: int, content: dict[str, Any]) -> list[dict[str, Any]]:
+        raw = [content.get(k) for k in ("action", "attempt", "after_seq", "until_seq")]
+        values = [v for v in raw if isinstance(v, int) and not isinstance(v, bool)]
+        if len(values) != len(raw):
+            raise BadFrame("fetch needs integers")
+        action_id, attempt, after_seq, until_seq = values
+        lines = _fetch(object_id, action_id, attempt, after_seq, until_seq)
+        return [_line_frame(action_id, attempt, lines)] if lines else []
 
     async def log_lines(self, message: dict[str, Any]) -> None:
         await self.send_json({**message, "type": "lines"})

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from rackpilot.core.yamlsafe import GoSafeLoader, character_name, text_position
+from workflows.gotemplate.goyaml import GoLoader, character_name, text_position
 
 # Docker/OCI image references: [domain[:port]/]path[:tag][@digest] (distribution's grammar).
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -127,7 +127,7 @@ class _Node:
         return str(self.value)
 
 
-class _PositionLoader(GoSafeLoader):
+class _PositionLoader(GoLoader):
     pass
 
 

@@ -13,13 +13,14 @@ from rest_framework.response import Response
 
 from builds import filtersets, selectors
 from builds.api import serializers
-from builds.models import BuildArtifact
+from builds.models import BuildArtifact, BuildLogLine
 from builds.ranges import ranged_file_response
 from builds.services import lifecycle
 from builds.services import recipes as recipe_services
 from rackpilot.core import access
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.viewsets import ServiceModelViewSet
+from rackpilot.core.log_text import lines_by_seq, text_attachment
 
 LOG_PAGE_MAX = 5000
 
@@ -46,6 +47,7 @@ class BuildViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
         "cancel": (access.RUN_BUILD,),
         "set_default": (access.RUN_BUILD,),
         "log": ("builds.view_build",),
+        "log_text": ("builds.view_build",),
         "artifact": ("builds.view_build",),
     }
     ordering_fields = ["created_at", "started_at", "finished_at", "state", "arch"]
@@ -110,6 +112,18 @@ class BuildViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
             raise ValidationError({"after_seq": "Whole numbers only."}) from exc
         lines = selectors.build_log_after(build.pk, after, limit=max(limit, 1))
         return Response(serializers.BuildLogLineSerializer(lines, many=True).data)
+
+    @extend_schema(
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+        description="The whole log as a text download, one timestamped line per line.",
+    )
+    def log_text(self, request: Request, pk: str | None = None) -> HttpResponseBase:
+        build = self.get_object()
+        lines = (
+            f"{line.timestamp.isoformat()} {line.text}\n"
+            for line in lines_by_seq(BuildLogLine.objects.filter(build=build))
+        )
+        return text_attachment(lines, f"build-{build.pk}.log")
 
     @extend_schema(
         responses={

@@ -8,9 +8,9 @@ from rest_framework import serializers
 
 from inventory.api.selection import MachineSelectionResultSerializer, MachineSelectionSerializer
 from inventory.fields import normalize_mac
+from inventory.metadata_keys import visible_metadata
 from inventory.models import (
     BMC,
-    TINKERBELL_METADATA_KEY,
     Disk,
     Machine,
     NetworkInterface,
@@ -311,9 +311,7 @@ class MachineSerializer(serializers.ModelSerializer):
                 if name in data:
                     data[name] = masked_text(data[name])
         if isinstance(data.get("metadata"), dict):
-            data["metadata"] = {
-                k: v for k, v in data["metadata"].items() if k != TINKERBELL_METADATA_KEY
-            }
+            data["metadata"] = visible_metadata(data["metadata"])
         return data
 
     @extend_schema_field(SiteRefSerializer(allow_null=True))

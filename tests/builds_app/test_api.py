@@ -107,6 +107,24 @@ def test_log_endpoint_pages_by_seq(api, recipe):
     assert [(line["seq"], line["text"]) for line in page] == [(8, "l7"), (9, "l8"), (10, "l9")]
 
 
+def test_log_text_download_streams_every_line_in_order(api, recipe, monkeypatch):
+    # A small chunk so the download crosses several keyset pages.
+    monkeypatch.setattr("rackpilot.core.log_text.CHUNK_LINES", 3)
+    monkeypatch.setattr("rackpilot.core.log_text.lines_by_seq.__kwdefaults__", {"chunk": 3})
+    build = queue_one(recipe)
+    lifecycle.build_start(build_id=build.pk, actor=SYSTEM)
+    lifecycle.build_log(build_id=build.pk, lines=[f"line {n}" for n in range(8)])
+
+    response = api.get(f"/api/v1/builds/{build.pk}/log.txt")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response["Content-Disposition"] == f'attachment; filename="build-{build.pk}.log"'
+    rows = b"".join(response.streaming_content).decode().splitlines()
+    assert [row.split(" ", 1)[1] for row in rows] == [f"line {n}" for n in range(8)]
+    assert all(row[:4].isdigit() and "T" in row.split(" ", 1)[0] for row in rows)
+
+
 def test_viewers_can_read_but_not_queue(viewer, recipe):
     from rest_framework.test import APIClient
 

@@ -20,12 +20,15 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from inventory.fields import normalize_mac
-from inventory.models import TINKERBELL_METADATA_KEY, NetworkInterface
+from inventory.models import NetworkInterface
 from rackpilot.core.actors import Actor
-from rackpilot.core.yamlsafe import GoSafeLoader
+from workflows.gotemplate.goyaml import GoLoader
 
 API_VERSION = "tinkerbell.org/v1alpha1"
-RESERVED_KEY = TINKERBELL_METADATA_KEY
+# Key inside Machine.metadata where the importer keeps fields that have no column (namespace,
+# labels, bmcRef, ...) so an export gives back an equivalent document. Registered as
+# bookkeeping in the app's ready(): hidden from the API and pages, kept on edits.
+RESERVED_KEY = "_tinkerbell"
 # Set by the API server of the cluster a document came from; another cluster would refuse them.
 SERVER_FIELDS = {
     *("uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp"),
@@ -164,7 +167,7 @@ def register_kind(handler: KindHandler) -> KindHandler:
 # --- YAML --------------------------------------------------------------------------------------
 
 
-class _Loader(GoSafeLoader):
+class _Loader(GoLoader):
     """YAML as Kubernetes reads it: dates stay strings, a key given twice is an error."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

@@ -14,10 +14,9 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from rackpilot.core.log_text import lines_by_seq, text_attachment
 from workflows.models import Action, LogLine, Workflow
 from workflows.selectors import action_log
-
-TEXT_CHUNK = 2000
 
 
 class LogLineSerializer(serializers.ModelSerializer):
@@ -61,22 +60,13 @@ class ActionLogView(generics.ListAPIView):
 def _text_lines(actions: list[Action]) -> Iterator[str]:
     for action in actions:
         yield f"==> {action.task.name} / {action.name} (attempt {action.attempt}, {action.state})\n"
-        queryset = action_log(action)
-        last = 0
-        while True:
-            chunk = list(queryset.filter(seq__gt=last)[:TEXT_CHUNK])
-            if not chunk:
-                break
-            for line in chunk:
-                prefix = "[stderr] " if line.stream == LogLine.Stream.STDERR else ""
-                yield f"{line.timestamp.isoformat()} {prefix}{line.text}\n"
-            last = chunk[-1].seq
+        for line in lines_by_seq(action_log(action)):
+            prefix = "[stderr] " if line.stream == LogLine.Stream.STDERR else ""
+            yield f"{line.timestamp.isoformat()} {prefix}{line.text}\n"
 
 
 def _download(actions: list[Action], filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_text_lines(actions), content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return text_attachment(_text_lines(actions), filename)
 
 
 class ActionLogTextView(APIView):

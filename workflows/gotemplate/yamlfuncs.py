@@ -11,66 +11,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
 from .errors import GoFuncError
+from .goyaml import STR_TAG as _STR_TAG
+from .goyaml import GoDumper
+from .goyaml import GoLoader as _GoLoader
 from .values import format_float, format_json_float, format_value, go_type_name
 
-_STR_TAG = "tag:yaml.org,2002:str"
 _INT64 = 2**63
 
 
-def _go_resolvers(cls: type[yaml.SafeLoader] | type[yaml.SafeDumper], dates: bool) -> None:
-    """Replace PyYAML's implicit typing with go-yaml v2's."""
-    cls.yaml_implicit_resolvers = {}
-    cls.add_implicit_resolver(
-        "tag:yaml.org,2002:bool",
-        re.compile(
-            r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE"
-            r"|on|On|ON|off|Off|OFF)$"
-        ),
-        list("yYnNtTfFoO"),
-    )
-    cls.add_implicit_resolver(
-        "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
-    )
-    cls.add_implicit_resolver(
-        "tag:yaml.org,2002:int",
-        re.compile(r"^[-+]?(?:0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|0[0-7_]*|[1-9][0-9_]*)$"),
-        list("-+0123456789"),
-    )
-    cls.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(
-            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-        ),
-        list("-+0123456789."),
-    )
-    cls.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
-    if dates:
-        cls.add_implicit_resolver(
-            "tag:yaml.org,2002:timestamp",
-            re.compile(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?$"),
-            list("0123456789"),
-        )
-
-
-class _GoLoader(yaml.SafeLoader):
-    bool_values = {**yaml.SafeLoader.bool_values, "y": True, "n": False}
-
-
-class _GoDumper(yaml.SafeDumper):
-    pass
-
-
-# Loading keeps date-like values as strings; dumping quotes them, as go-yaml does.
-_go_resolvers(_GoLoader, dates=False)
-_go_resolvers(_GoDumper, dates=True)
+class _GoDumper(GoDumper):
+    """go-yaml's output of the values a template hands ``toYaml``."""
 
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:

@@ -1,0 +1,137 @@
+"""The browser side of a live log (a workflow's actions, a build): one protocol, one consumer.
+
+A viewer socket is refused before it joins anything unless the user may view the object; it
+joins the object's group, then waits for one ``subscribe``: the answer is a ``snapshot``, the
+backlog from the database in ``lines`` frames, and ``backlog_done``; live frames follow. Every
+line carries its seq, so a client that reconnects asks only for what it lacks, and a client
+that sees a gap asks for the range with ``fetch``. A socket subscribes once: the backlog can be
+50,000 lines, and a second ``subscribe`` closes the socket with 1008 (the client reconnects).
+
+Subclasses say what the object is: its group, its snapshot, how a subscribe and a fetch read
+the backlog. Those run in a worker thread (they touch the database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
+
+from channels.db import database_sync_to_async
+
+from rackpilot.core.consumers import CLOSE_POLICY_VIOLATION, BrowserJsonConsumer
+
+BACKLOG_FRAME_LINES = 1000
+BACKLOG_MAX_LINES = 50_000
+CLOSE_NOT_FOUND = 4404
+SUBSCRIBE_ONCE = "subscribe once per socket: reconnect to subscribe again"
+
+Line = TypeVar("Line")
+
+
+class BadFrame(Exception):
+    """A client frame the consumer cannot serve; the message goes back as an ``error`` frame."""
+
+
+def whole_number(value: Any, *, default: int | None = None) -> int | None:
+    """``value`` if it is a whole number ≥ 0 (not a bool), ``default`` when absent, else None."""
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def batched_frames(
+    lines: Iterable[Line],
+    *,
+    key: Callable[[Line], Hashable],
+    frame: Callable[[list[Line]], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """``lines`` in frames of at most BACKLOG_FRAME_LINES, a new frame wherever ``key`` changes
+    (a workflow's frame belongs to one action attempt)."""
+    frames: list[dict[str, Any]] = []
+    run: list[Line] = []
+    for line in lines:
+        if run and (key(line) != key(run[0]) or len(run) >= BACKLOG_FRAME_LINES):
+            frames.append(frame(run))
+            run = []
+        run.append(line)
+    if run:
+        frames.append(frame(run))
+    return frames
+
+
+class LogViewerConsumer(BrowserJsonConsumer):
+    view_permission: str = ""
+    url_kwarg: str = ""
+    object_id: int = 0
+    subscribed = False
+
+    # --- what a subclass says about its object (sync: called in a worker thread) -------------
+
+    def group_name(self, object_id: int) -> str:
+        raise NotImplementedError
+
+    def snapshot(self, object_id: int) -> dict[str, Any] | None:
+        """The object's state now, sent as the ``snapshot`` frame; None when it does not exist."""
+        raise NotImplementedError
+
+    def parse_subscribe(self, content: dict[str, Any]) -> Any:
+        """Where the client's log stands, from its ``subscribe``; BadFrame if malformed."""
+        raise NotImplementedError
+
+    def backlog(self, object_id: int, position: Any) -> list[dict[str, Any]]:
+        """The ``lines`` frames after ``position`` (what ``parse_subscribe`` returned)."""
+        raise NotImplementedError
+
+    def fetch(self, object_id: int, content: dict[str, Any]) -> list[dict[str, Any]]:
+        """The ``lines`` frames of the range a ``fetch`` asks for; BadFrame if malformed."""
+        raise NotImplementedError
+
+    # --- the socket --------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        # Refused before joining anything: a user without the permission gets no frame at all.
+        if not await self.permitted(self.view_permission):
+            return
+        self.object_id = int(self.scope["url_route"]["kwargs"][self.url_kwarg])
+        # Join before reading the backlog: a line committed in between arrives twice at worst,
+        # and the client drops what it has by seq.
+        await self.channel_layer.group_add(self.group_name(self.object_id), self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.object_id:
+            await self.channel_layer.group_discard(
+                self.group_name(self.object_id), self.channel_name
+            )
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        try:
+            if content.get("type") == "subscribe":
+                await self._subscribe(content)
+            elif content.get("type") == "fetch":
+                frames = await database_sync_to_async(self.fetch)(self.object_id, content)
+                for frame in frames:
+                    await self.send_json(frame)
+        except BadFrame as error:
+            await self.send_json({"type": "error", "detail": str(error)})
+
+    async def _subscribe(self, content: dict[str, Any]) -> None:
+        if self.subscribed:
+            self.closing = True
+            await self.close(code=CLOSE_POLICY_VIOLATION, reason=SUBSCRIBE_ONCE)
+            return
+        position = self.parse_subscribe(content)
+        self.subscribed = True
+        snapshot = await database_sync_to_async(self.snapshot)(self.object_id)
+        if snapshot is None:
+            self.closing = True
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.send_json({**snapshot, "type": "snapshot"})
+        for frame in await database_sync_to_async(self.backlog)(self.object_id, position):
+            await self.send_json(frame)
+        await self.send_json({"type": "backlog_done"})
