@@ -16,13 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django import forms
 from django.db.models import QuerySet
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
 
 from inventory.filtersets import MachineFilterSet
 from inventory.models import Machine
 from inventory.selectors import machine_list
 from rackpilot.core.api.errors import ConflictError
+from rackpilot.core.pages import form_status
 
 # Keys of the machine list page's querystring that are not filters (paging, ordering,
 # columns): the bulk pages are reached from that page's links and ignore them.
@@ -202,3 +204,51 @@ def bulk_page_selection(query: QueryDict, *, confirmed: str | None = None) -> Pa
             f"selects {selection.count}. Nothing was sent; check the list and confirm again.",
         )
     return PageSelection(selection)
+
+
+@dataclass
+class BulkPage:
+    """One request to a bulk page (GET shows the selection, POST runs the command on it):
+    the selection or why there is none, and the context every bulk page's template shows."""
+
+    selection: MachineSelection | None
+    changed: str
+    posted: bool
+    context: dict[str, Any]
+
+    def may_run(self, form: forms.Form) -> bool:
+        """The command runs on a valid POST whose selection is still the confirmed one."""
+        return self.posted and not self.changed and form.is_valid()
+
+    def show(
+        self, form: forms.Form, machines: QuerySet[Machine], *, count: int, limit: int
+    ) -> None:
+        """The page again: the form, the first ``limit`` machines of ``count``, the filters."""
+        assert self.selection is not None
+        self.context.update(
+            form=form,
+            machines=machines[:limit],
+            machine_count=count,
+            hidden_count=max(count - limit, 0),
+            filters=[(key, ", ".join(values)) for key, values in self.selection.filters.items()],
+        )
+
+    def status(self, form: forms.Form) -> int:
+        """409 when the selection changed under the operator, 400 for form errors, else 200."""
+        return 409 if self.changed else form_status(form)
+
+
+def bulk_page(request: HttpRequest) -> BulkPage:
+    posted = request.method == "POST"
+    confirmed = request.POST.get("selection", "") if posted else None
+    page = bulk_page_selection(request.GET, confirmed=confirmed)
+    context: dict[str, Any] = {
+        "query": request.GET.urlencode(),
+        "refusal": page.refusal,
+        "empty_filter": page.empty_filter,
+    }
+    if page.selection is not None:
+        context.update(
+            query=selection_query(page.selection), selection=page.selection, changed=page.changed
+        )
+    return BulkPage(page.selection, page.changed, posted, context)

@@ -26,6 +26,7 @@ from netboot.rules import all_hold, machine_attributes
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.events import record_event
+from rackpilot.core.json_shapes import as_object, objects_in
 from rackpilot.core.models import Event
 from rackpilot.core.services import delete_with_event, editable_field_names, lock, save_with_event
 from rackpilot.core.statemachine import TransitionError
@@ -42,14 +43,6 @@ def discovered_hostname(mac: str) -> str:
     return "discovered-" + mac.replace(":", "")
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list_of_dicts(value: Any) -> list[dict[str, Any]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
 def _text(value: Any, limit: int) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
@@ -57,8 +50,10 @@ def _text(value: Any, limit: int) -> str:
 def _machine_values(mac: str, hardware: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {
         "hostname": discovered_hostname(mac),
-        "arch": ARCHES.get(_text(_dict(hardware.get("cpu")).get("arch"), 16), Machine.Arch.X86_64),
-        "serial_number": _text(_dict(hardware.get("dmi")).get("product_serial"), 100),
+        "arch": ARCHES.get(
+            _text(as_object(hardware.get("cpu")).get("arch"), 16), Machine.Arch.X86_64
+        ),
+        "serial_number": _text(as_object(hardware.get("dmi")).get("product_serial"), 100),
         "description": f"Enrolled by discovery when {mac} netbooted.",
     }
     if hardware.get("firmware") in ("uefi", "bios"):
@@ -69,7 +64,7 @@ def _machine_values(mac: str, hardware: dict[str, Any]) -> dict[str, Any]:
 def _add_parts(machine: Machine, mac: str, hardware: dict[str, Any]) -> list[str]:
     """Create the reported NICs and disks; returns what was left out and why."""
     skipped: list[str] = []
-    nics = _list_of_dicts(hardware.get("nics"))
+    nics = objects_in(hardware.get("nics"))
     boot = next((n for n in nics if _text(n.get("mac"), 32).lower() == mac), {"mac": mac})
     others = [n for n in nics if n is not boot and n.get("physical", True)]
     for nic in [boot, *others]:
@@ -85,7 +80,7 @@ def _add_parts(machine: Machine, mac: str, hardware: dict[str, Any]) -> list[str
             if nic is boot:
                 raise
             skipped.append(f"NIC {values['mac']}: {'; '.join(exc.messages)}")
-    for disk in _list_of_dicts(hardware.get("disks")):
+    for disk in objects_in(hardware.get("disks")):
         size = disk.get("size_bytes")
         disk_values: dict[str, Any] = {
             "device": _text(disk.get("device"), 100),
@@ -180,7 +175,7 @@ def machine_discover(
         # Two boots of one machine (two tokens) may race to enrol it: one wins, the other is
         # refused as a second token.
         with transaction.atomic():
-            machine = _enrol(mac, _dict(hardware))
+            machine = _enrol(mac, as_object(hardware))
     except IntegrityError:
         _refuse_known(mac)
         raise
@@ -210,7 +205,7 @@ def rule_attributes(machine: Machine) -> dict[str, Any]:
     # Over all() rather than a query: lists prefetch the interfaces.
     boot = next((i for i in machine.interfaces.all() if i.is_boot), None)
     return machine_attributes(
-        hardware=_dict(machine.hardware), mac=boot.mac if boot else "", arch=machine.arch
+        hardware=as_object(machine.hardware), mac=boot.mac if boot else "", arch=machine.arch
     )
 
 

@@ -11,18 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from inventory.models import Machine, NetworkInterface
+from rackpilot.core.json_shapes import as_object
 
 Tree = dict[str, Any]  # a leaf is a str, a directory a nested Tree
 
 OS_KEYS = ("slug", "distro", "version", "image_tag")
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def instance_metadata(machine: Machine) -> dict[str, Any]:
-    return _dict(_dict(machine.metadata).get("instance"))
+    return as_object(as_object(machine.metadata).get("instance"))
 
 
 def facility_code(machine: Machine) -> str:
@@ -30,7 +27,7 @@ def facility_code(machine: Machine) -> str:
     site = machine.rack.site if machine.rack_id and machine.rack else None
     if site is not None and site.facility_code:
         return site.facility_code
-    return str(_dict(_dict(machine.metadata).get("facility")).get("facility_code") or "")
+    return str(as_object(as_object(machine.metadata).get("facility")).get("facility_code") or "")
 
 
 def _key_name(index: int, key: str) -> str:
@@ -48,7 +45,7 @@ def _tag_names(machine: Machine, instance: dict[str, Any]) -> list[str]:
 
 def metadata_tree(*, machine: Machine, interface: NetworkInterface) -> Tree:
     instance = instance_metadata(machine)
-    facility = _dict(_dict(machine.metadata).get("facility"))
+    facility = as_object(as_object(machine.metadata).get("facility"))
     hostname = str(instance.get("hostname") or machine.hostname)
     tree: Tree = {
         "instance-id": str(instance.get("id") or f"rackpilot-{machine.pk}"),
@@ -68,7 +65,7 @@ def metadata_tree(*, machine: Machine, interface: NetworkInterface) -> Tree:
     tags = _tag_names(machine, instance)
     if tags:
         tree["tags"] = {name: name for name in tags}
-    os_ = _dict(instance.get("operating_system"))
+    os_ = as_object(instance.get("operating_system"))
     os_values = {key: str(os_[key]) for key in OS_KEYS if os_.get(key)}
     if os_values:
         tree["operating-system"] = os_values

@@ -31,6 +31,7 @@ from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.forms import save_through_service
+from rackpilot.core.json_shapes import as_object
 from rackpilot.core.listing import list_page
 from rackpilot.core.pages import form_status
 
@@ -59,10 +60,6 @@ def binary_size(size_bytes: int | None) -> str:
         if size >= 100 or index == 0
         else f"{size:.3g} {BINARY_UNITS[index]}"
     )
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _count(value: Any) -> int | None:
@@ -126,8 +123,8 @@ class DiscoveredRow:
 def discovered_row(machine: Machine, rules: Sequence[CheckedRule]) -> DiscoveredRow:
     """What the tables show of a discovered machine, from its prefetched NICs and disks and
     the hardware its agent reported (untrusted JSON: anything odd is shown as unknown)."""
-    hardware = _dict(machine.hardware)
-    cpu = _dict(hardware.get("cpu"))
+    hardware = as_object(machine.hardware)
+    cpu = as_object(hardware.get("cpu"))
     model = cpu.get("model")
     cores, threads = _count(cpu.get("cores")), _count(cpu.get("threads"))
     counts = [f"{cores} cores" if cores else "", f"{threads} threads" if threads else ""]

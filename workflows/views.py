@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from inventory import selectors as inventory_selectors
 from inventory.models import Site
-from inventory.selection import bulk_page_selection, selection_query
+from inventory.selection import bulk_page
 from rackpilot.core import access
 from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
@@ -343,20 +343,12 @@ def workflow_start(request: HttpRequest, machine_pk: int) -> HttpResponse:
 def workflow_bulk(request: HttpRequest) -> HttpResponse:
     """A template started on every machine the filter selects, once the operator confirmed
     the listed selection (its digest comes back with the form)."""
-    posted = request.method == "POST"
-    confirmed = request.POST.get("selection", "") if posted else None
-    page = bulk_page_selection(request.GET, confirmed=confirmed)
-    context: dict[str, Any] = {
-        "query": request.GET.urlencode(),
-        "refusal": page.refusal,
-        "empty_filter": page.empty_filter,
-    }
+    page = bulk_page(request)
     if page.selection is None:
-        return render(request, "workflows/workflow_bulk.html", context, status=400)
+        return render(request, "workflows/workflow_bulk.html", page.context, status=400)
     selection = page.selection
-    context.update(query=selection_query(selection), selection=selection, changed=page.changed)
-    form = WorkflowBulkForm(request.POST if posted else None)
-    if posted and not page.changed and form.is_valid():
+    form = WorkflowBulkForm(request.POST if page.posted else None)
+    if page.may_run(form):
         result = engine.workflow_bulk_create(
             template=form.cleaned_data["template"],
             machines=selection.machines(),
@@ -365,8 +357,8 @@ def workflow_bulk(request: HttpRequest) -> HttpResponse:
             disable_pxe_on_success=form.cleaned_data["disable_pxe_on_success"],
             boot_into_pxe=form.cleaned_data["boot_into_pxe"],
         )
-        context.update(result=result, template=form.cleaned_data["template"], form=form)
-        return render(request, "workflows/workflow_bulk_result.html", context)
+        page.context.update(result=result, template=form.cleaned_data["template"], form=form)
+        return render(request, "workflows/workflow_bulk_result.html", page.context)
     form.mark_invalid()
     busy = Workflow.objects.filter(machine=OuterRef("pk"), state__in=WORKFLOW_UNFINISHED)
     machines = (
@@ -375,13 +367,5 @@ def workflow_bulk(request: HttpRequest) -> HttpResponse:
         .annotate(busy=Exists(busy))
         .order_by("hostname", "pk")
     )
-    context.update(
-        form=form,
-        machines=machines[:BULK_LIST_LIMIT],
-        machine_count=selection.count,
-        hidden_count=max(selection.count - BULK_LIST_LIMIT, 0),
-        filters=[(key, ", ".join(values)) for key, values in selection.filters.items()],
-    )
-    if page.changed:
-        return render(request, "workflows/workflow_bulk.html", context, status=409)
-    return render(request, "workflows/workflow_bulk.html", context, status=form_status(form))
+    page.show(form, machines, count=selection.count, limit=BULK_LIST_LIMIT)
+    return render(request, "workflows/workflow_bulk.html", page.context, status=page.status(form))

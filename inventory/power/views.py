@@ -9,7 +9,6 @@ that runs the job, so these views answer at once however slow the BMC is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -27,7 +26,7 @@ from inventory.filtersets import PowerJobFilterSet
 from inventory.models import Machine, PowerJob
 from inventory.power.forms import PowerBulkForm
 from inventory.power.services import PowerBusyError, power_job_request, power_jobs_request_bulk
-from inventory.selection import bulk_page_selection, selection_query
+from inventory.selection import bulk_page
 from inventory.states import POWER_JOB_ACTIVE_STATES, PowerJobState
 from rackpilot.core import access
 from rackpilot.core.access import requires
@@ -159,20 +158,12 @@ def machine_power_bulk(request: HttpRequest) -> HttpResponse:
 
     The page lists the selection with its digest; the form sends the digest back and the
     command runs only if the filter still selects exactly those machines."""
-    posted = request.method == "POST"
-    confirmed = request.POST.get("selection", "") if posted else None
-    page = bulk_page_selection(request.GET, confirmed=confirmed)
-    context: dict[str, Any] = {
-        "query": request.GET.urlencode(),
-        "refusal": page.refusal,
-        "empty_filter": page.empty_filter,
-    }
+    page = bulk_page(request)
     if page.selection is None:
-        return render(request, "inventory/power_bulk.html", context, status=400)
+        return render(request, "inventory/power_bulk.html", page.context, status=400)
     selection = page.selection
-    context.update(query=selection_query(selection), selection=selection, changed=page.changed)
-    form = PowerBulkForm(request.POST if posted else None)
-    if posted and not page.changed and form.is_valid():
+    form = PowerBulkForm(request.POST if page.posted else None)
+    if page.may_run(form):
         result = power_jobs_request_bulk(
             machines=selection.machines(),
             action=form.cleaned_data["action"],
@@ -181,8 +172,8 @@ def machine_power_bulk(request: HttpRequest) -> HttpResponse:
             persistent=form.cleaned_data["persistent"],
             reason=form.cleaned_data["reason"],
         )
-        context.update(result=result, action=PowerJob.Action(form.cleaned_data["action"]))
-        return render(request, "inventory/power_bulk_result.html", context)
+        page.context.update(result=result, action=PowerJob.Action(form.cleaned_data["action"]))
+        return render(request, "inventory/power_bulk_result.html", page.context)
     form.mark_invalid()
     selected = selection.machines()
     counts = selected.aggregate(
@@ -190,16 +181,9 @@ def machine_power_bulk(request: HttpRequest) -> HttpResponse:
     )
     running = PowerJob.objects.filter(machine=OuterRef("pk"), state__in=POWER_JOB_ACTIVE_STATES)
     machines = selected.select_related("bmc").annotate(power_busy=Exists(running))
-    context.update(
-        form=form,
-        machines=machines[:POWER_BULK_LIST_LIMIT],
-        machine_count=counts["total"],
-        bmc_count=counts["with_bmc"],
-        hidden_count=max(counts["total"] - POWER_BULK_LIST_LIMIT, 0),
-        filters=[(key, ", ".join(values)) for key, values in selection.filters.items()],
-    )
-    status = 409 if page.changed else 400 if form.errors else 200
-    return render(request, "inventory/power_bulk.html", context, status=status)
+    page.show(form, machines, count=counts["total"], limit=POWER_BULK_LIST_LIMIT)
+    page.context["bmc_count"] = counts["with_bmc"]
+    return render(request, "inventory/power_bulk.html", page.context, status=page.status(form))
 
 
 # --- every power job, across machines ---------------------------------------------------------
