@@ -1,15 +1,18 @@
-// One action's log panel on the workflow page: a toolbar and an xterm.js terminal.
+// A log panel: a toolbar and an xterm.js terminal. The workflow page has one per action
+// (live-log.js), the build page one for the build (build-log.js).
 //
-// It only shows what it is given: live-log.js owns the connection, orders and de-duplicates
-// the lines by seq, and hands each panel the new ones in order. Exposed as
-// window.RackpilotLogPanel.
+// It only shows what it is given: the page's script owns the connection, orders and
+// de-duplicates the lines by seq, and hands the panel the new ones in order. Lines carry a
+// `stream` (stdout, stderr, system) where the source has one; a line without is stdout.
+// Exposed as window.RackpilotLogPanel.
 (function () {
   "use strict";
 
-  // Lines kept per action, in the page and in the terminal's scrollback. The server has them
+  // Lines kept per panel, in the page and in the terminal's scrollback. The server has them
   // all: the download link serves every one.
   const MAX_LINES = 20000;
-  // An open terminal grows with its log between these heights, until the operator resizes it.
+  // An open terminal grows with its log between these heights (a page may give a taller
+  // maxRows), until the operator resizes it.
   const MIN_ROWS = 3;
   const MAX_ROWS = 24;
   const MIN_COLS = 20;
@@ -88,10 +91,19 @@
   }
 
   class LogPanel {
-    // formatTime(iso) -> "HH:MM:SS", for the timestamps toggle.
-    constructor(actionId, formatTime) {
-      this.actionId = actionId;
-      this.formatTime = formatTime;
+    // options:
+    //   key            unique on the page ("action-7", "build-12"): the panel's ids derive from it
+    //   formatTime     (iso) -> "HH:MM:SS", for the timestamps toggle
+    //   downloadUrl    the whole log as text; downloadTitle: the link's tooltip
+    //   locate()       the element to mount into, or null while the page has none
+    //   maxRows        how tall the terminal grows by itself (24 rows unless given)
+    constructor(options) {
+      this.key = String(options.key);
+      this.formatTime = options.formatTime;
+      this.downloadUrl = options.downloadUrl;
+      this.downloadTitle = options.downloadTitle || "Download this log as text";
+      this.locate = options.locate || function () { return null; };
+      this.maxRows = options.maxRows || MAX_ROWS;
       this.lines = [];
       this.count = 0; // lines of this attempt, including any no longer kept
       this.stderr = 0;
@@ -110,7 +122,7 @@
     }
 
     build() {
-      const bodyId = "action-log-body-" + this.actionId;
+      const bodyId = this.key + "-log-body";
       this.countEl = h("span", { class: "rp-log-count" });
       this.stderrEl = h("span", { class: "rp-log-stderr" });
       this.liveEl = h("span", { class: "rp-log-live", hidden: "" }, [
@@ -135,8 +147,8 @@
         [icon("arrow-down-square"), this.followLabel],
         { class: "rp-log-btn rp-log-follow", "aria-pressed": "true" });
       const download = h("a", {
-        class: "rp-log-btn", href: "/api/v1/actions/" + this.actionId + "/logs.txt", download: "",
-        title: "Download this attempt's log as text", "aria-label": "Download log",
+        class: "rp-log-btn", href: this.downloadUrl, download: "",
+        title: this.downloadTitle, "aria-label": "Download log",
       }, [icon("download")]);
       this.termEl = h("div", { class: "rp-log-term" });
       this.body = h("div", { class: "rp-log-body", id: bodyId, hidden: "" }, [this.termEl]);
@@ -177,13 +189,12 @@
       this.update();
     }
 
-    // Into the action's container (again, if HTMX gave the page a new one).
+    // Into the page's container (again, if HTMX gave the page a new one).
     mount() {
       if (this.container && this.container.isConnected) {
         return;
       }
-      const container = document.querySelector(
-        '.rp-action-log[data-action-id="' + this.actionId + '"]');
+      const container = this.locate();
       if (container) {
         container.replaceChildren(this.root);
         this.container = container;
@@ -294,7 +305,7 @@
       }
       const buffer = this.term.buffer.active;
       const used = this.written ? buffer.baseY + buffer.cursorY + 1 : 0;
-      const height = Math.ceil(Math.min(MAX_ROWS, Math.max(MIN_ROWS, used)) * rowHeight);
+      const height = Math.ceil(Math.min(this.maxRows, Math.max(MIN_ROWS, used)) * rowHeight);
       if (height !== this.autoHeightPx) {
         this.autoHeightPx = height;
         this.termEl.style.height = height + "px"; // the ResizeObserver refits the terminal
@@ -454,6 +465,22 @@
       } : null;
     }
   }
+
+  // Times as the server renders them: in its time zone (the page's data-time-zone), on a
+  // 24-hour clock. Returns (iso) -> "HH:MM:SS", "" for a time it cannot read.
+  LogPanel.clock = function (timeZone) {
+    const options = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+    let format;
+    try {
+      format = new Intl.DateTimeFormat("en-GB", { ...options, timeZone: timeZone });
+    } catch (error) {
+      format = new Intl.DateTimeFormat("en-GB", options); // an unknown zone: the browser's
+    }
+    return function (iso) {
+      const date = new Date(iso);
+      return Number.isNaN(date.getTime()) ? "" : format.format(date);
+    };
+  };
 
   window.RackpilotLogPanel = LogPanel;
 })();

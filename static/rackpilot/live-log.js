@@ -9,20 +9,20 @@
 // The log containers sit in the tasks table that HTMX re-renders every 3 s while the workflow
 // runs; they carry hx-preserve, so the terminals inside survive the swap. State frames update
 // the badges and times in place; after a swap the further along of the two (the rendered table
-// or the last frame) wins. The panels themselves are live-log-panel.js.
+// or the last frame) wins. The panels themselves are live-log-panel.js, the socket (reconnects,
+// backoff) live-socket.js.
 (function () {
   "use strict";
 
   const page = document.getElementById("workflow-page");
   const LogPanel = window.RackpilotLogPanel;
-  if (!page || !page.dataset.workflowId || !LogPanel) {
+  const LiveSocket = window.RackpilotLiveSocket;
+  if (!page || !page.dataset.workflowId || !LogPanel || !LiveSocket) {
     return;
   }
 
   const WORKFLOW_ID = page.dataset.workflowId;
   const LIVE_URL = page.dataset.liveUrl;
-  const RECONNECT_MIN_MS = 500;
-  const RECONNECT_MAX_MS = 15000;
   const FETCH_RETRY_MS = 3000;
   const FETCH_GIVE_UP = 3;
   const LABELS = {
@@ -35,18 +35,7 @@
   };
 
   // Times as the server renders them: in its time zone, on a 24-hour clock.
-  const CLOCK = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
-  let clock;
-  try {
-    clock = new Intl.DateTimeFormat("en-GB", { ...CLOCK, timeZone: page.dataset.timeZone });
-  } catch (error) {
-    clock = new Intl.DateTimeFormat("en-GB", CLOCK); // an unknown zone: the browser's
-  }
-
-  function timeOf(iso) {
-    const date = new Date(iso);
-    return Number.isNaN(date.getTime()) ? "" : clock.format(date);
-  }
+  const timeOf = LogPanel.clock(page.dataset.timeZone);
 
   function duration(ms) {
     const total = Math.max(0, Math.floor(ms / 1000));
@@ -60,14 +49,10 @@
 
   const logs = new Map();
   const stats = { connects: 0, frames: 0, fetches: 0, duplicates: 0, gaps: 0 };
-  let socket = null;
   let subscribed = false;
   let backlogDone = false;
   let initialised = false;
-  let retryDelay = RECONNECT_MIN_MS;
-  let retryTimer = null;
   let refreshTimer = null;
-  let status = "connecting";
   let workflowState = null;
 
   // --- per action: what the page has, and what the server is known to have --------------------
@@ -84,7 +69,15 @@
       this.finishedAt = null;
       this.exitCode = null;
       this.message = "";
-      this.panel = new LogPanel(id, timeOf);
+      this.panel = new LogPanel({
+        key: "action-" + id,
+        formatTime: timeOf,
+        downloadUrl: "/api/v1/actions/" + id + "/logs.txt",
+        downloadTitle: "Download this attempt's log as text",
+        locate: function () {
+          return document.querySelector('.rp-action-log[data-action-id="' + id + '"]');
+        },
+      });
     }
 
     newAttempt(attempt) {
@@ -249,8 +242,7 @@
   function onSnapshot(frame) {
     subscribed = true;
     backlogDone = false;
-    retryDelay = RECONNECT_MIN_MS;
-    setStatus("live");
+    socket.live();
     if (frame.workflow) {
       applyWorkflowState(frame.workflow.state);
     }
@@ -380,13 +372,11 @@
   // --- the socket -------------------------------------------------------------------------------
 
   function isOpen() {
-    return socket !== null && socket.readyState === WebSocket.OPEN;
+    return socket.isOpen();
   }
 
   function send(message) {
-    if (isOpen()) {
-      socket.send(JSON.stringify(message));
-    }
+    socket.send(message);
   }
 
   function resubscribe() {
@@ -400,75 +390,26 @@
     send({ type: "subscribe", cursors: cursors });
   }
 
-  function setStatus(value, detail) {
-    status = value;
+  function showStatus(value, detail) {
     page.classList.toggle("rp-live-offline", value !== "live");
-    const el = document.getElementById("live-status");
-    if (!el) {
-      return;
-    }
-    const text = {
-      connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline",
-    }[value];
-    el.hidden = false;
-    el.dataset.status = value;
-    el.title = detail || (value === "live" ? "Logs and states arrive as they happen" : "");
-    const dot = document.createElement("span");
-    dot.className = "rp-log-dot";
-    el.replaceChildren(dot, document.createTextNode(text));
+    LiveSocket.paintStatus(document.getElementById("live-status"), value, detail,
+      "Logs and states arrive as they happen");
   }
 
-  function connect() {
-    retryTimer = null;
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const url = scheme + "//" + window.location.host + "/ws/workflows/" + WORKFLOW_ID + "/";
-    const ws = new WebSocket(url);
-    socket = ws;
-    subscribed = false;
-    backlogDone = false;
-    ws.addEventListener("open", function () {
+  const socket = new LiveSocket("ws/workflows/" + WORKFLOW_ID + "/", {
+    goneDetail: "This workflow no longer exists",
+    onOpen: function () {
       stats.connects += 1;
-      resubscribe();
-    });
-    ws.addEventListener("message", function (event) {
-      let frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch (error) {
-        return;
-      }
-      handle(frame);
-    });
-    ws.addEventListener("close", function (event) {
-      if (socket !== ws) {
-        return;
-      }
-      socket = null;
       subscribed = false;
-      if (event.code === 4403) {
-        setStatus("offline", "Signed out: reload the page to sign in again");
-      } else if (event.code === 4404) {
-        setStatus("offline", "This workflow no longer exists");
-      } else {
-        reconnectLater();
-      }
-    });
-  }
-
-  function reconnectLater() {
-    setStatus("reconnecting");
-    // Jitter, so a restarted server is not hit by every page at the same moment.
-    const delay = retryDelay * (0.75 + Math.random() * 0.5);
-    retryDelay = Math.min(retryDelay * 2, RECONNECT_MAX_MS);
-    retryTimer = window.setTimeout(connect, delay);
-  }
-
-  window.addEventListener("online", function () {
-    if (retryTimer !== null) {
-      window.clearTimeout(retryTimer);
-      connect();
-    }
+      resubscribe();
+    },
+    onFrame: handle,
+    onClose: function () {
+      subscribed = false;
+    },
+    onStatus: showStatus,
   });
+
   document.body.addEventListener("htmx:afterSettle", afterSwap);
   window.setInterval(function () {
     logs.forEach(function (log) {
@@ -485,8 +426,7 @@
     log.state = (row && row.dataset.state) || "pending";
     log.panel.setState(log.state);
   });
-  setStatus("connecting");
-  connect();
+  socket.start();
 
   function panelOf(id) {
     const log = logs.get(Number(id));
@@ -495,7 +435,7 @@
 
   // For tests and for operators poking at the page from the console.
   window.rackpilotLiveLog = {
-    get status() { return status; },
+    get status() { return socket.status; },
     stats: stats,
     info: function (id) {
       const log = logs.get(Number(id));
@@ -518,9 +458,7 @@
     },
     receive: handle, // hand the page a frame as if the server had sent it
     disconnect: function () {
-      if (socket) {
-        socket.close(); // the page reconnects as after any drop
-      }
+      socket.close(); // the page reconnects as after any drop
     },
   };
 })();
