@@ -16,6 +16,8 @@ COPY netboot ./netboot
 COPY tinkerbell ./tinkerbell
 RUN pip install --no-cache-dir .
 COPY . .
+RUN python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. \
+    tinkerbell/agent_grpc/workflow.proto
 COPY --from=assets /src/node_modules ./node_modules
 RUN python scripts/vendor_assets.py && rm -rf node_modules \
     && SECRET_KEY=build python manage.py collectstatic --noinput

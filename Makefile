@@ -14,7 +14,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup setup-dev assets bootstrap system-packages services lint typecheck pytest pytest-fuzz pytest-embedded clean
+.PHONY: run test setup setup-dev protos assets bootstrap system-packages services lint typecheck pytest pytest-fuzz pytest-embedded clean
 
 ## make run: install everything, migrate, load the demo fleet, start web + worker + beat.
 run: setup var/secret_key
@@ -34,8 +34,14 @@ test: setup-dev system-packages services var/secret_key
 	$(MAKE) --no-print-directory pytest-fuzz
 	$(MAKE) --no-print-directory pytest-embedded
 
-setup: $(VENV)/.installed assets
-setup-dev: $(VENV)/.installed-dev assets
+setup: $(VENV)/.installed assets protos
+setup-dev: $(VENV)/.installed-dev assets protos
+
+# Python modules for Tinkerbell's gRPC agent protocol, generated from the project's .proto.
+PROTOS := tinkerbell/agent_grpc/workflow.proto
+protos: $(PROTOS:.proto=_pb2.py)
+%_pb2.py: %.proto $(VENV)/.installed
+	$(PY) -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. $<
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

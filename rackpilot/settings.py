@@ -310,6 +310,15 @@ NETBOOT_GRPC_AUTHORITY = env.str("NETBOOT_GRPC_AUTHORITY", default="")
 NETBOOT_SYSLOG_HOST = env.str("NETBOOT_SYSLOG_HOST", default="")
 NETBOOT_RETRIES = env.int("NETBOOT_RETRIES", default=10)
 NETBOOT_RETRY_DELAY_SECONDS = env.int("NETBOOT_RETRY_DELAY_SECONDS", default=3)
+
+# Tinkerbell's gRPC WorkflowService for stock tink-agents (manage.py tinkerbell_grpc).
+TINKERBELL_GRPC_BIND = env.str("TINKERBELL_GRPC_BIND", default="0.0.0.0:42113")
+TINKERBELL_GRPC_THREADS = env.int("TINKERBELL_GRPC_THREADS", default=16)
+TINKERBELL_GRPC_TLS_CERT = env.str("TINKERBELL_GRPC_TLS_CERT", default="")
+TINKERBELL_GRPC_TLS_KEY = env.str("TINKERBELL_GRPC_TLS_KEY", default="")
+# The syslog intake (manage.py tinkerbell_syslog): UDP and TCP on the same port.
+TINKERBELL_SYSLOG_BIND = env.str("TINKERBELL_SYSLOG_BIND", default="0.0.0.0:514")
+
 # Discovery: an unknown MAC that PXE boots gets Hook with a discovery token and is enrolled as
 # a `discovered` machine. Off by default: on a shared network it would enrol every machine
 # that happens to PXE boot.

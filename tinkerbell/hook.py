@@ -17,5 +17,5 @@ def hook_kernel_args(target: BootTarget, public_host: str) -> list[str]:
     return [
         f"syslog_host={settings.NETBOOT_SYSLOG_HOST or public_host}",
         f"grpc_authority={grpc_authority}",
-        "tinkerbell_tls=false",
+        f"tinkerbell_tls={'true' if settings.TINKERBELL_GRPC_TLS_CERT else 'false'}",
     ]

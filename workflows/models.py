@@ -178,6 +178,8 @@ class LogLine(models.Model):
         STDOUT = "stdout", "stdout"
         STDERR = "stderr", "stderr"
         SYSTEM = "system", "system"
+        # Sent by the machine's dockerd to the syslog intake (stock HookOS); seq by the server.
+        SYSLOG = "syslog", "syslog"
 
     action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="log_lines")
     attempt = models.PositiveIntegerField(default=1)

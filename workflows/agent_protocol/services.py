@@ -22,12 +22,11 @@ from inventory.models import Machine
 from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
-from rackpilot.core.events import publish_on_commit, record_event
+from rackpilot.core.events import record_event
 from workflows.agent_protocol.tokens import session_bind_workflow
-from workflows.groups import workflow_group
-from workflows.logstore import log_lines_insert
 from workflows.models import Action, AgentToken, LogLine, Workflow
 from workflows.services.engine import action_finish, action_start, locked_workflow
+from workflows.services.logs import action_log_store
 from workflows.states import WORKFLOW_UNFINISHED, ActionState, WorkflowState
 
 PROTOCOL_VERSION = 1
@@ -126,19 +125,21 @@ def _machine_refusal(machine: Machine) -> str:
     return ""
 
 
-def agent_next_action(*, token: AgentToken) -> dict[str, Any] | None:
-    """The action this machine's agent should run now (or is running), or None — also when
-    the machine was retired or had workflows turned off after the workflow was created."""
-    machine = _machine_of(token)
+def machine_next_action(*, machine: Machine, token: AgentToken | None = None) -> Action | None:
+    """The action ``machine``'s agent should run now (or is running), or None — also when
+    the machine was retired or had workflows turned off after the workflow was created.
+
+    ``token`` narrows it to what the agent's session may run; an agent without one (Tinkerbell's
+    tink-agent) gets the first unfinished workflow whose next step is its machine's."""
     if _machine_refusal(machine):
         return None
     macs = _machine_macs(machine)
     workflows = Workflow.objects.filter(
         state__in=WORKFLOW_UNFINISHED, tasks__worker__in=macs
     ).distinct()
-    if token.workflow_id is not None:  # a boot session serves the workflow it booted for
-        workflows = workflows.filter(pk=token.workflow_id)
-    elif token.purpose == AgentToken.Purpose.SESSION:
+    if token is not None and token.workflow_id is not None:
+        workflows = workflows.filter(pk=token.workflow_id)  # a boot session's own workflow
+    elif token is not None and token.purpose == AgentToken.Purpose.SESSION:
         # A discovery session: the first workflow an operator or a rule starts on the
         # machine; the session is that workflow's from the first action on.
         workflows = workflows.filter(machine=machine)
@@ -153,9 +154,15 @@ def agent_next_action(*, token: AgentToken) -> dict[str, Any] | None:
         if action is None or action.task.worker not in macs:
             continue  # the next step belongs to another machine's agent
         if action.state in (ActionState.PENDING, ActionState.RUNNING):
-            session_bind_workflow(token=token, workflow=workflow)
-            return action_payload(action)
+            if token is not None:
+                session_bind_workflow(token=token, workflow=workflow)
+            return action
     return None
+
+
+def agent_next_action(*, token: AgentToken) -> dict[str, Any] | None:
+    action = machine_next_action(machine=_machine_of(token), token=token)
+    return None if action is None else action_payload(action)
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -173,9 +180,8 @@ class ActionReport:
     reaction: dict[str, Any] | None = None
 
 
-def _authorized_action(token: AgentToken, action_id: int, *, lock_row: bool) -> Action:
-    """The action, if the token's machine is its worker (optionally row-locked)."""
-    machine = _machine_of(token)
+def _authorized_action(machine: Machine, action_id: int, *, lock_row: bool) -> Action:
+    """The action, if ``machine`` is its worker (optionally row-locked)."""
     queryset = Action.objects.select_related("task__workflow")
     if lock_row:
         queryset = queryset.select_for_update(of=("self",))
@@ -187,22 +193,30 @@ def _authorized_action(token: AgentToken, action_id: int, *, lock_row: bool) -> 
     return action
 
 
-def _locked_action(token: AgentToken, action_id: int) -> tuple[Workflow, Action]:
+def _locked_action(machine: Machine, action_id: int) -> tuple[Workflow, Action]:
     """For state reports: the machine → workflow → action locks, in the engine's order."""
-    action = _authorized_action(token, action_id, lock_row=False)
+    action = _authorized_action(machine, action_id, lock_row=False)
     workflow = locked_workflow(action.task.workflow)
     action = Action.objects.select_for_update().select_related("task").get(pk=action_id)
     return workflow, action
 
 
-@transaction.atomic
 def agent_report_action(*, token: AgentToken, report: ActionReport) -> dict[str, Any]:
-    """Apply the agent's report; returns the action's resulting state (same for a repeat)."""
+    return machine_report_action(machine=_machine_of(token), report=report)
+
+
+@transaction.atomic
+def machine_report_action(
+    *, machine: Machine, report: ActionReport, exit_code_required: bool = True
+) -> dict[str, Any]:
+    """Apply the report of ``machine``'s agent; returns the action's resulting state (the same
+    for a repeat). Tinkerbell's agent reports a failure without its exit code
+    (``exit_code_required=False``)."""
     if report.state not in {ActionState.RUNNING, *FINAL_ACTION_STATES}:
         raise ValidationError({"state": f"'{report.state}' is not a state an agent reports."})
-    if report.state == ActionState.RUNNING and (refusal := _machine_refusal(_machine_of(token))):
+    if report.state == ActionState.RUNNING and (refusal := _machine_refusal(machine)):
         raise MachineRefusesWork(f"{refusal}: no action may start on it")
-    workflow, action = _locked_action(token, report.action_id)
+    workflow, action = _locked_action(machine, report.action_id)
     if report.attempt != action.attempt:
         raise StaleReport(
             f"report for attempt {report.attempt} of action {action.pk}; the current attempt "
@@ -235,7 +249,7 @@ def agent_report_action(*, token: AgentToken, report: ActionReport) -> dict[str,
             raise StaleReport(
                 f"action {action.pk} is {action.state}; a final state follows 'running'"
             )
-        if report.state == ActionState.FAILED and report.exit_code is None:
+        if report.state == ActionState.FAILED and report.exit_code is None and exit_code_required:
             raise ValidationError({"exit_code": "A failed action reports its exit code."})
         action_finish(
             workflow=workflow,
@@ -302,7 +316,7 @@ def agent_upload_logs(
         raise ValidationError({"first_seq": "Sequence numbers start at 1."})
     # Only the action row is locked: it serialises this action's batches (and its seq),
     # and log uploads never wait on workflow or machine changes.
-    action = _authorized_action(token, action_id, lock_row=True)
+    action = _authorized_action(_machine_of(token), action_id, lock_row=True)
     if attempt != action.attempt:
         raise StaleReport(
             f"log lines for attempt {attempt} of action {action.pk}; the current attempt is "
@@ -316,20 +330,5 @@ def agent_upload_logs(
         for i, (stream, timestamp, stamp, text) in enumerate(parsed)
         if first_seq + i > acked
     ]
-    if fresh:
-        log_lines_insert([(action.pk, attempt, q, s, t, x) for q, s, t, _, x in fresh])
-        action.log_seq = fresh[-1][0]
-        action.save(update_fields=["log_seq"])
-        publish_on_commit(
-            workflow_group(action.task.workflow_id),
-            {
-                "type": "log.lines",
-                "action": action.pk,
-                "attempt": attempt,
-                "first_seq": fresh[0][0],
-                "lines": [
-                    {"seq": q, "stream": s, "ts": stamp, "text": x} for q, s, _, stamp, x in fresh
-                ],
-            },
-        )
+    action_log_store(action=action, attempt=attempt, lines=fresh)
     return {"action": action.pk, "attempt": attempt, "acked_seq": action.log_seq}

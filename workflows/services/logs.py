@@ -1,4 +1,5 @@
-"""Log retention: lines of long-finished workflows are pruned in bounded chunks."""
+"""Storing an action's log lines (and publishing them to its viewers), and log retention: lines
+of long-finished workflows are pruned in bounded chunks."""
 
 from __future__ import annotations
 
@@ -9,11 +10,38 @@ from django.db import transaction
 from django.utils import timezone
 
 from rackpilot.core.actors import Actor
-from rackpilot.core.events import record_event
-from workflows.models import LogLine, Workflow
+from rackpilot.core.events import publish_on_commit, record_event
+from workflows.groups import workflow_group
+from workflows.logstore import log_lines_insert
+from workflows.models import Action, LogLine, Workflow
 from workflows.states import WORKFLOW_FINISHED
 
 PRUNE_CHUNK = 10_000
+# (seq, stream, timestamp, the timestamp as shown, text)
+NumberedLine = tuple[int, str, datetime, str, str]
+
+
+def action_log_store(*, action: Action, attempt: int, lines: list[NumberedLine]) -> None:
+    """Store ``lines`` of ``action``'s attempt (one COPY), move its acknowledged seq to the last
+    of them and send them to the workflow's viewers after the commit. The caller holds the
+    action's row lock, so seqs are assigned and stored in order."""
+    if not lines:
+        return
+    log_lines_insert([(action.pk, attempt, q, s, t, x) for q, s, t, _, x in lines])
+    action.log_seq = lines[-1][0]
+    action.save(update_fields=["log_seq"])
+    publish_on_commit(
+        workflow_group(action.task.workflow_id),
+        {
+            "type": "log.lines",
+            "action": action.pk,
+            "attempt": attempt,
+            "first_seq": lines[0][0],
+            "lines": [
+                {"seq": q, "stream": s, "ts": stamp, "text": x} for q, s, _, stamp, x in lines
+            ],
+        },
+    )
 
 
 def logs_prune(*, older_than: datetime | None = None, actor: Actor | None = None) -> int:

@@ -1,0 +1,1 @@
+"""Tinkerbell's agent protocol over gRPC (proto.WorkflowService) for stock tink-agents."""
