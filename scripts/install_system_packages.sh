@@ -20,6 +20,7 @@ PACKAGES=(
     syslinux syslinux-common      # ... and the bootloader it boots from
     nginx-light                   # reference server for the netboot benchmark
     wrk                           # HTTP load generator for the netboot benchmark
+    golang-go golang-github-masterminds-sprig-dev  # Go text/template + Sprig: the oracle the template engine's tests diff against
 )
 
 missing=()

@@ -28,8 +28,8 @@ from .parser import parse as _parse_source
 
 __all__ = ["Template", "TemplateError", "default_function_names", "parse", "render"]
 
-# Go looks up the template's own functions before its builtins; Sprig defines none of the
-# builtin names, so the order only matters for functions a caller passes in.
+# Go looks up the template's own functions before its builtins, so Sprig's "slice" replaces the
+# builtin one (lists only, Sprig's bounds rules), as it does in Tinkerbell.
 _DEFAULT_FUNCS: dict[str, FuncSpec] = {**builtin_functions(), **sprig_functions()}
 
 

@@ -38,7 +38,7 @@ def _index_arg(index: object, cap: int) -> int:
 def _sequence(item: object) -> Sequence[Any] | None:
     if isinstance(item, str):
         # Go indexes and slices strings by byte.
-        return item.encode("utf-8")
+        return item.encode("utf-8", "surrogateescape")
     if isinstance(item, list | tuple | bytes | bytearray):
         return item
     return None
@@ -99,7 +99,7 @@ def go_len(item: object) -> int:
     if item is None:
         raise GoFuncError("len of nil pointer")
     if isinstance(item, str):
-        return len(item.encode("utf-8"))
+        return len(item.encode("utf-8", "surrogateescape"))
     if isinstance(item, list | tuple | Mapping | bytes | bytearray):
         return len(item)
     raise GoFuncError(f"len of type {go_type_name(item)}")

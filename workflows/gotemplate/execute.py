@@ -405,11 +405,13 @@ class Executor:
             return value
         if want is bool and isinstance(value, bool):
             return value
-        if not isinstance(value, bool):
+        # Go assigns only values of exactly the parameter's type: Sprig's int64 results (which
+        # name their Go type) are not ints, and no integer is a float64.
+        if not isinstance(value, bool) and getattr(type(value), "GO_TYPE", None) is None:
             if want is int and isinstance(value, int):
                 return value
-            if want is float and isinstance(value, int | float):
-                return float(value)
+            if want is float and isinstance(value, float):
+                return value
         raise self.error(
             node,
             f"wrong type for value; expected {GO_TYPE_NAMES[want]}; got {go_type_name(value)}",

@@ -152,7 +152,7 @@ def _format_string(value: str, verb: str, spec: _Spec) -> str:
             return _pad(f"`{value}`", spec)
         return _pad(go_quote(value, ascii_only=spec.plus), spec)
     if verb in "xX":
-        data = value.encode("utf-8")
+        data = value.encode("utf-8", "surrogateescape")
         if spec.precision is not None:
             data = data[: spec.precision]
         pieces = [format(byte, "02x" if verb == "x" else "02X") for byte in data]

@@ -18,6 +18,10 @@ _KEY_RANK = {bool: 0, int: 1, float: 1, str: 2}
 
 def go_type_name(value: object) -> str:
     """The Go type a value stands for, as Go spells it in error messages."""
+    # Values of Sprig's other Go types (int64, []string, time.Time...) name their own type.
+    named = getattr(type(value), "GO_TYPE", None)
+    if named is not None:
+        return str(named)
     if value is None:
         return "<nil>"
     if isinstance(value, bool):
@@ -84,6 +88,10 @@ def format_value(value: object) -> str:
         return format_float(value, "g", -1)  # type: ignore[arg-type]
     if value is None:
         return "<nil>"
+    # Go types with a String method (time.Time, time.Duration, *semver.Version) print by it.
+    stringer = getattr(kind, "go_string", None)
+    if stringer is not None:
+        return str(stringer(value))
     if isinstance(value, Mapping):
         items = " ".join(
             f"{format_value(key)}:{format_value(value[key])}" for key in sorted_keys(value)
