@@ -51,11 +51,21 @@ class BuildRecipe(models.Model):
 
 
 class Build(models.Model):
-    """One recipe built for one architecture by a Celery task."""
+    """One recipe built for one architecture by a Celery task, or a released HookOS imported
+    as it was published (no recipe)."""
 
     State = BuildState
 
-    recipe = models.ForeignKey(BuildRecipe, on_delete=models.PROTECT, related_name="builds")
+    class Kind(models.TextChoices):
+        RECIPE = "recipe", "Built from a recipe"
+        HOOKOS = "hookos", "Imported HookOS release"
+
+    recipe = models.ForeignKey(
+        BuildRecipe, on_delete=models.PROTECT, related_name="builds", null=True, blank=True
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.RECIPE)
+    # Where an imported build's files came from (a URL, or the uploaded file's name).
+    source = models.CharField(max_length=1000, blank=True)
     arch = models.CharField(max_length=16, choices=Arch.choices)
     # The recipe as it was when the build was queued: later edits never change a build.
     config = models.TextField(blank=True)
@@ -104,7 +114,14 @@ class Build(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.recipe_id and self.recipe.name} ({self.arch})"
+        return f"#{self.pk} {self.label} ({self.arch})"
+
+    @property
+    def label(self) -> str:
+        """What the build is of: its recipe's name, or "HookOS" for an imported release."""
+        if self.recipe_id is not None and self.recipe is not None:
+            return self.recipe.name
+        return "HookOS" if self.kind == self.Kind.HOOKOS else "-"
 
     @property
     def is_finished(self) -> bool:

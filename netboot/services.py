@@ -44,6 +44,9 @@ class BootTarget:
     vlan_id: int | None = None
     uefi: bool = False
     extra_params: str = ""
+    # Which Hook the default build is: Rackpilot's own ("recipe") or a released HookOS
+    # ("hookos"), whose agent image comes from the kernel command line.
+    hook_kind: str = "recipe"
 
 
 # Arm servers (and qemu's virt board) have a PL011 UART; x86 the 16550 at ttyS0. The last
@@ -95,8 +98,9 @@ def hook_kernel_args(*, target: BootTarget, token: str, discovery: bool = False)
     return " ".join(args)
 
 
-def _default_build(arch: str) -> int:
-    """The default build's id for ``arch``; NetbootRefused when it cannot boot anything."""
+def _default_build(arch: str) -> tuple[int, str]:
+    """The default build's id and kind for ``arch``; NetbootRefused when it cannot boot
+    anything."""
     found = selectors.default_build(arch)
     if found is None:
         raise NetbootRefused(f"no default build for arch {arch}")
@@ -104,7 +108,7 @@ def _default_build(arch: str) -> int:
     missing = sorted({f"vmlinuz-{arch}", f"initramfs-{arch}"} - names)
     if missing:
         raise NetbootRefused(f"the default {arch} build #{build.pk} has no {' or '.join(missing)}")
-    return build.pk
+    return build.pk, build.kind
 
 
 def _hook_script(*, target: BootTarget, token: str, banner: str, discovery: bool = False) -> str:
@@ -137,7 +141,7 @@ def _work_for(machine: Machine) -> tuple[Workflow | None, str]:
 def _machine_hook_script(
     *, machine: Machine, interface: NetworkInterface, workflow: Workflow | None
 ) -> tuple[str, int]:
-    build_id = _default_build(machine.arch)
+    build_id, hook_kind = _default_build(machine.arch)
     _, nonce = boot_nonce_issue(
         machine=machine, workflow=workflow, mac=interface.mac, actor=NETBOOT
     )
@@ -148,6 +152,7 @@ def _machine_hook_script(
         vlan_id=interface.vlan_id,
         uefi=machine.uefi,
         extra_params=machine.kernel_params,
+        hook_kind=hook_kind,
     )
     banner = f"Rackpilot: booting {machine.hostname} ({interface.mac}) into Hook build #{build_id}"
     return _hook_script(target=target, token=nonce, banner=banner), build_id
@@ -169,9 +174,9 @@ def _discovery_script(*, mac: str, ipxe_arch: str | None, platform: str | None) 
     arch = IPXE_BUILD_ARCHES.get(ipxe_arch)
     if arch is None:
         raise NetbootRefused(f"no build for iPXE arch {ipxe_arch!r} (discovery of {mac})")
-    build_id = _default_build(arch)
+    build_id, hook_kind = _default_build(arch)
     token, raw = boot_nonce_issue(machine=None, workflow=None, mac=mac, actor=NETBOOT)
-    target = BootTarget(mac=mac, arch=arch, uefi=platform == "efi")
+    target = BootTarget(mac=mac, arch=arch, uefi=platform == "efi", hook_kind=hook_kind)
     text = _hook_script(
         target=target,
         token=raw,

@@ -318,6 +318,10 @@ TINKERBELL_GRPC_TLS_CERT = env.str("TINKERBELL_GRPC_TLS_CERT", default="")
 TINKERBELL_GRPC_TLS_KEY = env.str("TINKERBELL_GRPC_TLS_KEY", default="")
 # The syslog intake (manage.py tinkerbell_syslog): UDP and TCP on the same port.
 TINKERBELL_SYSLOG_BIND = env.str("TINKERBELL_SYSLOG_BIND", default="0.0.0.0:514")
+# The agent image a released HookOS runs (its kernel argument tink_worker_image=).
+TINKERBELL_WORKER_IMAGE = env.str(
+    "TINKERBELL_WORKER_IMAGE", default="ghcr.io/tinkerbell/tink-agent:latest"
+)
 
 # Discovery: an unknown MAC that PXE boots gets Hook with a discovery token and is enrolled as
 # a `discovered` machine. Off by default: on a shared network it would enrol every machine
@@ -340,6 +344,8 @@ NETBOOT_ARTIFACT_RATE_LIMIT = env.str("NETBOOT_ARTIFACT_RATE_LIMIT", default="60
 # build may go without a heartbeat before it counts as lost with its worker.
 BUILD_CACHE_DIR = Path(env.str("BUILD_CACHE_DIR", default=str(VAR_DIR / "build-cache")))
 BUILD_ARTIFACTS_DIR = Path(env.str("BUILD_ARTIFACTS_DIR", default=str(VAR_DIR / "artifacts")))
+# The largest file an imported HookOS may bring (archive, kernel or initramfs).
+BUILD_IMPORT_MAX_BYTES = env.int("BUILD_IMPORT_MAX_BYTES", default=2 * 1024**3)
 BUILD_STALE_MINUTES = env.int("BUILD_STALE_MINUTES", default=5)
 # A build still queued this long is sent to the workers once more (its message may be lost),
 # and failed if still queued this long after that: keep it above the longest wait a build has

@@ -8,6 +8,8 @@ from rackpilot.core import views as core_views
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("inventory.api.urls")),
     path("", include("workflows.api.urls")),
+    # Before builds': its router would read "import-hookos" as a build's id.
+    path("", include("tinkerbell.api_urls")),
     path("", include("builds.api.urls")),
     path("", include("netboot.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -24,6 +26,7 @@ urlpatterns = [
     # Netboot and metadata first: machines reach them without a login.
     path("", include("netboot.urls")),
     path("", include("workflows.urls")),
+    path("", include("tinkerbell.urls")),
     path("", include("builds.urls")),
     path("", include("netboot.urls_discovery")),
     path("", include("inventory.urls")),

@@ -21,6 +21,9 @@ PACKAGES=(
     nginx-light                   # reference server for the netboot benchmark
     wrk                           # HTTP load generator for the netboot benchmark
     golang-go golang-github-masterminds-sprig-dev  # Go text/template + Sprig: the oracle the template engine's tests diff against
+    protobuf-compiler libprotobuf-dev protoc-gen-go protoc-gen-go-grpc  # a Go client
+    golang-google-grpc-dev golang-google-protobuf-dev golang-google-genproto-dev  # of the gRPC service
+    golang-github-golang-protobuf-1-5-dev
 )
 
 missing=()

@@ -30,8 +30,9 @@ class ArtifactSerializer(serializers.ModelSerializer):
 
 
 class BuildSerializer(serializers.ModelSerializer):
-    recipe = serializers.CharField(source="recipe.name", read_only=True)
-    recipe_id = serializers.IntegerField(read_only=True)
+    # None for an imported HookOS, which has no recipe.
+    recipe = serializers.CharField(source="recipe.name", read_only=True, default=None)
+    recipe_id = serializers.IntegerField(read_only=True, allow_null=True)
     duration = serializers.FloatField(read_only=True, allow_null=True)
     artifacts = ArtifactSerializer(many=True, read_only=True)
 
@@ -41,6 +42,8 @@ class BuildSerializer(serializers.ModelSerializer):
             "id",
             "recipe",
             "recipe_id",
+            "kind",
+            "source",
             "arch",
             "state",
             "progress",

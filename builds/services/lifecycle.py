@@ -44,7 +44,7 @@ def _enqueue_on_commit(build_id: int, task_id: str) -> None:
 
 def _locked(build: Build | int) -> Build:
     pk = build if isinstance(build, int) else build.pk
-    return Build.objects.select_for_update().select_related("recipe").get(pk=pk)
+    return Build.objects.select_for_update(of=("self",)).select_related("recipe").get(pk=pk)
 
 
 def _set_state(build: Build, target: str) -> str:
