@@ -189,7 +189,11 @@ class NetworkInterface(models.Model):
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(4094)]
     )
     hostname = models.CharField(max_length=253, blank=True, validators=[hostname_validator])
-    lease_time = models.PositiveIntegerField(default=86400)
+    # Seconds; DHCP carries a 32-bit lease time, and Tinkerbell files often give 4294967294
+    # (EKS Anywhere's "as long as possible"), past a 32-bit signed column.
+    lease_time = models.PositiveBigIntegerField(
+        default=86400, validators=[MaxValueValidator(4294967295)]
+    )
     dhcp_enabled = models.BooleanField(default=True)
     is_boot = models.BooleanField(default=False, help_text="The interface the machine PXE boots.")
 

@@ -1,7 +1,9 @@
 """The data Tinkerbell gives a template: the hardware map's keys at the top level
 (``.device_1``), ``.Hardware`` (Disks as device paths, Interfaces/Metadata shaped as
-Tinkerbell's Go structs, UserData, VendorData) and ``.hardware`` (the machine as a Tinkerbell
-Hardware document)."""
+Tinkerbell's Go structs, UserData, VendorData), ``.hardware`` (the machine as Tinkerbell's typed
+Hardware object by JSON names, see ``hardware_object``) and ``.references`` (the objects the
+Hardware's ``spec.references`` name, by reference name; a reference with no object is absent,
+so a template using it fails as Tinkerbell's missingkey=error does)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from inventory.models import Machine
-from tinkerbell.formats import hardware_document
+from tinkerbell.formats import RESERVED_KEY, hardware_document
+from tinkerbell.formats.references import REFERENCE_DATA
+from tinkerbell.hardware_object import typed_hardware
 
 
 def _get(mapping: Any, key: str, default: Any = None) -> Any:
@@ -35,6 +39,7 @@ def _go_dhcp(dhcp: Any) -> dict[str, Any] | None:
         "Arch": _get(dhcp, "arch", ""),
         "UEFI": bool(_get(dhcp, "uefi", False)),
         "Hostname": _get(dhcp, "hostname", ""),
+        "DomainName": _get(dhcp, "domain_name", ""),
         "IP": _go_ip(_get(dhcp, "ip")),
         "LeaseTime": _get(dhcp, "lease_time", 0),
         "NameServers": list(_get(dhcp, "name_servers", []) or []),
@@ -131,9 +136,12 @@ def _go_metadata(metadata: Any) -> dict[str, Any]:
 
 
 def template_data(
-    hardware_document: Mapping[str, Any], hardware_map: Mapping[str, str]
+    hardware_document: Mapping[str, Any],
+    hardware_map: Mapping[str, str],
+    references: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What a template sees, as Tinkerbell builds it from a Hardware document + hardware map."""
+    """What a template sees, as Tinkerbell builds it from a Hardware document + hardware map
+    (+ the objects its references name, by reference name)."""
     spec = _get(hardware_document, "spec", {}) or {}
     interfaces = [
         {
@@ -150,8 +158,15 @@ def template_data(
         "VendorData": _get(spec, "vendorData", "") or "",
         "Metadata": _go_metadata(_get(spec, "metadata")),
     }
-    return {**dict(hardware_map), "Hardware": hardware, "hardware": dict(hardware_document)}
+    return {
+        **dict(hardware_map),
+        "Hardware": hardware,
+        "hardware": typed_hardware(hardware_document),
+        "references": dict(references or {}),
+    }
 
 
 def template_data_for_machine(machine: Machine, hardware_map: Mapping[str, str]) -> dict[str, Any]:
-    return template_data(hardware_document(machine=machine), hardware_map)
+    book = (machine.metadata or {}).get(RESERVED_KEY) or {}
+    references = book.get(REFERENCE_DATA) if isinstance(book, dict) else None
+    return template_data(hardware_document(machine=machine), hardware_map, references or {})

@@ -55,6 +55,10 @@ class Workflow(models.Model):
     # Tinkerbell's bootOptions.bootMode "netboot": the BMC sets PXE for the next boot and
     # power-cycles the machine when the workflow is created, so nobody has to press a button.
     boot_into_pxe = models.BooleanField(default=False)
+    # Power jobs from Tinkerbell's custom boot (bootOptions.custombootConfig): "start" is queued
+    # when the workflow is created, "success" when it succeeds; each is the power_job_request
+    # arguments {"action", "boot_device", "persistent"}.
+    boot_power = models.JSONField(default=dict, blank=True)
     rerun_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
     )

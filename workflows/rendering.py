@@ -8,12 +8,12 @@ template line they come from.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workflows.gotemplate import Template as GoTemplate
 from workflows.gotemplate import TemplateError
-from workflows.spec import SpecError, WorkflowSpec, parse_workflow
+from workflows.spec import SpecError, SpecProblem, WorkflowSpec, parse_workflow
 
 if TYPE_CHECKING:
     from inventory.models import Machine
@@ -35,10 +35,17 @@ class TemplateRenderError(Exception):
         super().__init__("; ".join(str(p) for p in problems))
 
 
+# Tinkerbell refuses a rendered template larger than this (a guard against a template that
+# expands into gigabytes); Rackpilot refuses the same ones, with Tinkerbell's wording.
+MAX_RENDERED_BYTES = 256 * 1024
+
+
 @dataclass
 class RenderedWorkflow:
     text: str
     spec: WorkflowSpec
+    # Defaults the workflow took (a missing timeout...), positioned in the template.
+    warnings: list[TemplateProblem] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -78,15 +85,46 @@ def render_workflow(
         raise TemplateRenderError(
             [TemplateProblem(exc.line or 1, exc.column or 1, exc.message)]
         ) from exc
+    _check_size(text, origins)
     try:
         spec = parse_workflow(text)
     except SpecError as exc:
-        problems = []
-        for problem in exc.problems:
-            line, column = _template_position(origins, problem.line, problem.column)
-            problems.append(TemplateProblem(line, column, problem.message))
-        raise TemplateRenderError(problems) from exc
-    return RenderedWorkflow(text=text, spec=spec)
+        raise TemplateRenderError(_positioned(origins, exc.problems)) from exc
+    return RenderedWorkflow(text=text, spec=spec, warnings=_positioned(origins, spec.warnings))
+
+
+def _positioned(
+    origins: list[tuple[int, int]], problems: list[SpecProblem]
+) -> list[TemplateProblem]:
+    placed = []
+    for problem in problems:
+        line, column = _template_position(origins, problem.line, problem.column)
+        placed.append(TemplateProblem(line, column, problem.message))
+    return placed
+
+
+def _check_size(text: str, origins: list[tuple[int, int]]) -> None:
+    """Refuse output over the cap, at the template position that wrote the byte past it."""
+    size = len(text.encode("utf-8", "surrogateescape"))
+    if size <= MAX_RENDERED_BYTES:
+        return
+    written = 0
+    line = 1
+    for number, rendered_line in enumerate(text.split("\n"), start=1):
+        written += len(rendered_line.encode("utf-8", "surrogateescape")) + 1
+        line = number
+        if written > MAX_RENDERED_BYTES:
+            break
+    origin_line, origin_column = _template_position(origins, line, 1)
+    raise TemplateRenderError(
+        [
+            TemplateProblem(
+                origin_line,
+                origin_column,
+                f"rendered template exceeds {MAX_RENDERED_BYTES} bytes ({size} bytes)",
+            )
+        ]
+    )
 
 
 # The data a template sees for a machine. The tinkerbell app, which owns Tinkerbell's shapes,

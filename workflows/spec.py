@@ -25,19 +25,26 @@ _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 IMAGE_REFERENCE = re.compile(rf"^{_NAME}(?::{_TAG})?(?:@{_DIGEST})?$")
 
-WORKFLOW_KEYS = {"version", "name", "global_timeout", "tasks"}
+# ``id`` is written (empty) by EKS Anywhere's generator and means nothing to the engine.
+WORKFLOW_KEYS = {"version", "name", "id", "global_timeout", "tasks"}
 TASK_KEYS = {"name", "worker", "volumes", "environment", "actions"}
 ACTION_KEYS = {
     "name",
     "image",
     "timeout",
     "command",
+    "args",
     "environment",
     "volumes",
     "pid",
+    "namespaces",
     "on-timeout",
     "on-failure",
 }
+NAMESPACE_KEYS = {"pid", "network"}
+# Tinkerbell reads a missing timeout as 0 and never stops such an action; Rackpilot gives every
+# action and the workflow a deadline, so a missing one gets these (and the import says so).
+DEFAULT_ACTION_TIMEOUT = 3600
 
 
 @dataclass
@@ -84,6 +91,9 @@ class WorkflowSpec:
     version: str
     global_timeout: int
     tasks: list[SpecTask]
+    # Defaults taken for what the YAML left out (position and what was assumed); the workflow
+    # is valid, and the Tinkerbell import lists them in its report.
+    warnings: list[SpecProblem] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The shape `render_template --format json` prints: task environment merged into each
@@ -170,6 +180,10 @@ def _load(text: str) -> _Node:
 class _Checker:
     def __init__(self) -> None:
         self.problems: list[SpecProblem] = []
+        self.warnings: list[SpecProblem] = []
+
+    def warning(self, node: _Node, message: str) -> None:
+        self.warnings.append(SpecProblem(node.line, node.column, message))
 
     def problem(self, node: _Node, message: str) -> None:
         self.problems.append(SpecProblem(node.line, node.column, message))
@@ -210,10 +224,18 @@ class _Checker:
         return text
 
     def positive_int(
-        self, mapping: dict[str, tuple[_Node, _Node]], key: str, where: str, parent: _Node
+        self,
+        mapping: dict[str, tuple[_Node, _Node]],
+        key: str,
+        where: str,
+        parent: _Node,
+        *,
+        optional: bool = False,
     ) -> int:
-        if key not in mapping:
-            self.problem(parent, f"{where} has no '{key}' (seconds)")
+        """The value; 0 when it is missing and ``optional`` (the caller picks the default)."""
+        if key not in mapping or (optional and mapping[key][1].value is None):
+            if not optional:
+                self.problem(parent, f"{where} has no '{key}' (seconds)")
             return 0
         node = mapping[key][1]
         value = node.value
@@ -268,8 +290,9 @@ def parse_workflow(text: str) -> WorkflowSpec:
         raise SpecError(check.problems)
     check.unknown_keys(top, WORKFLOW_KEYS, "the workflow")
     name = check.string(top, "name", "the workflow", required=True, parent=root)
-    version = check.string(top, "version", "the workflow", required=True, parent=root)
-    global_timeout = check.positive_int(top, "global_timeout", "the workflow", root)
+    # Tinkerbell never reads the version; it stays for export.
+    version = check.string(top, "version", "the workflow", required=False, parent=root)
+    global_timeout = check.positive_int(top, "global_timeout", "the workflow", root, optional=True)
     tasks: list[SpecTask] = []
     tasks_node = top.get("tasks", (None, None))[1]
     if tasks_node is None or not isinstance(tasks_node.value, list) or not tasks_node.value:
@@ -282,7 +305,21 @@ def parse_workflow(text: str) -> WorkflowSpec:
                 tasks.append(task)
     if check.problems:
         raise SpecError(check.problems)
-    return WorkflowSpec(name=name, version=version, global_timeout=global_timeout, tasks=tasks)
+    if not global_timeout:
+        # The sum of the actions' timeouts: the longest the actions can take one after another.
+        global_timeout = sum(a.timeout for t in tasks for a in t.actions)
+        check.warning(
+            root,
+            f"the workflow has no 'global_timeout'; using {global_timeout} s, the sum of "
+            "its actions' timeouts",
+        )
+    return WorkflowSpec(
+        name=name,
+        version=version,
+        global_timeout=global_timeout,
+        tasks=tasks,
+        warnings=check.warnings,
+    )
 
 
 def _parse_task(check: _Checker, node: _Node, seen: set[str]) -> SpecTask | None:
@@ -332,15 +369,35 @@ def _parse_action(
     image = check.string(action, "image", where, required=True, parent=node)
     if image and not IMAGE_REFERENCE.match(image):
         check.problem(action["image"][1], f"{where}: '{image}' is not a valid image reference")
-    timeout = check.positive_int(action, "timeout", where, node)
+    timeout = check.positive_int(action, "timeout", where, node, optional=True)
+    if not timeout:
+        timeout = DEFAULT_ACTION_TIMEOUT
+        check.warning(node, f"{where} has no 'timeout'; using {DEFAULT_ACTION_TIMEOUT} s")
+    pid = check.string(action, "pid", where, required=False, parent=node)
     return SpecAction(
         name=name,
         image=image,
         timeout=timeout,
-        command=check.string_list(action, "command", where),
+        # The container's arguments follow its command, as a container runtime joins them.
+        command=check.string_list(action, "command", where)
+        + check.string_list(action, "args", where),
         environment=check.environment(action, where),
         volumes=check.string_list(action, "volumes", where),
-        pid=check.string(action, "pid", where, required=False, parent=node),
+        pid=_namespaces_pid(check, action, where) or pid,
         on_timeout=check.string_list(action, "on-timeout", where),
         on_failure=check.string_list(action, "on-failure", where),
+    )
+
+
+def _namespaces_pid(check: _Checker, action: dict[str, tuple[_Node, _Node]], where: str) -> str:
+    """``namespaces.pid``, which wins over ``pid`` as Tinkerbell's server sends it; the network
+    namespace is the agent's to choose (Hook's agent runs actions on the host network)."""
+    if "namespaces" not in action or action["namespaces"][1].value is None:
+        return ""
+    namespaces = check.mapping(action["namespaces"][1], f"{where}.namespaces")
+    if namespaces is None:
+        return ""
+    check.unknown_keys(namespaces, NAMESPACE_KEYS, f"{where}.namespaces")
+    return check.string(
+        namespaces, "pid", f"{where}.namespaces", required=False, parent=action["namespaces"][1]
     )

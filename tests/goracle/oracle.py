@@ -107,12 +107,18 @@ def go_oracle() -> Path:
         pytest.skip(f"Go oracle unavailable: {problem}")
 
 
-def render_in_go(cases: Sequence[tuple[str, object]]) -> list[GoResult]:
-    """Render each (template, data) pair with Go; one process for the whole batch."""
+def render_in_go(
+    cases: Sequence[tuple[str, object]], *, tinkerbell: bool = False
+) -> list[GoResult]:
+    """Render each (template, data) pair with Go; one process for the whole batch. With
+    ``tinkerbell`` the data's ``Hardware`` becomes Tinkerbell's Go structs and the output is
+    capped at 256 KiB, as Tinkerbell renders workflow templates."""
     if not cases:
         return []
     binary = go_oracle()
-    payload = json.dumps([{"template": source, "data": data} for source, data in cases])
+    payload = json.dumps(
+        [{"template": source, "data": data, "tinkerbell": tinkerbell} for source, data in cases]
+    )
     result = subprocess.run(
         [str(binary)],
         input=payload.encode(),

@@ -59,7 +59,16 @@ def test_template_data_keeps_the_hardware_document_under_lower_case_hardware() -
 
     assert render("{{ .hardware.spec.metadata.instance.hostname }}", data) == "sm01"
     assert render("{{ .hardware.metadata.labels.rack }}", data) == "b07"
-    assert data["hardware"] == sm01()
+    # Tinkerbell's typed object by JSON names: the struct-valued fields Go's omitempty keeps
+    # are there ({}), creationTimestamp is null, and zero values omitempty drops are gone.
+    hardware = data["hardware"]
+    assert hardware["status"] == {}
+    assert hardware["spec"]["auto"] == {}
+    assert hardware["metadata"]["creationTimestamp"] is None
+    assert hardware["spec"]["disks"] == sm01()["spec"]["disks"]
+    assert hardware["spec"]["metadata"]["instance"]["allow_pxe"] is True
+    assert "always_pxe" not in hardware["spec"]["metadata"]["instance"]
+    assert hardware["spec"]["bmcRef"] == sm01()["spec"]["bmcRef"]
 
 
 def test_empty_go_struct_fields_are_zero_values_not_missing_keys() -> None:
@@ -271,24 +280,39 @@ def test_bad_image_reference_is_reported_at_the_image() -> None:
     ]
 
 
-def test_missing_timeout_is_reported_at_the_action() -> None:
+def warnings(body: str) -> list[tuple[int, int, str]]:
+    rendered = render_workflow(body, sm01_data())
+    return [(w.line, w.column, w.message) for w in rendered.warnings]
+
+
+def test_missing_timeout_takes_the_default_with_a_warning_at_the_action() -> None:
     body = (
         HEAD
         + RANGE_OVER_DISKS
         + ACTION.format(name="write", extra="").replace("        timeout: 60\n", "")
     )
 
-    assert problems(body) == [(13, 9, "action 'write' has no 'timeout' (seconds)")]
+    assert warnings(body) == [(13, 9, "action 'write' has no 'timeout'; using 3600 s")]
+    assert render_workflow(body, sm01_data()).tasks[0].actions[-1].timeout == 3600
 
 
-def test_missing_global_timeout_is_reported_at_the_start_of_the_workflow() -> None:
+def test_missing_global_timeout_is_the_sum_of_the_actions_with_a_warning() -> None:
     body = (
         "{{/*\n  Installs Ubuntu; global_timeout comes from the caller.\n*/ -}}\n"
         + HEAD.replace("global_timeout: 600\n", "")
         + ACTION.format(name="write", extra="")
     )
+    rendered = render_workflow(body, sm01_data())
 
-    assert problems(body) == [(4, 1, "the workflow has no 'global_timeout' (seconds)")]
+    assert rendered.global_timeout == sum(a.timeout for t in rendered.tasks for a in t.actions)
+    assert warnings(body) == [
+        (
+            4,
+            1,
+            f"the workflow has no 'global_timeout'; using {rendered.global_timeout} s, the sum "
+            "of its actions' timeouts",
+        )
+    ]
 
 
 def test_unknown_key_is_reported_at_the_key() -> None:

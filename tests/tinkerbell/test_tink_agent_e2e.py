@@ -53,7 +53,7 @@ tasks:
 """
 
 
-def _wait(condition: Any, timeout: float = 60.0) -> None:
+def _wait(condition: Any, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -88,7 +88,7 @@ def test_a_workflow_runs_on_the_stand_in_through_a_grpc_server_restart(
         # ... the action ends while it is away: the final report cannot get through ...
         _wait(lambda: "sleep-a-while" in agent.ran and agent.unavailable >= 1)
         grpc_server.start()  # ... until it comes back
-        runner.join(timeout=120)
+        runner.join(timeout=240)
         assert not runner.is_alive(), grpc_server.output()
     finally:
         agent.stop.set()

@@ -388,9 +388,9 @@ BAD_DOCUMENTS = {
         "Hardware (expected tinkerbell.org/v1alpha1)",
     ),
     "missing name": (_set("metadata.name", None), "document 1: metadata.name: required"),
-    "no interfaces": (
-        _set("spec.interfaces", []),
-        "document 1 (sm01): spec.interfaces: a Hardware needs at least one interface",
+    "interfaces not a list": (
+        _set("spec.interfaces", "eth0"),
+        "document 1 (sm01): spec.interfaces: expected a list, got 'eth0'",
     ),
     "mac twice in one document": (
         _set("spec.interfaces[1].dhcp.mac", "3C:EC:EF:4A:10:02"),

@@ -153,7 +153,7 @@ def test_dry_run_reports_the_workflow_and_writes_nothing(actor):
     assert counts() == (0, 0, 0)
 
 
-def test_unsupported_boot_options_are_ignored_with_a_warning(actor, ready_machine, stored_template):
+def test_iso_boot_is_refused_naming_the_fields(actor, ready_machine, stored_template):
     document = workflow_document(
         "r630-11-install",
         {
@@ -163,13 +163,31 @@ def test_unsupported_boot_options_are_ignored_with_a_warning(actor, ready_machin
         },
     )
 
+    errors = refusal(dump(document), actor)
+
+    assert [e.split(": ")[1] for e in errors] == [
+        "spec.bootOptions.isoURL",
+        "spec.bootOptions.bootMode",
+    ]
+    assert all("virtual media" in e for e in errors)
+    assert not Workflow.objects.exists()
+
+
+def test_unknown_boot_options_are_ignored_with_a_warning(actor, ready_machine, stored_template):
+    document = workflow_document(
+        "r630-11-install",
+        {
+            "templateRef": "debian-bookworm",
+            "hardwareRef": "r630-11",
+            "bootOptions": {"toggleNetboot": True},
+        },
+    )
+
     result = import_documents(text=dump(document), actor=actor)
 
     assert result.warnings == [
-        "document 1 (r630-11-install): spec.bootOptions.bootMode: not supported; ignored "
-        "(Rackpilot netboots by allow_pxe)",
-        "document 1 (r630-11-install): spec.bootOptions.isoURL: not supported; ignored "
-        "(Rackpilot netboots by allow_pxe)",
+        "document 1 (r630-11-install): spec.bootOptions.toggleNetboot: not a boot option "
+        "Rackpilot knows; ignored",
     ]
     assert Workflow.objects.get().disable_pxe_on_success is False
 
@@ -270,10 +288,11 @@ def test_workflow_fields_are_checked(actor):
 
     assert errors == [
         "document 1 (odd): spec.templateRef: expected a string, got ['x']",
-        "document 1 (odd): spec.hardwareRef: required",
         "document 1 (odd): spec.hardwareMap.device_1: expected a string (quote it), got 7",
         "document 1 (odd): spec.disabled: Rackpilot has no disabled workflows; leave the "
         "document out",
+        "document 1 (odd): spec.hardwareRef: required here: no spec.hardwareMap value is the "
+        "MAC of an interface or the agentID of a Hardware in Rackpilot or in this file",
     ]
 
 

@@ -151,7 +151,6 @@ def test_each_problem_gets_its_own_line(tmp_path: Path) -> None:
 
     assert lines == [
         f"{template}:3:1: unknown key 'global_timeouts' in the workflow",
-        f"{template}:1:1: the workflow has no 'global_timeout' (seconds)",
         f"{template}:14:9: unknown key 'retries' in action 'w'",
     ]
 

@@ -9,8 +9,15 @@ Each kind has a handler in ``KINDS``; ``Hardware`` is the first, and later kinds
 - ``hardware``: Hardware documents into the inventory (how their fields map to columns), and
   the ``Hardware`` kind, registered when this package is imported.
 - ``hardware_export``: machines out as Hardware documents (what differs from the imported one).
+- ``references``: Secrets and ConfigMaps of the same import, read by Hardware references.
+- ``bmc_machines``: Rufio's BMC ``Machine`` documents into machines' BMCs.
+- ``workflow_kinds`` / ``boot_options``: Template and Workflow documents.
+- ``workflow_export``: a workflow out as a Workflow document with its status.
 """
 
+# Importing these registers the kinds other documents read: Secret, ConfigMap, Rufio's Machine.
+from tinkerbell.formats import bmc_machines as bmc_machines
+from tinkerbell.formats import references as references
 from tinkerbell.formats.documents import (
     API_VERSION,
     KINDS,

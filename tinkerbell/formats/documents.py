@@ -87,7 +87,7 @@ class _Rollback(Exception):
 class ImportedObject:
     kind: str
     name: str
-    action: str  # "created" | "updated" | "unchanged"
+    action: str  # "created" | "updated" | "unchanged" | "read" (a Secret another one used)
 
     def __str__(self) -> str:
         return f"{self.action} {self.kind} {self.name}"
@@ -125,10 +125,25 @@ class Document:
 
 
 class ImportContext:
-    """What the documents checked so far claim (names, MACs, machines), to catch clashes."""
+    """What the documents checked so far claim (names, MACs, machines), to catch clashes, and
+    every document of the import, so that one can read another (a Hardware the Secret its
+    references name, a BMC Machine its credentials)."""
 
-    def __init__(self) -> None:
+    def __init__(self, documents: list[Document] | None = None) -> None:
         self._claims: dict[tuple[str, Any], tuple[Document, str]] = {}
+        self.documents = documents or []
+
+    def find(self, kind: str, name: str, namespace: str = "") -> Document | None:
+        """The document of ``kind`` named ``name``; with a namespace, one in it (or in none)."""
+        for doc in self.documents:
+            body = doc.body if isinstance(doc.body, dict) else {}
+            if body.get("kind") != kind or doc.name != name:
+                continue
+            meta = body.get("metadata") or {}
+            theirs = meta.get("namespace") if isinstance(meta, dict) else None
+            if not namespace or not theirs or theirs == namespace:
+                return doc
+        return None
 
     def claim(self, key: tuple[str, Any], doc: Document, path: str) -> str | None:
         """Record the claim; if someone already holds ``key``, say who instead."""
@@ -231,7 +246,8 @@ def _not_json(value: Any, path: str) -> Iterator[tuple[str, str]]:
 
 
 def parse_documents(text: str) -> list[Document]:
-    """Non-empty documents of a YAML stream; a ``List`` contributes each of its items."""
+    """Non-empty documents of a YAML stream; a ``List`` contributes each of its items, and so
+    does a bare YAML list of documents (the file backend's format)."""
     documents: list[Document] = []
     errors: list[str] = []
     try:
@@ -239,6 +255,15 @@ def parse_documents(text: str) -> list[Document]:
         bodies = (body for body in yaml.load_all(text, Loader=_Loader) if body is not None)
         for number, body in enumerate(bodies, start=1):
             doc = Document(label=f"document {number}", body=body)
+            if isinstance(body, list):
+                for index, item in enumerate(body):
+                    listed = Document(label=f"{doc.label} [{index}]", body=item)
+                    if not isinstance(item, dict):
+                        errors.append(f"{listed.label}: expected a mapping with apiVersion, kind")
+                        continue
+                    errors.extend(f"{listed.where}: {p}: {m}" for p, m in _not_json(item, ""))
+                    documents.append(listed)
+                continue
             if not isinstance(body, dict):
                 errors.append(f"{doc.label}: expected a mapping with apiVersion, kind, metadata")
                 continue
@@ -275,25 +300,39 @@ def dump_documents(documents: Iterable[dict[str, Any]]) -> str:
 # --- import --------------------------------------------------------------------------------------
 
 
+class _NotOurs(Exception):
+    """A document of a kind Rackpilot does not read (a Pod, a cluster-api Machine...)."""
+
+
+def _group(api_version: object) -> str:
+    return api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
+
+
 def _check_envelope(doc: Document) -> KindHandler:
     problems: list[tuple[str, str]] = []
     if not isinstance(doc.body, dict):
         raise DocumentProblems([("", "expected a mapping with apiVersion, kind, metadata")])
     kind = doc.body.get("kind")
-    handler = KINDS.get(kind) if isinstance(kind, str) else None
-    if handler is None:
-        supported = ", ".join(sorted(KINDS))
-        message = f"{kind!r} is not supported (supported: {supported})" if kind else "required"
-        problems.append(("kind", message))
     api_version = doc.body.get("apiVersion")
-    if handler is not None and api_version != handler.api_version:
+    handler = KINDS.get(kind) if isinstance(kind, str) else None
+    ours = _group(api_version) == _group(API_VERSION)
+    if not kind:
+        problems.append(("kind", "required"))
+    elif not api_version:
+        problems.append(("apiVersion", "required"))
+    elif handler is None or _group(api_version) != _group(handler.api_version):
+        if not ours:
+            raise _NotOurs
+        supported = ", ".join(sorted(k for k, h in KINDS.items() if h.api_version == API_VERSION))
+        problems.append(("kind", f"{kind!r} is not supported (supported: {supported})"))
+        handler = None
+    elif api_version != handler.api_version:
         problems.append(
             (
                 "apiVersion",
                 f"{api_version!r} is not supported for {handler.kind} "
-                f"(expected {handler.api_version})"
-                if api_version
-                else "required",
+                f"(expected {handler.api_version}): Rackpilot supports "
+                f"{handler.api_version} only, and {api_version} has another schema",
             )
         )
     if doc.name is None:
@@ -319,7 +358,7 @@ def import_documents(*, text: str, actor: Actor, dry_run: bool = False) -> Impor
     documents = parse_documents(text)
     if not documents:
         raise TinkerbellImportError(["no documents found"])
-    context = ImportContext()
+    context = ImportContext(documents)
     warnings: list[str] = []
     errors: list[str] = []
     objects: list[ImportedObject] = []
@@ -331,6 +370,10 @@ def import_documents(*, text: str, actor: Actor, dry_run: bool = False) -> Impor
                     handler = _check_envelope(doc)
                     step = handler.plan(doc, context, partial(_note, warnings, doc))
                     steps.append((handler.apply_order, position, doc, step))
+                except _NotOurs:
+                    kind = doc.body.get("kind")
+                    _note(warnings, doc, f"{doc.body.get('apiVersion')} {kind}: not a kind "
+                          "Rackpilot reads; ignored")  # fmt: skip
                 except DocumentProblems as exc:
                     errors.extend(_lines(doc, exc))
             if errors:

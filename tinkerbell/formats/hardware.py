@@ -13,6 +13,8 @@ Hardware fields with a column in the inventory:
                                          name_servers, time_servers, vlan_id (an int here);
                                          dhcp_enabled = not disableDhcp; is_boot = (i == 0)
   spec.disks[].device                    Disk.device
+  spec.references                        kept as written; the Secret/ConfigMap each one names, when
+                                         the same import has it, kept for templates (references.py)
 Everything else (namespace, labels, annotations, bmcRef, tinkVersion, resources, osie, ip.family,
 per-interface netboot flags, the order of interfaces and disks, fields of newer Tinkerbell
 releases) is kept in ``Machine.metadata["_tinkerbell"]`` so that export gives the document back.
@@ -47,6 +49,7 @@ from tinkerbell.formats.documents import (
     register_kind,
 )
 from tinkerbell.formats.hardware_export import hardware_document
+from tinkerbell.formats.references import REFERENCE_DATA, namespace_of, resolve_references
 
 DEFAULT_ARCH = Machine.Arch.X86_64.value
 DEFAULT_LEASE_TIME = NetworkInterface._meta.get_field("lease_time").default
@@ -211,9 +214,8 @@ def _read_hardware(doc: Document, r: _Reader) -> _HardwarePlan:
         "ipxe_script": "",
     }
     plan = _HardwarePlan(doc=doc, machine=machine, nics=[], disks=[])
-    raw_nics = r.take(spec, "interfaces", "spec.interfaces", list, required=True) or []
-    if not raw_nics and not any(path == "spec.interfaces" for path, _ in r.problems):
-        r.error("spec.interfaces", "a Hardware needs at least one interface (with dhcp.mac)")
+    # Optional, as in Tinkerbell's CRD: a machine without one is kept, but cannot netboot.
+    raw_nics = r.take(spec, "interfaces", "spec.interfaces", list) or []
     records: list[dict[str, Any]] = []
     first: dict[str, Any] | None = None
     for index, raw in enumerate(raw_nics):
@@ -384,6 +386,17 @@ class HardwareKind:
     def plan(self, doc: Document, context: ImportContext, warn: Callable[[str], None]) -> Step:
         reader = _Reader(warn)
         plan = _read_hardware(doc, reader)
+        spec = doc.body.get("spec")
+        references = resolve_references(
+            spec.get("references") if isinstance(spec, dict) else None,
+            namespace_of(doc),
+            context,
+            warn,
+        )
+        if references:
+            plan.machine["metadata"][RESERVED_KEY][REFERENCE_DATA] = references
+        if not plan.nics:
+            warn("spec.interfaces: none; the machine is kept but cannot netboot without one")
         if not reader.problems:
             _match_hardware(plan, context, reader)
         if reader.problems:

@@ -123,7 +123,7 @@ def hardware_document(*, machine: Machine) -> dict[str, Any]:
     devices = {disk.device for disk in machine.disks.all()}
     disks = [rec for rec in book.get("disks", []) if rec.get("device") in devices]
     disks += [{"device": d} for d in sorted(devices - {rec["device"] for rec in disks})]
-    spec: dict[str, Any] = {"interfaces": interfaces}
+    spec: dict[str, Any] = {"interfaces": interfaces} if interfaces else {}
     if disks:
         spec["disks"] = disks
     if metadata:

@@ -4,11 +4,12 @@
             spec.data                        Template.body, verbatim; its Go template syntax
                                              is checked before anything is written
   Workflow  spec.templateRef                 the Template (in Rackpilot or earlier in the file)
-            spec.hardwareRef                 the machine, by hostname (likewise)
+            spec.hardwareRef                 the machine, by hostname (likewise); without it,
+                                             the machine a hardwareMap value names (device_1
+                                             first): an interface's MAC or a Hardware agentID
             spec.hardwareMap                 Workflow.hardware_map (default: device_1 is the
-                                             boot interface's MAC)
-            spec.bootOptions.toggleAllowNetboot  turn netboot off after success
-            spec.bootOptions.bootMode: netboot   power-cycle into PXE through the BMC
+                                             boot interface's MAC); every key is kept
+            spec.bootOptions                 see boot_options.py
 
 A Workflow document always creates a new workflow: it is one run on one machine, and the
 machine must not have an unfinished one. Template positions in problems are line:column within
@@ -25,11 +26,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from inventory.models import Machine
+from inventory.fields import normalize_mac
+from inventory.models import Machine, NetworkInterface
 from inventory.power.services import PowerBusyError
 from rackpilot.core.actors import Actor
+from tinkerbell.formats.boot_options import BootPlan, read_boot_options
 from tinkerbell.formats.documents import (
     API_VERSION,
+    RESERVED_KEY,
     Document,
     DocumentProblems,
     ImportContext,
@@ -118,8 +122,8 @@ class _WorkflowPlan:
     template: str
     hostname: str
     hardware_map: dict[str, str]
-    disable_pxe_on_success: bool
-    boot_into_pxe: bool = False
+    boot: BootPlan
+    warn: Callable[[str], None]
 
 
 def _unfinished(hostname: str) -> Workflow | None:
@@ -134,8 +138,7 @@ def _read_workflow(doc: Document, reader: _Reader, warn: Callable[[str], None]) 
     body = copy.deepcopy(doc.body)
     spec = reader.take(body, "spec", "spec", dict, required=True) or {}
     template = reader.take(spec, "templateRef", "spec.templateRef", str, required=True) or ""
-    # Tinkerbell can find the machine from the map's MACs; Rackpilot asks for it by name.
-    hostname = reader.take(spec, "hardwareRef", "spec.hardwareRef", str, required=True) or ""
+    hostname = reader.take(spec, "hardwareRef", "spec.hardwareRef", str) or ""
     mapping = reader.take(spec, "hardwareMap", "spec.hardwareMap", dict) or {}
     for key, value in mapping.items():
         if not isinstance(value, str):
@@ -143,25 +146,76 @@ def _read_workflow(doc: Document, reader: _Reader, warn: Callable[[str], None]) 
             reader.error(f"spec.hardwareMap.{key}", f"expected a string (quote it), got {value!r}")
     if reader.take(spec, "disabled", "spec.disabled", bool):
         reader.error("spec.disabled", "Rackpilot has no disabled workflows; leave the document out")
-    # bootOpts is the name in releases before the tinkerbell/tinkerbell monorepo.
-    boot_path = "spec.bootOptions" if "bootOptions" in spec else "spec.bootOpts"
-    boot = reader.take(spec, boot_path.removeprefix("spec."), boot_path, dict) or {}
-    toggle = reader.take(boot, "toggleAllowNetboot", f"{boot_path}.toggleAllowNetboot", bool)
-    mode = reader.take(boot, "bootMode", f"{boot_path}.bootMode", str)
-    if mode not in (None, "", "netboot"):
-        # Tinkerbell's iso/customboot modes boot media Rackpilot does not serve.
-        warn(f"{boot_path}.bootMode: not supported; ignored (Rackpilot netboots by allow_pxe)")
-    for key in boot:
-        warn(f"{boot_path}.{key}: not supported; ignored (Rackpilot netboots by allow_pxe)")
-    _ignore_unknown(spec, WORKFLOW_SPEC_KEYS, "Workflow", warn)
+    boot = read_boot_options(spec, reader, warn)
+    _ignore_unknown(spec, WORKFLOW_SPEC_KEYS | {"bootOpts"}, "Workflow", warn)
     return _WorkflowPlan(
         name=doc.name or "",
         template=template,
         hostname=hostname,
         hardware_map=dict(mapping),
-        disable_pxe_on_success=bool(toggle),
-        boot_into_pxe=mode == "netboot",
+        boot=boot,
+        warn=warn,
     )
+
+
+def _mac(value: str) -> str | None:
+    try:
+        return normalize_mac(value)
+    except ValidationError:
+        return None  # an agent id, not a MAC
+
+
+def _named_in_file(value: str, context: ImportContext) -> str | None:
+    """The Hardware of this import that ``value`` names by a MAC or its agentID."""
+    for doc in context.documents:
+        spec = doc.body.get("spec") if isinstance(doc.body, dict) else None
+        if doc.body.get("kind") != HARDWARE_KEY or not isinstance(spec, dict):
+            continue
+        if spec.get("agentID") == value:
+            return doc.name
+        for nic in spec.get("interfaces") or []:
+            dhcp = nic.get("dhcp") if isinstance(nic, dict) else None
+            mac = dhcp.get("mac") if isinstance(dhcp, dict) else None
+            if isinstance(mac, str) and _mac(value) and _mac(mac) == _mac(value):
+                return doc.name
+    return None
+
+
+def _named_in_inventory(value: str) -> str | None:
+    mac = _mac(value)
+    nic = (
+        NetworkInterface.objects.filter(mac=mac).select_related("machine").first() if mac else None
+    )
+    if nic is not None:
+        return nic.machine.hostname
+    lookup = {f"metadata__{RESERVED_KEY}__spec__agentID": value}
+    machine = Machine.objects.filter(**lookup).order_by("pk").first()
+    return machine.hostname if machine is not None else None
+
+
+def _machine_from_map(plan: _WorkflowPlan, context: ImportContext, r: _Reader) -> None:
+    """Without hardwareRef, the machine a hardwareMap value names, device_1 first."""
+    values = sorted(plan.hardware_map.items(), key=lambda item: item[0] != "device_1")
+    for _, value in values:
+        if isinstance(value, str) and value:
+            hostname = _named_in_file(value, context) or _named_in_inventory(value)
+            if hostname:
+                plan.hostname = hostname
+                return
+    r.error(
+        "spec.hardwareRef",
+        "required here: no spec.hardwareMap value is the MAC of an interface or the agentID "
+        "of a Hardware in Rackpilot or in this file",
+    )
+
+
+def worker_machines(ids: Any) -> dict[str, Machine]:
+    """Machines by their Tinkerbell agentID (the engine asks for workers that are no MAC)."""
+    found: dict[str, Machine] = {}
+    lookup = f"metadata__{RESERVED_KEY}__spec__agentID__in"
+    for machine in Machine.objects.filter(**{lookup: list(ids)}).prefetch_related("interfaces"):
+        found.setdefault(machine.metadata[RESERVED_KEY]["spec"]["agentID"], machine)
+    return found
 
 
 def _check_references(
@@ -178,6 +232,8 @@ def _check_references(
             "spec.templateRef",
             f"no Template {plan.template!r} in Rackpilot or earlier in this file",
         )
+    if not plan.hostname:
+        _machine_from_map(plan, context, r)
     if not plan.hostname:
         return
     if not (
@@ -202,6 +258,7 @@ def _check_references(
 
 _WORKFLOW_PATHS = {
     "boot_into_pxe": "spec.bootOptions.bootMode",
+    "boot_power": "spec.bootOptions.custombootConfig",
     "template": "spec.templateRef",
     "machine": "spec.hardwareRef",
     "hardware_map": "spec.hardwareMap",
@@ -222,13 +279,15 @@ def _apply_workflow(plan: _WorkflowPlan, actor: Actor) -> ImportedObject:
             machine=machine,
             actor=actor,
             hardware_map=plan.hardware_map or None,
-            disable_pxe_on_success=plan.disable_pxe_on_success,
-            boot_into_pxe=plan.boot_into_pxe,
+            disable_pxe_on_success=plan.boot.disable_pxe_on_success,
+            enable_pxe_at_start=plan.boot.enable_pxe_at_start,
+            boot_into_pxe=plan.boot.boot_into_pxe,
+            boot_power=plan.boot.boot_power,
         )
     except MachineBusy as exc:
         raise DocumentProblems([("spec.hardwareRef", str(exc))]) from exc
     except PowerBusyError as exc:
-        raise DocumentProblems([("spec.bootOptions.bootMode", str(exc))]) from exc
+        raise DocumentProblems([(f"{plan.boot.path}.bootMode", str(exc))]) from exc
     except ValidationError as exc:
         items = getattr(exc, "message_dict", {"__all__": exc.messages})
         problems = []
@@ -240,11 +299,18 @@ def _apply_workflow(plan: _WorkflowPlan, actor: Actor) -> ImportedObject:
                     message = f"rendering {template.name} for {machine.hostname}: {message}"
                 problems.append((path, message))
         raise DocumentProblems(problems) from exc
+    for warning in workflow_warnings(workflow):
+        plan.warn(f"rendering {template.name}: {warning}")
     return ImportedObject(
         kind="Workflow",
         name=f"{plan.name} (#{workflow.pk} on {machine.hostname})",
         action="created",
     )
+
+
+def workflow_warnings(workflow: Workflow) -> list[str]:
+    """The defaults the rendered workflow took (kept in its spec by the engine)."""
+    return [str(w) for w in workflow.spec.get("warnings", [])] if workflow.spec else []
 
 
 class WorkflowKind:

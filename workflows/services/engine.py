@@ -98,6 +98,28 @@ def _power_cycle_into_pxe(workflow: Workflow, *, actor: Actor) -> None:
         raise ValidationError({"boot_into_pxe": exc.messages}) from exc
 
 
+def _warnings(rendered: RenderedWorkflow) -> dict[str, Any]:
+    return {"warnings": [str(w) for w in rendered.warnings]} if rendered.warnings else {}
+
+
+def _boot_power_job(workflow: Workflow, phase: str, *, actor: Actor) -> None:
+    """Queue the custom-boot power job of ``phase`` ("start" or "success"), if there is one."""
+    job = workflow.boot_power.get(phase) if isinstance(workflow.boot_power, dict) else None
+    if not job:
+        return
+    try:
+        power_job_request(
+            machine=workflow.machine,
+            action=job["action"],
+            boot_device=job.get("boot_device", ""),
+            persistent=bool(job.get("persistent")),
+            actor=actor,
+            reason=f"custom boot ({phase}) of workflow #{workflow.pk}",
+        )
+    except ValidationError as exc:
+        raise ValidationError({"boot_power": exc.messages}) from exc
+
+
 def _workflow_from_plan(
     plan: WorkflowPlan,
     *,
@@ -105,6 +127,8 @@ def _workflow_from_plan(
     disable_pxe_on_success: bool,
     rerun_of: Workflow | None,
     boot_into_pxe: bool = False,
+    enable_pxe_at_start: bool = False,
+    boot_power: dict[str, Any] | None = None,
 ) -> Workflow:
     rendered = plan.rendered
     workflow = Workflow.objects.create(
@@ -113,14 +137,19 @@ def _workflow_from_plan(
         hardware_map=plan.hardware_map,
         template_body=plan.template.body,
         rendered=rendered.text,
-        spec=rendered.as_json(),
+        # Defaults the rendering took (a missing timeout...), for the import's report.
+        spec={**rendered.as_json(), **_warnings(rendered)},
         global_timeout=rendered.global_timeout,
         disable_pxe_on_success=disable_pxe_on_success,
         boot_into_pxe=boot_into_pxe,
+        boot_power=boot_power or {},
         rerun_of=rerun_of,
         created_by_id=actor.user_id,
     )
     _create_tasks_and_actions(workflow, rendered)
+    if enable_pxe_at_start and not plan.machine.allow_pxe:
+        # Tinkerbell's toggleAllowNetboot: netboot on for the run, off again after success.
+        inventory_services.machine_update(machine=plan.machine, actor=actor, allow_pxe=True)
     record_event(
         actor=actor,
         verb="workflow.created",
@@ -131,6 +160,7 @@ def _workflow_from_plan(
     )
     if boot_into_pxe:
         _power_cycle_into_pxe(workflow, actor=actor)
+    _boot_power_job(workflow, "start", actor=actor)
     _announce_work(workflow)
     _publish_state(workflow)
     return workflow
@@ -146,7 +176,10 @@ def workflow_create(
     disable_pxe_on_success: bool = False,
     boot_into_pxe: bool = False,
     rerun_of: Workflow | None = None,
+    enable_pxe_at_start: bool = False,
+    boot_power: dict[str, Any] | None = None,
 ) -> Workflow:
+    """``boot_power``: Workflow.boot_power, power jobs queued at the start and on success."""
     machine = lock(machine)
     plan = workflow_plan(template=template, machine=machine, hardware_map=hardware_map)
     return _workflow_from_plan(
@@ -155,6 +188,8 @@ def workflow_create(
         disable_pxe_on_success=disable_pxe_on_success,
         boot_into_pxe=boot_into_pxe,
         rerun_of=rerun_of,
+        enable_pxe_at_start=enable_pxe_at_start,
+        boot_power=boot_power,
     )
 
 
@@ -364,6 +399,19 @@ def workflow_end(
         _machine_to(machine, final, actor=actor, reason=f"workflow #{workflow.pk} {target}")
     if target == WorkflowState.SUCCESS and workflow.disable_pxe_on_success and machine.allow_pxe:
         inventory_services.machine_update(machine=machine, actor=actor, allow_pxe=False)
+    if target == WorkflowState.SUCCESS and workflow.boot_power.get("success"):
+        try:
+            with transaction.atomic():  # a refused job leaves nothing half-written
+                _boot_power_job(workflow, "success", actor=actor)
+        except (ValidationError, ConflictError) as exc:
+            # The workflow did succeed: the power job that was to follow it is what failed.
+            record_event(
+                actor=actor,
+                verb="workflow.boot_power_failed",
+                obj=workflow,
+                machine=workflow.machine_id,
+                message=_refusal_text(exc),
+            )
     _publish_state(workflow, action)
 
 
@@ -541,5 +589,6 @@ def workflow_rerun(*, workflow: Workflow, actor: Actor) -> Workflow:
         hardware_map=workflow.hardware_map,
         disable_pxe_on_success=workflow.disable_pxe_on_success,
         boot_into_pxe=workflow.boot_into_pxe,
+        boot_power=workflow.boot_power,
         rerun_of=workflow,
     )

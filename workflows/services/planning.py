@@ -6,10 +6,12 @@ Nothing here writes, so a bulk start can check every machine before it creates a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
+from inventory.fields import normalize_mac
 from inventory.models import BMC, Machine, NetworkInterface
 from inventory.power.services import power_check_idle
 from inventory.states import MachineState
@@ -58,6 +60,64 @@ def _render(template: Template, machine: Machine, hardware_map: dict[str, str]) 
         return render_for_machine(body=template.body, machine=machine, hardware_map=hardware_map)
     except TemplateRenderError as exc:
         raise ValidationError({"template": [str(problem) for problem in exc.problems]}) from exc
+
+
+# Agent ids other than a MAC that name a machine (Tinkerbell's Hardware spec.agentID): the
+# tinkerbell app sets it from its AppConfig.ready. Takes the ids, returns {id: machine}.
+WorkerIds = Callable[[Iterable[str]], dict[str, Machine]]
+_worker_ids: WorkerIds | None = None
+
+
+def register_worker_ids(resolve: WorkerIds) -> None:
+    global _worker_ids
+    _worker_ids = resolve
+
+
+def _boot_mac(machine: Machine) -> str | None:
+    nics = list(machine.interfaces.all())
+    boot = next((nic for nic in nics if nic.is_boot), None) or next(iter(nics), None)
+    return boot.mac if boot is not None else None
+
+
+def _known_macs(workers: Iterable[str]) -> set[str]:
+    """The workers that are interfaces' MACs (as written: a task names its worker verbatim)."""
+    macs = set()
+    for worker in workers:
+        try:
+            normalize_mac(worker)
+        except ValidationError:
+            continue  # not a MAC at all: no interface can have it
+        macs.add(worker)
+    return set(NetworkInterface.objects.filter(mac__in=macs).values_list("mac", flat=True))
+
+
+def _map_agent_ids(rendered: RenderedWorkflow) -> None:
+    """A worker that is no interface's MAC but a machine's agent id runs on that machine: its
+    agent says who it is by its boot MAC, so the task is given that MAC. An id naming no
+    machine is refused with the task's name."""
+    workers = {task.worker for task in rendered.tasks}
+    macs = _known_macs(workers)
+    others = workers - macs
+    if not others:
+        return
+    owners = _worker_ids(others) if _worker_ids is not None else {}
+    unknown = []
+    for task in rendered.tasks:
+        if task.worker in macs:
+            continue
+        owner = owners.get(task.worker)
+        mac = _boot_mac(owner) if owner is not None else None
+        if mac is None:
+            unknown.append(f"task '{task.name}': worker '{task.worker}'")
+        else:
+            task.worker = mac
+    if unknown:
+        raise ValidationError(
+            {
+                "hardware_map": f"{'; '.join(unknown)} names no machine (neither an interface's "
+                "MAC nor a machine's agent id)."
+            }
+        )
 
 
 def _check_workers(rendered: RenderedWorkflow, machine: Machine) -> None:
@@ -109,6 +169,7 @@ def workflow_plan(
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
         raise ValidationError({"hardware_map": "Keys and values must be strings."})
     rendered = _render(template, machine, mapping)
+    _map_agent_ids(rendered)
     _check_workers(rendered, machine)
     return WorkflowPlan(template=template, machine=machine, hardware_map=mapping, rendered=rendered)
 

@@ -1,4 +1,5 @@
-"""``manage.py export_tinkerbell``: machines as Tinkerbell Hardware documents (YAML)."""
+"""``manage.py export_tinkerbell``: machines as Tinkerbell Hardware documents (YAML), or with
+``--workflow ID`` workflows as Workflow documents with their status."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tinkerbell.formats import export_documents, hardware_export_queryset
+from tinkerbell.formats import dump_documents, export_documents, hardware_export_queryset
+from tinkerbell.formats.workflow_export import workflow_document
+from workflows.models import Workflow
 
 
 class Command(BaseCommand):
@@ -25,6 +28,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--all", action="store_true", dest="export_all", help="export every machine"
         )
+        parser.add_argument(
+            "--workflow",
+            action="append",
+            default=[],
+            dest="workflow_ids",
+            type=int,
+            metavar="ID",
+            help="export this workflow, with its status (repeatable)",
+        )
         parser.add_argument("--output", metavar="FILE", help="write here instead of stdout")
 
     def handle(
@@ -33,10 +45,25 @@ class Command(BaseCommand):
         hostnames: list[str],
         export_all: bool,
         output: str | None,
+        workflow_ids: list[int],
         **options: Any,
     ) -> None:
+        if workflow_ids:
+            if export_all or hostnames:
+                raise CommandError("give --workflow alone, or --all / --machine")
+            workflows = Workflow.objects.select_related("template", "machine").in_bulk(workflow_ids)
+            missing = [str(pk) for pk in workflow_ids if pk not in workflows]
+            if missing:
+                raise CommandError(f"no workflow #{', #'.join(missing)}")
+            self._write(
+                dump_documents(workflow_document(workflow=workflows[pk]) for pk in workflow_ids),
+                output,
+            )
+            return
         if export_all == bool(hostnames):
-            raise CommandError("give either --all or one or more --machine HOSTNAME")
+            raise CommandError(
+                "give either --all or one or more --machine HOSTNAME (or --workflow ID)"
+            )
         queryset = hardware_export_queryset()
         if export_all:
             machines = list(queryset)
@@ -47,7 +74,9 @@ class Command(BaseCommand):
             if unknown:
                 raise CommandError(f"no machine named {', '.join(unknown)}")
             machines = [found[h] for h in wanted]
-        text = export_documents(machines=machines)
+        self._write(export_documents(machines=machines), output)
+
+    def _write(self, text: str, output: str | None) -> None:
         if output:
             try:
                 Path(output).write_text(text, encoding="utf-8")

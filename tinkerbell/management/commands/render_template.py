@@ -2,6 +2,8 @@
 
 FILE is a bare template body or a Tinkerbell ``Template`` document (the body in ``spec.data``).
 It is rendered against a Tinkerbell ``Hardware`` document, without the database, and the
+workflow is printed. The objects the Hardware's ``spec.references`` name are read from v1
+``Secret``/``ConfigMap`` documents in the hardware file or in ``--references FILE``; the
 workflow is printed: the rendered YAML, or with ``--format json`` the tasks and actions as an
 agent receives them. Problems go to stderr as ``FILE:LINE:COL: message`` with positions in
 FILE, so that editors and CI annotate the right line; the exit status is then 1.
@@ -19,7 +21,8 @@ from typing import Any, NoReturn
 import yaml
 from django.core.management.base import BaseCommand, CommandParser
 
-from tinkerbell.formats import TinkerbellImportError, parse_documents
+from tinkerbell.formats import Document, ImportContext, TinkerbellImportError, parse_documents
+from tinkerbell.formats.references import namespace_of, resolve_references
 from tinkerbell.template_data import template_data
 from workflows.rendering import TemplateRenderError, render_workflow
 
@@ -126,16 +129,32 @@ def template_source(path: str, text: str) -> TemplateSource:
     )
 
 
-def hardware_document(path: str, text: str, name: str | None) -> dict[str, Any]:
+def _documents(path: str, text: str) -> list[Document]:
     try:
-        documents = parse_documents(text)
+        return parse_documents(text)
     except TinkerbellImportError as exc:
         raise _Refused([f"{path}: {error}" for error in exc.errors]) from exc
+
+
+def referenced_objects(hardware: Document, sources: list[Document]) -> dict[str, Any]:
+    """``.references``: what the Hardware's references name, among ``sources``."""
+    spec = hardware.body.get("spec")
+    references = spec.get("references") if isinstance(spec, dict) else None
+    return resolve_references(
+        references, namespace_of(hardware), ImportContext(sources), lambda warning: None
+    )
+
+
+def hardware_document(path: str, text: str, name: str | None) -> dict[str, Any]:
+    return hardware_in(path, _documents(path, text), name).body
+
+
+def hardware_in(path: str, documents: list[Document], name: str | None) -> Document:
     hardware = [doc for doc in documents if doc.body.get("kind") == "Hardware"]
     if name is not None:
         hardware = [doc for doc in hardware if doc.name == name]
     if len(hardware) == 1:
-        return hardware[0].body
+        return hardware[0]
     if not hardware:
         wanted = f"named {name!r}" if name else "(kind: Hardware)"
         raise _Refused([f"{path}: no Hardware document {wanted}"])
@@ -188,6 +207,15 @@ class Command(BaseCommand):
             help="hardware map entry, e.g. device_1=<MAC> (repeatable; default: device_1 is "
             "the first interface's MAC)",
         )
+        parser.add_argument(
+            "--references",
+            action="append",
+            default=[],
+            dest="reference_files",
+            metavar="FILE",
+            help="v1 Secret/ConfigMap documents the Hardware's spec.references name "
+            "(repeatable; those in the hardware file are read too)",
+        )
         parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
 
     def handle(
@@ -198,12 +226,19 @@ class Command(BaseCommand):
         hardware_name: str | None,
         pairs: list[str],
         format: str,
+        reference_files: list[str],
         **options: Any,
     ) -> None:
         try:
             source = template_source(file, _read(file))
-            document = hardware_document(hardware, _read(hardware), hardware_name)
-            data = template_data(document, hardware_map(pairs, document))
+            documents = _documents(hardware, _read(hardware))
+            found = hardware_in(hardware, documents, hardware_name)
+            for path in reference_files:
+                documents += _documents(path, _read(path))
+            document = found.body
+            data = template_data(
+                document, hardware_map(pairs, document), referenced_objects(found, documents)
+            )
             rendered = render_workflow(source.body, data, name=source.name)
         except _Refused as refused:
             self._fail(refused.lines)
