@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core.exceptions import ValidationError
 from django.core.wsgi import get_wsgi_application
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
@@ -38,6 +39,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.workflows.factories import TemplateFactory, failed_workflow
+from tinkerbell import hookos
 
 SYSTEM = Actor.system("tests")
 APP = get_wsgi_application()
@@ -60,10 +62,17 @@ SEEN: Counter[tuple[str, str]] = Counter()
 pytestmark = [pytest.mark.django_db(transaction=True, reset_sequences=True)]
 
 
+def _no_download(url: str, target: Any) -> str:
+    raise ValidationError({"url": f"{url} is not fetched while fuzzing"})
+
+
 @pytest.fixture
 def fleet(queued_power_jobs: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     # Commands queue Celery work after their commit; no worker runs here, so nothing is sent.
     monkeypatch.setattr(lifecycle, "enqueue_build", lambda *args: None)
+    # A generated HookOS import URL names any host: nothing leaves the machine while fuzzing
+    # (the download itself is tested against a loopback server in tests/tinkerbell).
+    monkeypatch.setattr(hookos, "_download", _no_download)
     rack = RackFactory(site=SiteFactory())
     for position in (1, 3):
         machine = MachineFactory(rack=rack, position=position)

@@ -16,7 +16,25 @@ from typing import Any
 import pytest
 import yaml
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared/conformance/tinkerbell"
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS_PART = Path("shared/conformance/tinkerbell")
+# Where the corpus lives on the project's machines, for a checkout that is not beside it (CI
+# may test a fresh clone anywhere).
+MACHINE_CORPUS = Path("/work") / CORPUS_PART
+
+
+def _find_corpus() -> Path:
+    """RACKPILOT_CONFORMANCE_DIR if set; else ``shared/conformance/tinkerbell`` beside the
+    checkout or beside one of its parents; else the machines' own copy."""
+    if os.environ.get("RACKPILOT_CONFORMANCE_DIR"):
+        return Path(os.environ["RACKPILOT_CONFORMANCE_DIR"])
+    for parent in ROOT.parents:
+        if (parent / CORPUS_PART).is_dir():
+            return parent / CORPUS_PART
+    return MACHINE_CORPUS
+
+
+CORPUS = _find_corpus()
 KINDS = ("templates", "hardware", "workflows")
 
 
