@@ -27,7 +27,12 @@ class HookosImportForm(InvalidMarkingForm):
     arch = forms.ChoiceField(
         choices=Arch.choices, widget=forms.Select(attrs={"class": "form-select form-select-sm"})
     )
-    url = forms.URLField(required=False, label="Release URL", widget=forms.URLInput(attrs=TEXT))
+    url = forms.URLField(
+        required=False,
+        label="Release URL",
+        assume_scheme="https",
+        widget=forms.URLInput(attrs=TEXT),
+    )
     sha256 = forms.CharField(
         required=False, max_length=64, label="Archive sha256", widget=forms.TextInput(attrs=TEXT)
     )
