@@ -43,7 +43,6 @@ class HookosImportView(APIView):
         body = HookosImportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data: dict[str, Any] = dict(body.validated_data)
-        upload = data["archive"] or data["kernel"]
         build = hookos_import(
             actor=Actor.for_user(request.user),
             arch=data["arch"],
@@ -55,7 +54,6 @@ class HookosImportView(APIView):
             kernel_sha256=data["kernel_sha256"],
             initramfs_sha256=data["initramfs_sha256"],
             make_default=data["default"],
-            name=data["url"] or (f"upload {upload.name}" if upload is not None else ""),
         )
         detail = selectors.build_detail().get(pk=build.pk)
         return Response(BuildDetailSerializer(detail).data, status=status.HTTP_201_CREATED)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 from urllib.parse import urlsplit
 
 import requests
@@ -56,7 +56,7 @@ class HookSource:
     name: str = ""  # how the source is recorded (URL, file name)
 
 
-def _copy_hashing(source: BinaryIO, target: Path, field: str) -> str:
+def _copy_hashing(source: IO[bytes], target: Path, field: str) -> str:
     digest = hashlib.sha256()
     limit = settings.BUILD_IMPORT_MAX_BYTES
     written = 0
@@ -91,10 +91,10 @@ def _check(field: str, expected: str, actual: str) -> None:
         raise ValidationError({field: f"sha256 is {actual}, not the {expected} expected."})
 
 
-def _unpack(archive: Path, arch: str, into: Path) -> dict[str, Path]:
+def _unpack(archive: Path, arch: str, into: Path) -> dict[str, tuple[Path, str]]:
     """The kernel and initramfs of a HookOS tarball, each written to ``into`` under its part
     name (only regular files are read; member names never become paths)."""
-    found: dict[str, Path] = {}
+    found: dict[str, tuple[Path, str]] = {}
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = [m for m in tar.getmembers() if m.isfile()]
@@ -109,9 +109,8 @@ def _unpack(archive: Path, arch: str, into: Path) -> dict[str, Path]:
                     )
                 extracted = tar.extractfile(chosen[0])
                 assert extracted is not None
-                found[part] = into / part
-                with extracted, found[part].open("wb") as out:
-                    shutil.copyfileobj(extracted, out, CHUNK)
+                with extracted:
+                    found[part] = (into / part, _copy_hashing(extracted, into / part, "archive"))
     except (tarfile.TarError, OSError, EOFError) as error:
         raise ValidationError({"archive": f"Not a readable tar archive: {error}"}) from None
     return found
@@ -129,7 +128,8 @@ def _staging() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _fetch(source: HookSource, arch: str, folder: Path) -> dict[str, Path]:
+def _fetch(source: HookSource, arch: str, folder: Path) -> dict[str, tuple[Path, str]]:
+    """The kernel and the initramfs in ``folder``, each with its sha256 (taken while written)."""
     if source.archive_url or source.archive_file is not None:
         archive = folder / "archive"
         if source.archive_url:
@@ -148,8 +148,9 @@ def _fetch(source: HookSource, arch: str, folder: Path) -> dict[str, Path]:
         ("vmlinuz", source.kernel_file, source.kernel_sha256),
         ("initramfs", source.initramfs_file, source.initramfs_sha256),
     ):
-        files[part] = folder / part
-        _check(f"{part}_sha256", expected, _copy_hashing(stream, files[part], part))
+        digest = _copy_hashing(stream, folder / part, part)
+        _check(f"{part}_sha256", expected, digest)
+        files[part] = (folder / part, digest)
     return files
 
 
@@ -162,13 +163,10 @@ def build_import_hookos(
         raise ValidationError({"arch": f"Unknown architecture {arch!r}."})
     with _staging() as folder:
         files = _fetch(source, arch, folder)
-        artifacts = []
-        for part, path in files.items():
-            digest = hashlib.sha256()
-            with path.open("rb") as stream:
-                while chunk := stream.read(CHUNK):
-                    digest.update(chunk)
-            artifacts.append((f"{part}-{arch}", path, path.stat().st_size, digest.hexdigest()))
+        artifacts = [
+            (f"{part}-{arch}", path, path.stat().st_size, digest)
+            for part, (path, digest) in files.items()
+        ]
         with transaction.atomic():
             now = timezone.now()
             build = Build.objects.create(
@@ -217,7 +215,8 @@ def hookos_import(
     name: str = "",
 ) -> Build:
     """The form- and API-shaped entry: one source among a URL, an archive, or a kernel and an
-    initramfs (more than one is refused, naming them)."""
+    initramfs (more than one is refused, naming them). The build records where it came from:
+    ``name``, else the URL, else the uploaded file's name."""
     given = [
         field for field, value in (("url", url), ("archive", archive), ("kernel", kernel)) if value
     ]
@@ -233,6 +232,11 @@ def hookos_import(
         sha256=sha256,
         kernel_sha256=kernel_sha256,
         initramfs_sha256=initramfs_sha256,
-        name=name or url,
+        name=name or url or _upload_name(archive or kernel),
     )
     return build_import_hookos(arch=arch, source=source, actor=actor, make_default=make_default)
+
+
+def _upload_name(upload: BinaryIO | None) -> str:
+    filename = getattr(upload, "name", "") if upload is not None else ""
+    return f"upload {Path(filename).name}" if filename else ""

@@ -50,7 +50,6 @@ def hookos_import_page(request: HttpRequest) -> HttpResponse:
     form = HookosImportForm(request.POST if posted else None, request.FILES if posted else None)
     if posted and form.is_valid():
         data = form.cleaned_data
-        upload = data["archive"] or data["kernel"]
         try:
             build = hookos_import(
                 actor=Actor.for_user(request.user),
@@ -61,7 +60,6 @@ def hookos_import_page(request: HttpRequest) -> HttpResponse:
                 kernel=data["kernel"],
                 initramfs=data["initramfs"],
                 make_default=data["make_default"],
-                name=data["url"] or (f"upload {upload.name}" if upload else ""),
             )
         except ValidationError as error:
             add_service_errors(form, error)

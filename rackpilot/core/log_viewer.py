@@ -13,6 +13,7 @@ the backlog. Those run in a worker thread (they touch the database).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
@@ -61,7 +62,7 @@ def batched_frames(
     return frames
 
 
-class LogViewerConsumer(BrowserJsonConsumer):
+class LogViewerConsumer(BrowserJsonConsumer, ABC):
     view_permission: str = ""
     url_kwarg: str = ""
     object_id: int = 0
@@ -69,24 +70,28 @@ class LogViewerConsumer(BrowserJsonConsumer):
 
     # --- what a subclass says about its object (sync: called in a worker thread) -------------
 
-    def group_name(self, object_id: int) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def group_name(self, object_id: int) -> str: ...
 
+    @abstractmethod
     def snapshot(self, object_id: int) -> dict[str, Any] | None:
         """The object's state now, sent as the ``snapshot`` frame; None when it does not exist."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def parse_subscribe(self, content: dict[str, Any]) -> Any:
         """Where the client's log stands, from its ``subscribe``; BadFrame if malformed."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def backlog(self, object_id: int, position: Any) -> list[dict[str, Any]]:
         """The ``lines`` frames after ``position`` (what ``parse_subscribe`` returned)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def fetch(self, object_id: int, content: dict[str, Any]) -> list[dict[str, Any]]:
         """The ``lines`` frames of the range a ``fetch`` asks for; BadFrame if malformed."""
-        raise NotImplementedError
+        ...
 
     # --- the socket --------------------------------------------------------------------------
 
