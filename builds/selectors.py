@@ -12,6 +12,15 @@ def recipe_list() -> QuerySet[BuildRecipe]:
     return BuildRecipe.objects.order_by("name")
 
 
+def recipe_warnings(config: str) -> list[str]:
+    """What builds but deserves a word (an ignored ``trust``, files read on the build host),
+    each as ``LINE:COL: message``; nothing for a recipe with problems (those are refused)."""
+    # Imported here: the builder is plain Python and heavy; the app loads without it.
+    from builds.builder import lint_recipe
+
+    return [str(warning) for warning in lint_recipe(config)[1]]
+
+
 def build_list() -> QuerySet[Build]:
     """Builds with their recipe and artifacts; the log and the config are left for details."""
     return (

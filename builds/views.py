@@ -65,6 +65,7 @@ def recipe_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "recipe": recipe,
         "lines": numbered_lines(recipe.config),
+        "warnings": selectors.recipe_warnings(recipe.config),
         "recent_builds": builds[:RECENT_BUILDS],
         "build_count": builds.count(),
     }

@@ -24,6 +24,7 @@ PACKAGES=(
     protobuf-compiler libprotobuf-dev protoc-gen-go protoc-gen-go-grpc  # a Go client
     golang-google-grpc-dev golang-google-protobuf-dev golang-google-genproto-dev  # of the gRPC service
     golang-github-golang-protobuf-1-5-dev
+    golang-gopkg-yaml.v3-dev      # go-yaml, what LinuxKit reads recipes with: the oracle of the recipe checks
 )
 
 missing=()

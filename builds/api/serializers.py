@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from builds import selectors
 from builds.models import Build, BuildArtifact, BuildRecipe
 from builds.states import Arch
 from rackpilot.core.api.fields import NameRelatedField
@@ -11,10 +13,24 @@ class RecipeSerializer(serializers.ModelSerializer):
     # Kept verbatim: indentation and trailing newlines are part of the YAML.
     config = serializers.CharField(trim_whitespace=False)
     arches = serializers.ListField(child=serializers.ChoiceField(Arch.choices), min_length=1)
+    warnings = serializers.SerializerMethodField()
 
     class Meta:
         model = BuildRecipe
-        fields = ["id", "name", "config", "arches", "description", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "config",
+            "arches",
+            "description",
+            "warnings",
+            "created_at",
+            "updated_at",
+        ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_warnings(self, recipe: BuildRecipe) -> list[str]:
+        return selectors.recipe_warnings(recipe.config)
 
 
 class ArtifactSerializer(serializers.ModelSerializer):

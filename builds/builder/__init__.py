@@ -5,7 +5,7 @@ builds.builder``) and from benchmarks alike.
 """
 
 from builds.builder.build import Artifact, BuildCancelled, BuildError, BuildResult, Step, build
-from builds.builder.recipe import Problem, check_recipe
+from builds.builder.recipe import Problem, check_recipe, lint_recipe
 
 __all__ = [
     "Artifact",
@@ -16,4 +16,5 @@ __all__ = [
     "Step",
     "build",
     "check_recipe",
+    "lint_recipe",
 ]

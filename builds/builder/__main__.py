@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from builds.builder import BuildError, build, check_recipe
+from builds.builder import BuildError, build, lint_recipe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.recipe}: {exc.strerror}", file=sys.stderr)
         return 1
     if args.check:
-        problems = check_recipe(text)
+        problems, warnings = lint_recipe(text)
         for problem in problems:
             print(f"{args.recipe}:{problem}", file=sys.stderr)
+        for warning in warnings:
+            print(
+                f"{args.recipe}:{warning.line}:{warning.column}: warning: {warning.message}",
+                file=sys.stderr,
+            )
         return 1 if problems else 0
     if args.out is None:
         parser.error("--out is required unless --check is given")

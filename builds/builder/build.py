@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 import shutil
@@ -15,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builds.builder import layers as layer_tools
+from builds.builder.bundles import BundleWriter
 from builds.builder.cache import BlobCache, DigestMismatch
+from builds.builder.files import FilesError, write_files
 from builds.builder.initramfs import COMPRESSIONS, CpioWriter, open_initramfs
-from builds.builder.layout import bundle_path, runtime_config
-from builds.builder.recipe import FileSpec, Recipe, RecipeError, parse_recipe
+from builds.builder.layout import ConfigError, bundle_path, container_config
+from builds.builder.recipe import ImageSpec, Recipe, RecipeError, parse_recipe
 from builds.builder.registry import Client, PulledImage, RegistryError
 
 
@@ -107,8 +108,8 @@ def build(
     if compression not in COMPRESSIONS:
         raise BuildError(f"compression must be one of {sorted(COMPRESSIONS)}, not {compression!r}")
     run = _Run(progress, log, should_cancel)
-    for note in recipe.notes:
-        run.log(f"note: {note}")
+    for warning in recipe.warnings:
+        run.log(f"warning: {warning}")
     out_dir.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(out_dir)
     if recipe.builder == "linuxkit":
@@ -147,7 +148,12 @@ def _build(
         for position, spec in enumerate(getattr(recipe, kind))
     ]
     images: dict[str, PulledImage] = {}
-    wanted = [recipe.kernel.image, *recipe.init, *(spec.image for _, _, spec in containers)]
+    wanted = [
+        recipe.kernel.image,
+        *recipe.init,
+        *(volume.image for volume in recipe.volumes if volume.image),
+        *(spec.image for _, _, spec in containers),
+    ]
     with run.step("pull images", 5):
         for number, image in enumerate(dict.fromkeys(wanted)):
             run.check_cancel()
@@ -173,14 +179,25 @@ def _build(
                 layer_tools.extract_file(
                     kernel.layers, kernel_index, recipe.kernel.tar, modules_tar
                 )
+            ucode = _extract_ucode(recipe, kernel, kernel_index, Path(scratch))
         partial = Path(scratch) / initramfs_path.name
-        with run.step("write initramfs", 55), open_initramfs(partial, compression) as writer:
+        with (
+            run.step("write initramfs", 55),
+            open_initramfs(partial, compression, prefix=ucode) as writer,
+        ):
             _write_root(recipe, run, images, kernel, kernel_index, modules_tar, writer)
+            bundles = BundleWriter(writer, run.check_cancel)
+            for volume in recipe.volumes:
+                count = bundles.volume(volume.name, images[volume.image] if volume.image else None)
+                run.log(f"volume {volume.name}: {count} entries")
+            ids = recipe.container_ids()
             for number, (kind, position, spec) in enumerate(containers):
                 run.progress(60 + 30 * number // max(len(containers), 1), "write initramfs")
-                _write_bundle(run, images[spec.image], kind, position, spec, writer)
-            for file in recipe.files:
-                _write_file(file, writer)
+                _write_bundle(run, bundles, images[spec.image], kind, position, spec, ids)
+            try:
+                write_files(recipe, writer)
+            except FilesError as exc:
+                raise BuildError(str(exc)) from exc
         os.replace(kernel_partial, kernel_path)
         os.replace(partial, initramfs_path)
     if recipe.kernel.cmdline:
@@ -261,38 +278,37 @@ def _write_root(
         run.log(f"init: {count} entries at /")
 
 
+def _extract_ucode(
+    recipe: Recipe, kernel: PulledImage, index: layer_tools.StackIndex, scratch: Path
+) -> Path | None:
+    """``kernel.ucode`` names a microcode cpio in the kernel image; it goes before the initramfs."""
+    name = (recipe.kernel.ucode or "").strip("/")
+    if not name:
+        return None
+    if name not in index.winners:
+        raise BuildError(f"{kernel.reference}: kernel ucode '/{name}' is not in the kernel image")
+    destination = scratch / "ucode.cpio"
+    layer_tools.extract_file(kernel.layers, index, name, destination)
+    return destination
+
+
 def _write_bundle(
-    run: _Run, image: PulledImage, kind: str, position: int, spec, writer: CpioWriter
+    run: _Run,
+    bundles: BundleWriter,
+    image: PulledImage,
+    kind: str,
+    position: int,
+    spec: ImageSpec,
+    ids: dict[str, int],
 ) -> None:
     bundle = bundle_path(kind, position, spec.name)
-    writer.directory(bundle, mode=0o755)
-    writer.directory(f"{bundle}/rootfs", mode=0o755)
-    index = layer_tools.index_stack(image.layers, run.check_cancel)
-    count = layer_tools.stream_stack(
-        image.layers, index, writer, prefix=f"{bundle}/rootfs/", check_cancel=run.check_cancel
-    )
-    config = json.dumps(runtime_config(spec, image.config), indent=2).encode()
-    writer.file(f"{bundle}/config.json", (config,), len(config), mode=0o644)
-    run.log(f"{kind} {spec.name}: {count} entries at /{bundle}")
-
-
-def _write_file(file: FileSpec, writer: CpioWriter) -> None:
-    path = file.path.strip("/")
-    if file.directory:
-        writer.directory(path, mode=file.mode or 0o755, uid=file.uid, gid=file.gid)
-    elif file.symlink is not None:
-        writer.symlink(path, file.symlink, uid=file.uid, gid=file.gid)
-    else:
-        if file.source is not None:
-            source = Path(file.source).expanduser()
-            if not source.is_file():
-                if file.optional:
-                    return
-                raise BuildError(f"files: {file.path}: source {file.source} does not exist")
-            data = source.read_bytes()
-        else:
-            data = (file.contents or "").encode()
-        writer.file(path, (data,), len(data), mode=file.mode or 0o600, uid=file.uid, gid=file.gid)
+    try:
+        config = container_config(spec, image.config, ids)
+    except ConfigError as exc:
+        raise BuildError(f"{kind} {spec.name}: {exc}") from exc
+    count, shared = bundles.container(image, bundle, config)
+    shared_note = " (files shared with an earlier container of the same image)" if shared else ""
+    run.log(f"{kind} {spec.name}: {count} entries at /{bundle}{shared_note}")
 
 
 def _remove_leftovers(out_dir: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import posixpath
+import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -149,12 +150,23 @@ class CpioWriter:
 
 
 @contextmanager
-def open_initramfs(path: Path, compression: str) -> Iterator[CpioWriter]:
+def open_initramfs(
+    path: Path, compression: str, *, prefix: Path | None = None
+) -> Iterator[CpioWriter]:
+    """``prefix`` (a CPU microcode cpio) goes first and uncompressed: the kernel looks for
+    early microcode at the very start of the initramfs, before the compressed archive."""
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {sorted(COMPRESSIONS)}, not {compression!r}")
-    with libarchive.file_writer(str(path), "cpio_newc", COMPRESSIONS[compression]) as archive:
-        writer = CpioWriter(archive._pointer)
-        # Without /dev/console the kernel starts init with no stdin/stdout/stderr.
-        writer.directory("dev", mode=0o755)
-        writer.special("dev/console", FileType.CHAR_DEVICE, mode=0o600, rdev=(5, 1))
-        yield writer
+    with path.open("wb") as output:
+        if prefix is not None:
+            with prefix.open("rb") as microcode:
+                shutil.copyfileobj(microcode, output)
+            output.flush()
+        with libarchive.fd_writer(
+            output.fileno(), "cpio_newc", COMPRESSIONS[compression]
+        ) as archive:
+            writer = CpioWriter(archive._pointer)
+            # Without /dev/console the kernel starts init with no stdin/stdout/stderr.
+            writer.directory("dev", mode=0o755)
+            writer.special("dev/console", FileType.CHAR_DEVICE, mode=0o600, rdev=(5, 1))
+            yield writer

@@ -1,8 +1,9 @@
 """LinuxKit YAML recipes: parsing and validation with line and column for every problem.
 
-The accepted keys follow LinuxKit's own schema (src/cmd/linuxkit/moby/schema.go) plus the keys
-newer LinuxKit releases added (``devices``, ``binds.add``, ``platforms``). ``trust`` and
-``volumes`` are accepted and ignored (a note says so); ``x-rackpilot`` is our extension key.
+The accepted keys follow LinuxKit's own config (src/cmd/linuxkit/moby/config.go): ``kernel``
+(with ``ucode``), ``init``, ``onboot``, ``onshutdown``, ``services``, ``files`` (with
+``metadata``), ``volumes``; ``trust`` is accepted and ignored with a warning; ``x-rackpilot`` is
+our extension key. Warnings carry a position too: ``--check`` prints them without failing.
 """
 
 from __future__ import annotations
@@ -11,18 +12,30 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-# Image references: [domain[:port]/]path[:tag][@digest], the distribution project's grammar.
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = (
-    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"
+from builds.builder.recipe_images import IMAGE_KEYS, ImageSpec, VolumeRef, parse_images
+from builds.builder.recipe_yaml import (
+    IMAGE_REFERENCE,
+    Checker,
+    Node,
+    Problem,
+    RecipeError,
+    load,
 )
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-IMAGE_REFERENCE = re.compile(rf"^{_NAME}(?::{_TAG})?(?:@{_DIGEST})?$")
+
+__all__ = [
+    "IMAGE_KEYS",
+    "IMAGE_REFERENCE",
+    "FileSpec",
+    "ImageSpec",
+    "Kernel",
+    "Problem",
+    "Recipe",
+    "RecipeError",
+    "VolumeSpec",
+    "check_recipe",
+    "lint_recipe",
+    "parse_recipe",
+]
 
 TOP_KEYS = {
     "kernel",
@@ -35,7 +48,6 @@ TOP_KEYS = {
     "volumes",
     "x-rackpilot",
 }
-IGNORED_KEYS = {"trust", "volumes"}
 KERNEL_KEYS = {"image", "cmdline", "binary", "tar", "ucode"}
 FILE_KEYS = {
     "path",
@@ -49,71 +61,12 @@ FILE_KEYS = {
     "uid",
     "gid",
 }
-IMAGE_KEYS = {
-    "name",
-    "image",
-    "capabilities",
-    "ambient",
-    "mounts",
-    "binds",
-    "binds.add",
-    "tmpfs",
-    "command",
-    "env",
-    "cwd",
-    "net",
-    "pid",
-    "ipc",
-    "uts",
-    "userns",
-    "readonly",
-    "maskedPaths",
-    "readonlyPaths",
-    "uid",
-    "gid",
-    "additionalGids",
-    "noNewPrivileges",
-    "hostname",
-    "oomScoreAdj",
-    "rootfsPropagation",
-    "cgroupsPath",
-    "resources",
-    "sysctl",
-    "rlimits",
-    "uidMappings",
-    "gidMappings",
-    "annotations",
-    "runtime",
-    "devices",
-    "platforms",
-}
-MOUNT_KEYS = {"destination", "type", "source", "options"}
+VOLUME_KEYS = {"name", "image", "readonly", "format", "platforms"}
+METADATA_FORMATS = {"yaml", "json"}
+VOLUME_NAME = re.compile(r"^[a-z0-9_-]*$")
 EXTENSION_KEYS = {"builder"}
 BUILDERS = {"rackpilot", "linuxkit"}
-_STRING_LISTS = {
-    "capabilities",
-    "ambient",
-    "binds",
-    "binds.add",
-    "tmpfs",
-    "command",
-    "env",
-    "maskedPaths",
-    "readonlyPaths",
-    "rlimits",
-    "platforms",
-}
-_STRINGS = {"cwd", "net", "pid", "ipc", "uts", "userns", "hostname", "rootfsPropagation"}
-
-
-@dataclass
-class Problem:
-    line: int
-    column: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.line}:{self.column}: {self.message}"
+SECTIONS = ("onboot", "onshutdown", "services")
 
 
 @dataclass
@@ -122,15 +75,7 @@ class Kernel:
     cmdline: str = ""
     binary: str = "kernel"
     tar: str = "kernel.tar"
-
-
-@dataclass
-class ImageSpec:
-    """One onboot/onshutdown/services entry; ``options`` holds the LinuxKit keys as written."""
-
-    name: str
-    image: str
-    options: dict[str, Any] = field(default_factory=dict)
+    ucode: str | None = None
 
 
 @dataclass
@@ -138,12 +83,23 @@ class FileSpec:
     path: str
     contents: str | None = None
     source: str | None = None
+    metadata: str | None = None
     directory: bool = False
     symlink: str | None = None
     optional: bool = False
     mode: int | None = None
-    uid: int = 0
-    gid: int = 0
+    # A number, or the name of a container whose id LinuxKit allocated (see ``container_ids``).
+    uid: int | str = 0
+    gid: int | str = 0
+
+
+@dataclass
+class VolumeSpec:
+    """A top-level volume: blank, or filled from an image; containers bind it by name."""
+
+    name: str
+    image: str | None = None
+    readonly: bool = False
 
 
 @dataclass
@@ -154,132 +110,32 @@ class Recipe:
     onshutdown: list[ImageSpec]
     services: list[ImageSpec]
     files: list[FileSpec]
+    volumes: list[VolumeSpec] = field(default_factory=list)
     builder: str = "rackpilot"
-    notes: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    # The recipe as written (plain values), for ``files[].metadata``.
+    document: dict[str, Any] = field(default_factory=dict)
 
-
-class RecipeError(Exception):
-    def __init__(self, problems: list[Problem]):
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
-
-
-class _Node:
-    """A YAML value and where it starts (1-based)."""
-
-    __slots__ = ("column", "line", "text", "value")
-
-    def __init__(self, value: Any, line: int, column: int, text: str | None = None):
-        self.value = value
-        self.line = line
-        self.column = column
-        self.text = text
-
-    def plain(self) -> Any:
-        if isinstance(self.value, dict):
-            return {k: v.plain() for k, (_, v) in self.value.items()}
-        if isinstance(self.value, list):
-            return [item.plain() for item in self.value]
-        return self.value
-
-
-def _construct(loader: yaml.SafeLoader, node: yaml.Node) -> _Node:
-    mark = node.start_mark
-    if isinstance(node, yaml.MappingNode):
-        mapping: dict[str, tuple[_Node, _Node]] = {}
-        for key_node, value_node in node.value:
-            key = _construct(loader, key_node)
-            mapping[str(key.value)] = (key, _construct(loader, value_node))
-        return _Node(mapping, mark.line + 1, mark.column + 1)
-    if isinstance(node, yaml.SequenceNode):
-        return _Node([_construct(loader, n) for n in node.value], mark.line + 1, mark.column + 1)
-    text = node.value if isinstance(node, yaml.ScalarNode) else None
-    return _Node(loader.construct_object(node), mark.line + 1, mark.column + 1, text)
-
-
-class _Checker:
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def problem(self, node: _Node, message: str) -> None:
-        self.problems.append(Problem(node.line, node.column, message))
-
-    def mapping(self, node: _Node, where: str) -> dict[str, tuple[_Node, _Node]] | None:
-        if isinstance(node.value, dict):
-            return node.value
-        self.problem(node, f"{where} must be a mapping")
-        return None
-
-    def unknown_keys(self, mapping: dict[str, tuple[_Node, _Node]], known: set[str], where: str):
-        for key, (key_node, _) in mapping.items():
-            if key not in known:
-                self.problem(key_node, f"{where}: unknown key '{key}'")
-
-    def string(self, node: _Node, where: str) -> str | None:
-        if (
-            isinstance(node.value, bool)
-            or node.value is None
-            or isinstance(node.value, dict | list)
-        ):
-            self.problem(node, f"{where} must be a string")
-            return None
-        # Go reads `mode: 0644` as the string "0644": keep the source text for scalars.
-        return node.text if node.text is not None else str(node.value)
-
-    def string_list(self, node: _Node, where: str) -> list[str]:
-        if not isinstance(node.value, list):
-            self.problem(node, f"{where} must be a list of strings")
-            return []
-        values = [self.string(item, f"{where} item") for item in node.value]
-        return [v for v in values if v is not None]
-
-    def boolean(self, node: _Node, where: str) -> bool:
-        if not isinstance(node.value, bool):
-            self.problem(node, f"{where} must be true or false")
-            return False
-        return node.value
-
-    def image_reference(self, node: _Node, where: str) -> str:
-        image = self.string(node, where) or ""
-        if image and not IMAGE_REFERENCE.match(image):
-            self.problem(node, f"{where}: '{image}' is not a valid image reference")
-        return image
-
-
-def _load(text: str) -> _Node:
-    try:
-        # The reader checks the whole text for characters YAML forbids as it is built.
-        loader = yaml.SafeLoader(text)
-    except yaml.reader.ReaderError as exc:
-        offset = max(0, min(exc.position, len(text)))
-        line, column = text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
-        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        message = f"YAML: character #x{code:04x} is not allowed"
-        raise RecipeError([Problem(line, column, message)]) from exc
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise RecipeError([Problem(1, 1, "the recipe is empty")])
-        return _construct(loader, node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise RecipeError([Problem(line, column, f"YAML: {exc.problem or exc}")]) from exc
-    except yaml.YAMLError as exc:
-        raise RecipeError([Problem(1, 1, f"YAML: {exc}")]) from exc
-    finally:
-        loader.dispose()
+    def container_ids(self) -> dict[str, int]:
+        """LinuxKit gives every container a uid/gid from 100 up, in recipe order, that files and
+        other containers may name instead of a number."""
+        names = [spec.name for kind in SECTIONS for spec in getattr(self, kind)]
+        return {name: 100 + number for number, name in enumerate(names)}
 
 
 def parse_recipe(text: str) -> Recipe:
     """Parse and validate a recipe; raise RecipeError listing every problem found."""
-    root = _load(text)
-    check = _Checker()
+    root = load(text)
+    check = Checker()
     top = check.mapping(root, "the recipe")
     if top is None:
         raise RecipeError(check.problems)
     check.unknown_keys(top, TOP_KEYS, "recipe")
-    notes = [f"'{key}' is accepted and ignored" for key in IGNORED_KEYS if key in top]
+    if "trust" in top:
+        check.warn(
+            top["trust"][0],
+            "trust: ignored (images are checked against their digests, not Docker Content Trust)",
+        )
 
     kernel = _parse_kernel(check, top, root)
     init: list[str] = []
@@ -289,11 +145,15 @@ def parse_recipe(text: str) -> Recipe:
             init = [check.image_reference(item, "init image") for item in init_node.value]
         else:
             check.problem(init_node, "init must be a list of images")
+    volume_refs: list[VolumeRef] = []
     sections = {
-        kind: _parse_images(check, top[kind][1], kind) if kind in top else []
-        for kind in ("onboot", "onshutdown", "services")
+        kind: parse_images(check, top[kind][1], kind, volume_refs) if kind in top else []
+        for kind in SECTIONS
     }
-    files = _parse_files(check, top["files"][1]) if "files" in top else []
+    volumes = _parse_volumes(check, top["volumes"][1]) if "volumes" in top else []
+    _check_volume_refs(check, volume_refs, volumes)
+    names = {spec.name for specs in sections.values() for spec in specs}
+    files = _parse_files(check, top["files"][1], names) if "files" in top else []
     builder = _parse_extension(check, top)
     if check.problems:
         raise RecipeError(sorted(check.problems, key=lambda p: (p.line, p.column)))
@@ -305,22 +165,27 @@ def parse_recipe(text: str) -> Recipe:
         onshutdown=sections["onshutdown"],
         services=sections["services"],
         files=files,
+        volumes=volumes,
         builder=builder,
-        notes=notes,
+        warnings=sorted(check.warnings, key=lambda p: (p.line, p.column)),
+        document=root.plain(),
     )
 
 
 def check_recipe(text: str) -> list[Problem]:
+    return lint_recipe(text)[0]
+
+
+def lint_recipe(text: str) -> tuple[list[Problem], list[Problem]]:
+    """``(problems, warnings)``: a recipe with problems does not build; warnings do not stop it."""
     try:
-        parse_recipe(text)
+        recipe = parse_recipe(text)
     except RecipeError as exc:
-        return exc.problems
-    return []
+        return exc.problems, []
+    return [], recipe.warnings
 
 
-def _parse_kernel(
-    check: _Checker, top: dict[str, tuple[_Node, _Node]], root: _Node
-) -> Kernel | None:
+def _parse_kernel(check: Checker, top: dict[str, tuple[Node, Node]], root: Node) -> Kernel | None:
     if "kernel" not in top:
         check.problem(root, "kernel: missing (a recipe needs a kernel image)")
         return None
@@ -333,67 +198,64 @@ def _parse_kernel(
         check.problem(node, "kernel: missing 'image'")
         return None
     result = Kernel(image=check.image_reference(kernel["image"][1], "kernel image"))
-    for key in ("cmdline", "binary", "tar"):
+    for key in ("cmdline", "binary", "tar", "ucode"):
         if key in kernel:
             setattr(result, key, check.string(kernel[key][1], f"kernel {key}") or "")
+    if result.ucode == "":
+        result.ucode = None
     return result
 
 
-def _parse_images(check: _Checker, node: _Node, kind: str) -> list[ImageSpec]:
+def _parse_volumes(check: Checker, node: Node) -> list[VolumeSpec]:
     if not isinstance(node.value, list):
-        check.problem(node, f"{kind} must be a list")
+        check.problem(node, "volumes must be a list")
         return []
-    images: list[ImageSpec] = []
-    seen: set[str] = set()
+    volumes: list[VolumeSpec] = []
     for item in node.value:
-        entry = check.mapping(item, f"{kind} entry")
+        entry = check.mapping(item, "volumes entry")
         if entry is None:
             continue
-        name = check.string(entry["name"][1], f"{kind} name") if "name" in entry else None
-        where = f"{kind} '{name}'" if name else f"{kind} entry"
-        check.unknown_keys(entry, IMAGE_KEYS, where)
-        for required in ("name", "image"):
-            if required not in entry:
-                check.problem(item, f"{where}: missing '{required}'")
-        if name and name in seen:
-            check.problem(entry["name"][1], f"{kind}: duplicate name '{name}'")
-        if name:
-            seen.add(name)
-        image = (
-            check.image_reference(entry["image"][1], f"{where} image") if "image" in entry else ""
-        )
-        options: dict[str, Any] = {}
-        for key, (_, value) in entry.items():
-            if key in ("name", "image") or key not in IMAGE_KEYS:
-                continue
-            if key in _STRING_LISTS:
-                options[key] = check.string_list(value, f"{where} {key}")
-            elif key in _STRINGS:
-                options[key] = check.string(value, f"{where} {key}")
-            elif key in ("readonly", "noNewPrivileges"):
-                options[key] = check.boolean(value, f"{where} {key}")
-            elif key == "mounts":
-                options[key] = _parse_mounts(check, value, where)
-            else:
-                options[key] = value.plain()
-        images.append(ImageSpec(name=name or "", image=image, options=options))
-    return images
+        check.unknown_keys(entry, VOLUME_KEYS, "volumes entry")
+        if "name" not in entry:
+            check.problem(item, "volumes entry: missing 'name'")
+            continue
+        name_node = entry["name"][1]
+        name = check.string(name_node, "volume name") or ""
+        if not VOLUME_NAME.match(name):
+            check.problem(name_node, f"volume name '{name}': use only a-z, 0-9, '_' and '-'")
+        if any(volume.name == name for volume in volumes):
+            check.problem(name_node, f"volumes: duplicate name '{name}'")
+        volume = VolumeSpec(name=name)
+        if "image" in entry:
+            volume.image = check.image_reference(entry["image"][1], f"volume '{name}' image")
+        if "readonly" in entry:
+            volume.readonly = check.boolean(entry["readonly"][1], f"volume '{name}' readonly")
+        if "format" in entry:
+            format_node = entry["format"][1]
+            if check.string(format_node, f"volume '{name}' format") not in ("", "filesystem"):
+                check.problem(
+                    format_node,
+                    f"volume '{name}' format: only 'filesystem' is supported "
+                    "(an OCI-layout volume is not)",
+                )
+        volumes.append(volume)
+    return volumes
 
 
-def _parse_mounts(check: _Checker, node: _Node, where: str) -> list[dict[str, Any]]:
-    if not isinstance(node.value, list):
-        check.problem(node, f"{where} mounts must be a list")
-        return []
-    mounts = []
-    for item in node.value:
-        mount = check.mapping(item, f"{where} mount")
-        if mount is not None:
-            check.unknown_keys(mount, MOUNT_KEYS, f"{where} mount")
-            mounts.append(item.plain())
-    return mounts
+def _check_volume_refs(check: Checker, refs: list[VolumeRef], volumes: list[VolumeSpec]) -> None:
+    by_name = {volume.name: volume for volume in volumes}
+    for ref in refs:
+        volume = by_name.get(ref.volume)
+        if volume is None:
+            check.problem(
+                ref.node,
+                f"'{ref.volume}' is neither an absolute path nor a volume in 'volumes'",
+            )
+        elif volume.readonly and not ref.read_only:
+            check.problem(ref.node, f"volume '{ref.volume}' is read-only: bind it with ':ro'")
 
 
-def _parse_files(check: _Checker, node: _Node) -> list[FileSpec]:
+def _parse_files(check: Checker, node: Node, containers: set[str]) -> list[FileSpec]:
     if not isinstance(node.value, list):
         check.problem(node, "files must be a list")
         return []
@@ -408,15 +270,23 @@ def _parse_files(check: _Checker, node: _Node) -> list[FileSpec]:
             continue
         path = check.string(entry["path"][1], "files path") or ""
         spec = FileSpec(path=path.lstrip("/"))
-        if "contents" in entry:
-            spec.contents = check.string(entry["contents"][1], f"file {path} contents")
-        if "source" in entry:
-            spec.source = check.string(entry["source"][1], f"file {path} source")
-        if "symlink" in entry:
-            spec.symlink = check.string(entry["symlink"][1], f"file {path} symlink")
+        for key in ("contents", "source", "symlink", "metadata"):
+            if key in entry:
+                setattr(spec, key, check.string(entry[key][1], f"file {path} {key}"))
         for flag in ("directory", "optional"):
             if flag in entry:
                 setattr(spec, flag, check.boolean(entry[flag][1], f"file {path} {flag}"))
+        if spec.metadata is not None and spec.metadata not in METADATA_FORMATS:
+            check.problem(
+                entry["metadata"][1],
+                f"file {path} metadata: '{spec.metadata}' is not one of {sorted(METADATA_FORMATS)}",
+            )
+        if spec.source is not None:
+            check.warn(
+                entry["source"][1],
+                f"file {path}: source '{spec.source}' is read on the build host at build time"
+                + ("; skipped where it is missing" if spec.optional else ""),
+            )
         if "mode" in entry:
             mode_node = entry["mode"][1]
             text = check.string(mode_node, f"file {path} mode") or ""
@@ -426,22 +296,42 @@ def _parse_files(check: _Checker, node: _Node) -> list[FileSpec]:
                 check.problem(mode_node, f"file {path} mode: '{text}' is not an octal mode")
         for owner in ("uid", "gid"):
             if owner in entry:
-                value = entry[owner][1]
-                if isinstance(value.value, int) and not isinstance(value.value, bool):
-                    setattr(spec, owner, value.value)
-                else:
-                    # LinuxKit resolves user names against an image; we only take numbers.
-                    check.problem(value, f"file {path} {owner}: only numeric ids are supported")
-        kinds = [spec.contents is not None, spec.source is not None, spec.directory, spec.symlink]
+                setattr(
+                    spec, owner, _owner(check, entry[owner][1], f"file {path} {owner}", containers)
+                )
+        kinds = [
+            spec.contents is not None,
+            spec.source is not None,
+            spec.metadata is not None,
+            spec.directory,
+            spec.symlink,
+        ]
         if sum(bool(k) for k in kinds) > 1:
             check.problem(
-                item, f"file {path}: use only one of contents, source, directory, symlink"
+                item, f"file {path}: use only one of contents, source, metadata, directory, symlink"
+            )
+        elif not any(kinds):
+            check.problem(
+                item,
+                f"file {path}: say what it holds (contents, source, metadata, "
+                "directory or symlink)",
             )
         files.append(spec)
     return files
 
 
-def _parse_extension(check: _Checker, top: dict[str, tuple[_Node, _Node]]) -> str:
+def _owner(check: Checker, node: Node, where: str, containers: set[str]) -> int | str:
+    """A number, ``root``, or the name of a container (LinuxKit's allocated ids)."""
+    value = node.value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and (value in ("", "root") or value in containers):
+        return 0 if value in ("", "root") else value
+    check.problem(node, f"{where}: '{value}' is neither a number nor a container name")
+    return 0
+
+
+def _parse_extension(check: Checker, top: dict[str, tuple[Node, Node]]) -> str:
     if "x-rackpilot" not in top:
         return "rackpilot"
     extension = check.mapping(top["x-rackpilot"][1], "x-rackpilot")

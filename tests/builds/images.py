@@ -122,6 +122,27 @@ def kernel_layer(version: str) -> bytes:
     return layer.blob()
 
 
+UCODE_NAME = "intel-ucode.cpio"
+
+
+def ucode_cpio() -> bytes:
+    """An early-microcode archive shaped as LinuxKit kernel images ship it: uncompressed cpio
+    holding kernel/x86/microcode/GenuineIntel.bin (bytes no CPU accepts, so nothing is loaded)."""
+    import libarchive
+
+    blob = b"\x00" * 48
+    with io.BytesIO() as buffer:
+        with libarchive.custom_writer(buffer.write, "cpio_newc") as archive:
+            archive.add_file_from_memory("kernel/x86/microcode/GenuineIntel.bin", len(blob), blob)
+        return buffer.getvalue()
+
+
+def ucode_layer() -> bytes:
+    layer = Layer()
+    layer.file(UCODE_NAME, ucode_cpio())
+    return layer.blob()
+
+
 def init_script(version: str) -> str:
     loads = "\n".join(f"insmod /lib/modules/{version}/{m}" for m in module_paths(version))
     return f"""#!/bin/sh
@@ -207,7 +228,7 @@ onboot:
   - name: layered
     image: {self.layered}
     command: ["/bin/true", "--flag"]
-    capabilities: [CAP_NET_ADMIN, sys_admin]
+    capabilities: [CAP_SYS_ADMIN, CAP_NET_ADMIN]
     net: host
     pid: host
     binds:
@@ -233,7 +254,7 @@ def push_test_images(registry: str, repository: str, scratch: Path) -> PushedIma
     client = Client(cache=BlobCache(scratch), insecure_registries=[registry])
     version = kernel_version()
     base = f"{registry}/{repository}"
-    client.push_image(f"{base}/kernel:v1", [kernel_layer(version)], _config())
+    client.push_image(f"{base}/kernel:v1", [kernel_layer(version), ucode_layer()], _config())
     client.push_image(
         f"{base}/init:v1", [init_layer(version)], _config(Cmd=["/init"], Env=["PATH=/bin"])
     )

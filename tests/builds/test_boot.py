@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from builds.builder import build
-from tests.builds.images import MARKER, PushedImages
+from tests.builds.images import MARKER, UCODE_NAME, PushedImages, ucode_cpio
 from tests.tools import require_tool
 
 QEMU = "qemu-system-x86_64"
@@ -20,14 +20,20 @@ def test_built_image_boots_in_qemu(
 ) -> None:
     require_tool(shutil.which(QEMU) is not None, f"{QEMU} (Debian package qemu-system-x86)")
     out, cache = build_dirs
+    # With early microcode in front: the kernel must still find the compressed archive after it.
+    recipe = test_images.recipe().replace(
+        'cmdline: "console=ttyS0"', f'cmdline: "console=ttyS0"\n  ucode: {UCODE_NAME}'
+    )
     result = build(
-        test_images.recipe(),
+        recipe,
         arch="x86_64",
         out_dir=out,
         cache_dir=cache,
         insecure_registries=[test_images.registry],
     )
     kernel, initramfs = (artifact.path for artifact in result.artifacts)
+    microcode = ucode_cpio()
+    assert initramfs.read_bytes()[: len(microcode)] == microcode
 
     # /dev/kvm exists here but guests hang under it: software emulation only.
     command = [

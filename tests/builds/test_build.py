@@ -15,7 +15,7 @@ from tests.builds.images import Layer, PushedImages, read_cpio
 from tests.builds.proxy import registry_front
 
 BUNDLE = "containers/onboot/000-layered"
-ROOTFS = f"{BUNDLE}/rootfs"
+ROOTFS = f"{BUNDLE}/lower"  # not read-only: init overlays rootfs on it
 
 
 def _build(images: PushedImages, out: Path, cache: Path, **kwargs):
@@ -55,7 +55,10 @@ def test_build_produces_kernel_and_initramfs(
     ]
     assert result.downloaded_bytes > 1_000_000  # the gzipped layers, kernel included
     assert progress[-1] == (100, "done")
-    assert "note: 'trust' is accepted and ignored" in lines
+    assert (
+        "warning: 27:1: trust: ignored (images are checked against their digests, "
+        "not Docker Content Trust)"
+    ) in lines
 
 
 def test_initramfs_contents(test_images: PushedImages, build_dirs: tuple[Path, Path]) -> None:
@@ -93,8 +96,10 @@ def test_initramfs_contents(test_images: PushedImages, build_dirs: tuple[Path, P
     assert entries[f"{ROOTFS}/dev/myblock"]["type"] == FileType.BLOCK_DEVICE
     assert entries[f"{ROOTFS}/dev/myblock"]["rdev"] == (8, 3)
     assert entries[f"{ROOTFS}/dev/myfifo"]["type"] == FileType.NAMED_PIPE
-    # services by name, files written last
-    assert "containers/services/layered-service/rootfs/etc/keep" in entries
+    # a service of the same image shares the onboot container's files instead of a second copy
+    assert not [e for e in entries if e.startswith("containers/services/layered-service/lower")]
+    assert "containers/services/layered-service/rootfs" in entries
+    # files written last
     assert entries["etc/rackpilot-file"]["data"] == b"from-files-section"
     assert entries["etc/rackpilot-link"]["linkpath"] == "/etc/rackpilot-file"
 
@@ -108,29 +113,69 @@ def test_bundle_config_json(test_images: PushedImages, build_dirs: tuple[Path, P
         entries["containers/services/layered-service/config.json"]["data"]  # type: ignore[arg-type]
     )
 
+    # LinuxKit's ConfigToOCI: the recipe's command and env replace the image's; cwd is the image's
     assert onboot["process"]["args"] == ["/bin/true", "--flag"]
-    assert onboot["process"]["env"] == [
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "A=1",
-        "EXTRA=1",
-    ]
-    assert onboot["process"]["capabilities"]["bounding"] == ["CAP_NET_ADMIN", "CAP_SYS_ADMIN"]
+    assert onboot["process"]["env"] == ["EXTRA=1"]
     assert onboot["process"]["cwd"] == "/etc"
-    assert onboot["root"] == {"path": "rootfs", "readonly": False}
-    types = {ns["type"] for ns in onboot["linux"]["namespaces"]}
-    assert types == {"mount", "ipc", "uts"}  # net and pid are "host"
-    binds = {m["destination"]: m for m in onboot["mounts"] if m["type"] == "bind"}
-    assert binds["/etc/resolv.conf"]["options"] == ["rbind", "rprivate", "ro"]
-    assert binds["/var/run"]["source"] == "/var/run"
-    # a service without a command runs the image's Entrypoint + Cmd in its own namespaces
-    assert service["process"]["args"] == ["/bin/sh", "-c", "true"]
-    assert {ns["type"] for ns in service["linux"]["namespaces"]} == {
-        "mount",
-        "network",
-        "pid",
-        "ipc",
-        "uts",
+    capabilities = onboot["process"]["capabilities"]
+    assert capabilities["bounding"] == ["CAP_NET_ADMIN", "CAP_SYS_ADMIN"]  # sorted
+    assert capabilities["effective"] == ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]  # as written
+    assert onboot["root"] == {"path": "rootfs"}
+    assert [ns["type"] for ns in onboot["linux"]["namespaces"]] == ["mount", "cgroup"]
+    mounts = {m["destination"]: m for m in onboot["mounts"]}
+    assert list(mounts) == sorted(mounts)
+    assert mounts["/etc/resolv.conf"]["options"] == ["ro", "rbind"]
+    assert mounts["/var/run"] == {
+        "destination": "/var/run",
+        "type": "bind",
+        "source": "/var/run",
+        "options": ["rw", "rbind", "rshared"],
     }
+    assert mounts["/sys/fs/cgroup"]["type"] == "cgroup"
+    # a service without a command runs the image's Entrypoint + Cmd, in a pid namespace of its
+    # own, with no capabilities unless it asks (LinuxKit's defaults)
+    assert service["process"]["args"] == ["/bin/sh", "-c", "true"]
+    assert service["process"]["env"] == ["A=1"]
+    assert [ns["type"] for ns in service["linux"]["namespaces"]] == ["pid", "mount", "cgroup"]
+    assert "capabilities" not in service["process"] or not service["process"]["capabilities"]
+
+
+def test_bundles_carry_runtime_json_with_the_rootfs_mounts(
+    test_images: PushedImages, build_dirs: tuple[Path, Path]
+) -> None:
+    out, cache = build_dirs
+
+    entries = read_cpio(_build(test_images, out, cache).artifacts[1].path)
+    onboot = json.loads(entries[f"{BUNDLE}/runtime.json"]["data"])  # type: ignore[arg-type]
+    service = json.loads(
+        entries["containers/services/layered-service/runtime.json"]["data"]  # type: ignore[arg-type]
+    )
+
+    assert onboot["mounts"] == [
+        {"destination": f"/{BUNDLE}/tmp", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": f"/{BUNDLE}/tmp", "options": ["remount", "private"]},
+        {
+            "destination": f"/{BUNDLE}/rootfs",
+            "type": "overlay",
+            "source": "overlay",
+            "options": [
+                f"lowerdir=/{ROOTFS}",
+                f"upperdir=/{BUNDLE}/tmp/upper",
+                f"workdir=/{BUNDLE}/tmp/work",
+            ],
+        },
+    ]
+    assert (onboot["mkdir"], onboot["interfaces"], onboot["namespace"]) == ([], [], "")
+    assert onboot["bindNS"] == dict.fromkeys(
+        ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts"), ""
+    )
+    # the service's overlay sits on the onboot container's copy of the same image
+    assert f"lowerdir=/{ROOTFS}" in service["mounts"][2]["options"]
+    # LinuxKit's fixes to every image: Docker's files dropped, hosts/resolv.conf/mtab written
+    assert entries[f"{ROOTFS}/etc/hosts"]["data"].startswith(b"127.0.0.1       localhost")  # type: ignore[union-attr]
+    assert entries[f"{ROOTFS}/etc/resolv.conf"]["data"] == b"\n# no resolv.conf configured\n"
+    assert entries[f"{ROOTFS}/etc/mtab"]["linkpath"] == "/proc/mounts"
+    assert {f"{ROOTFS}/{d}" for d in ("dev/pts", "dev/shm", "proc", "sys")} <= set(entries)
 
 
 def test_second_build_downloads_nothing(
@@ -143,7 +188,7 @@ def test_second_build_downloads_nothing(
 
     assert first.downloaded_bytes > 0 and first.cache_hits == 0
     assert second.downloaded_bytes == 0
-    assert second.cache_hits == 7  # 3 configs + 1 + 1 + 2 layers
+    assert second.cache_hits == 8  # 3 configs + 2 (kernel) + 1 (init) + 2 (layered) layers
     assert second.artifacts[0].sha256 == first.artifacts[0].sha256
 
 

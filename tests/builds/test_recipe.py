@@ -33,7 +33,12 @@ def test_hook_shaped_recipe_validates() -> None:
     assert recipe.services[0].options["binds.add"][1] == "/etc/motd:/etc/motd"
     assert recipe.files[0].mode == 0o644
     assert recipe.files[-1].symlink == "/etc/hook.conf"
-    assert recipe.notes == ["'trust' is accepted and ignored"]
+    assert [(w.line, w.message.split(":")[0]) for w in recipe.warnings] == [
+        (121, "file etc/ip/vlan.sh"),
+        (129, "trust"),
+    ]
+    dhcpcd = recipe.services[2]
+    assert dhcpcd.options["runtime"] == {"mkdir": ["/var/lib/dhcpcd"]}
 
 
 def test_good_recipe_has_no_problems() -> None:

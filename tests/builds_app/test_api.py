@@ -51,6 +51,18 @@ def test_recipe_problems_from_the_builder_keep_line_and_column(api, tail, expect
     assert answer.json()["config"][0].startswith(expected)
 
 
+def test_a_recipe_that_builds_with_warnings_says_so_in_the_api_and_on_its_page(api, admin_client):
+    config = RECIPE + "trust:\n  org: [linuxkit]\n"
+    created = api.post("/api/v1/recipes/", {"name": "hook", "config": config, "arches": ["x86_64"]})
+
+    assert created.status_code == 201, created.json()
+    (warning,) = created.json()["warnings"]
+    assert warning.startswith("9:1: trust: ignored")
+    page = admin_client.get(f"/recipes/{created.json()['id']}/")
+    assert warning in page.content.decode()
+    assert api.get("/api/v1/recipes/?name=hook").json()["results"][0]["warnings"] == [warning]
+
+
 def test_recipe_arches_must_be_known(api):
     answer = api.post("/api/v1/recipes/", {"name": "x", "config": RECIPE, "arches": ["riscv"]})
     assert answer.status_code == 400

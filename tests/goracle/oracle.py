@@ -56,9 +56,9 @@ def _go() -> str:
     return go
 
 
-def _digest(go: str) -> str:
+def _digest(go: str, source: Path) -> str:
     version = subprocess.run([go, "version"], capture_output=True, text=True, check=True).stdout
-    digest = hashlib.sha256(SOURCE.read_bytes())
+    digest = hashlib.sha256(source.read_bytes())
     digest.update(version.encode())
     for path in sorted(SPRIG.glob("*.go")):
         digest.update(path.name.encode() + path.read_bytes())
@@ -66,10 +66,10 @@ def _digest(go: str) -> str:
 
 
 @functools.cache
-def _binary() -> Path:
+def _binary(source: Path = SOURCE) -> Path:
     go = _go()
-    target_dir = CACHE / _digest(go)
-    binary = target_dir / "render"
+    target_dir = CACHE / _digest(go, source)
+    binary = target_dir / source.stem
     if binary.exists():
         return binary
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -82,9 +82,9 @@ def _binary() -> Path:
     }
     # Build to a temporary name first so concurrent sessions never run a half-written binary.
     with tempfile.TemporaryDirectory(dir=target_dir) as scratch:
-        built = Path(scratch) / "render"
+        built = Path(scratch) / source.stem
         result = subprocess.run(
-            [go, "build", "-o", str(built), str(SOURCE)],
+            [go, "build", "-o", str(built), str(source)],
             capture_output=True,
             text=True,
             env=env,
@@ -92,15 +92,16 @@ def _binary() -> Path:
             check=False,
         )
         if result.returncode != 0:
-            raise OracleUnavailable(f"building {SOURCE.name} failed:\n{result.stderr}")
+            raise OracleUnavailable(f"building {source.name} failed:\n{result.stderr}")
         built.replace(binary)
     return binary
 
 
-def go_oracle() -> Path:
-    """The oracle's binary; skips (locally) or fails (CI) the calling test when unavailable."""
+def go_oracle(source: Path = SOURCE) -> Path:
+    """The binary built from ``source`` (the template renderer unless told); skips (locally) or
+    fails (CI) the calling test when Go or a Go package it needs is unavailable."""
     try:
-        return _binary()
+        return _binary(source)
     except OracleUnavailable as problem:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"Go oracle unavailable under CI: {problem}")

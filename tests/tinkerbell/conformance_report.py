@@ -10,6 +10,7 @@ LABELS = {
     "templates": "templates rendered",
     "hardware": "hardware imported",
     "workflows": "workflows imported",
+    "linuxkit": "LinuxKit recipes accepted",
 }
 
 

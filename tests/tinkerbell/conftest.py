@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.builds.conftest import test_images  # noqa: F401 - LinuxKit corpus builds use it
 from tests.tinkerbell import conformance_report
 
 
