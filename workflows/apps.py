@@ -7,7 +7,10 @@ class WorkflowsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from inventory.power.services import register_job_listener
         from inventory.services import register_machine_retire_hook
+        from workflows.services.boot_power import on_power_job_ended
         from workflows.services.retire import machine_retire_workflows
 
         register_machine_retire_hook(machine_retire_workflows)
+        register_job_listener(on_power_job_ended)

@@ -62,6 +62,9 @@ class Workflow(models.Model):
     rerun_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
     )
+    # The name an import gave it (a Tinkerbell Workflow's metadata.name), so that an export
+    # hands back the same object; blank for workflows started in Rackpilot.
+    imported_name = models.CharField(max_length=253, blank=True)
     attempt = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

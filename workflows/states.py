@@ -41,7 +41,8 @@ WORKFLOW_RETRYABLE = frozenset({W.FAILED, W.TIMEOUT, W.CANCELLED})
 ACTION_FINISHED = frozenset({A.SUCCESS, A.FAILED, A.TIMEOUT, A.SKIPPED})
 
 WORKFLOW_TRANSITIONS: dict[str, set[str]] = {
-    W.PENDING: {W.RUNNING, W.CANCELLED},
+    # Failed before it ran: the power job that was to boot the machine failed.
+    W.PENDING: {W.RUNNING, W.FAILED, W.CANCELLED},
     W.RUNNING: {W.SUCCESS, W.FAILED, W.TIMEOUT, W.CANCELLED},
     W.SUCCESS: set(),
     # Retry from the failed action: the same workflow goes back to pending.

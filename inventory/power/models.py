@@ -45,6 +45,9 @@ class PowerJob(models.Model):
     )
     requested_by = models.CharField(max_length=150, blank=True)
     reason = models.CharField(max_length=200, blank=True)
+    # Who needs the outcome, for the listeners told when the job ends (e.g. "workflow:12:start"
+    # for the custom-boot job that starts workflow 12); blank for a job an operator asked for.
+    purpose = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # When the sweep sent a job still queued to the workers again (its message was lost).
     requeued_at = models.DateTimeField(null=True, blank=True)

@@ -81,6 +81,23 @@ def power_check_idle(*, machine: Machine) -> None:
         )
 
 
+JobListener = Callable[[PowerJob], None]
+_JOB_LISTENERS: list[JobListener] = []
+
+
+def register_job_listener(listener: JobListener) -> None:
+    """Call ``listener(job)`` whenever a power job ends (succeeded or failed), inside the
+    transaction that ended it: a higher layer (workflows) reacts to the jobs it asked for by
+    their ``purpose`` without this app knowing it."""
+    if listener not in _JOB_LISTENERS:
+        _JOB_LISTENERS.append(listener)
+
+
+def _tell_listeners(job: PowerJob) -> None:
+    for listener in _JOB_LISTENERS:
+        listener(job)
+
+
 @transaction.atomic
 def power_job_request(
     *,
@@ -90,8 +107,10 @@ def power_job_request(
     boot_device: str = "",
     persistent: bool = False,
     reason: str = "",
+    purpose: str = "",
 ) -> PowerJob:
-    """Queue a power job; ValidationError names the field, PowerBusyError if one is running."""
+    """Queue a power job; ValidationError names the field, PowerBusyError if one is running.
+    ``purpose`` tells the job listeners who is waiting for it (see ``register_job_listener``)."""
     machine = lock(machine)
     if action not in PowerJob.Action.values:
         raise ValidationError(
@@ -107,6 +126,7 @@ def power_job_request(
         action=action,
         boot_device=boot_device,
         persistent=persistent,
+        purpose=purpose,
         requested_by=actor.name[:150],
         reason=reason[:200],
     )
@@ -202,6 +222,7 @@ def _finish(job: PowerJob, *, error: str, power_state: str) -> PowerJob:
         changes={"state": [PowerJobState.RUNNING, job.state], "power_state": [None, power_state]},
         message=error or f"{job.get_action_display()} done",
     )
+    _tell_listeners(job)
     return job
 
 
@@ -321,6 +342,7 @@ def power_jobs_requeue_queued(*, now: datetime | None = None) -> tuple[int, int]
             changes={"state": [PowerJobState.QUEUED, PowerJobState.FAILED]},
             message=job.error,
         )
+        _tell_listeners(job)
         failed += 1
     return requeued, failed
 
@@ -343,5 +365,6 @@ def power_jobs_fail_lost(*, now: datetime | None = None) -> int:
         record_event(
             actor=POWER, verb="power.failed", obj=job, machine=job.machine_id, message=job.error
         )
+        _tell_listeners(job)
         count += 1
     return count

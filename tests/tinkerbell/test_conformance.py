@@ -231,6 +231,29 @@ def test_a_rufio_machine_becomes_the_machines_bmc() -> None:
     assert (bmc.port, bmc.verify_tls, bmc.protocol) == (None, False, "redfish")
 
 
+@pytest.mark.django_db
+def test_a_rufio_machine_imported_again_updates_the_bmc_only_where_it_changed() -> None:
+    from rackpilot.core.models import Event
+
+    text = read("hardware", "eks-anywhere--csv-generated-hardware-multidoc.yaml")
+    import_text(text)
+
+    def bmc_action(result: Any) -> str:
+        return next(o.action for o in result.objects if o.kind == "Machine")
+
+    same = import_documents(text=text, actor=ACTOR)
+    moved = import_documents(
+        text=text.replace("192.168.0.10", "192.168.0.20").replace("YWRtaW4=", "bmV3LXNlY3JldA=="),
+        actor=ACTOR,
+    )
+
+    assert (bmc_action(same), bmc_action(moved)) == ("unchanged", "updated")
+    bmc = BMC.objects.get(machine__hostname="worker1")
+    assert (bmc.address, bmc.get_password()) == ("192.168.0.20", "new-secret")
+    verbs = list(Event.objects.filter(verb__startswith="bmc.").values_list("verb", flat=True))
+    assert verbs.count("bmc.password_changed") == 1  # the unchanged import changed nothing
+
+
 # --- workflows ----------------------------------------------------------------------------------
 
 
@@ -457,6 +480,29 @@ def test_toggle_allow_netboot_turns_pxe_on_at_the_start() -> None:
 
 
 @pytest.mark.django_db
+def test_a_rerun_of_a_toggling_workflow_turns_pxe_on_again() -> None:
+    from inventory.services import machine_transition
+    from tests.workflows.factories import FakeAgent
+    from workflows.services.engine import workflow_rerun
+
+    import_text(yaml.safe_dump_all(WORKFLOWS["vietcgi--gitops-workflows-multidoc.yaml"].prelude()))
+    import_text(read("workflows", "vietcgi--gitops-workflows-multidoc.yaml"))
+    machine = Machine.objects.get(hostname="anvil")
+    first = machine.workflows.get()
+    FakeAgent(machine).succeed_all(first)
+    machine.refresh_from_db()
+    assert not machine.allow_pxe  # toggled off by the success
+    for target in ("deprovisioning", "ready"):  # wiped, ready for the next install
+        machine_transition(machine=machine, actor=Actor.system("tests"), target=target)
+
+    second = workflow_rerun(workflow=first, actor=Actor.system("tests"))
+
+    machine.refresh_from_db()
+    assert machine.allow_pxe
+    assert second.disable_pxe_on_success
+
+
+@pytest.mark.django_db
 def test_a_machine_that_does_not_allow_workflows_is_refused_naming_the_flag() -> None:
     import_text(
         yaml.safe_dump_all(
@@ -521,6 +567,7 @@ def test_a_workflow_exports_with_its_status_in_tinkerbells_shape() -> None:
     call_command("export_tinkerbell", "--workflow", str(workflow.pk), stdout=out)
 
     (document,) = yaml.safe_load_all(out.getvalue())
+    assert document["metadata"]["name"] == "wf1"  # the imported document's name, kept
     assert document["spec"]["templateRef"] == "debian"
     assert document["status"]["state"] == "STATE_PENDING"
     action = document["status"]["tasks"][0]["actions"][0]

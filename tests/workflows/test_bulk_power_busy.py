@@ -19,7 +19,7 @@ from rackpilot.core.actors import Actor
 from tests.factories import BMCFactory, RackFactory
 from tests.workflows.conftest import make_machine
 from workflows.models import Template, Workflow
-from workflows.services import engine
+from workflows.services import boot_power, engine
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.system("tests")
@@ -156,7 +156,7 @@ def test_the_bulk_page_lists_the_refusal_instead_of_failing(
 
 
 def _a_job_slips_in_for(hostname: str) -> Callable[..., PowerJob]:
-    """power_job_request as the engine calls it, except that just before it a job for
+    """power_job_request as the workflow's boot power calls it, except that just before it a job for
     ``hostname`` is written by someone who did not take the machine's lock: the check before
     the batch passed, the request itself is then refused."""
     real = power_services.power_job_request
@@ -180,7 +180,7 @@ def test_a_machine_refused_while_it_is_written_is_refused_alone(
 ) -> None:
     machines, busy = rack_with_a_busy_machine
     PowerJob.objects.filter(pk=busy.pk).update(state="success")  # fra-2 passes the check
-    monkeypatch.setattr(engine, "power_job_request", _a_job_slips_in_for("fra-3"))
+    monkeypatch.setattr(boot_power, "power_job_request", _a_job_slips_in_for("fra-3"))
 
     with django_capture_on_commit_callbacks(execute=True):
         result = engine.workflow_bulk_create(

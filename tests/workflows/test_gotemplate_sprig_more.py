@@ -166,6 +166,12 @@ REGEX = [
     C(
         '{{ regexReplaceAll "[a-c-]" "a-d" "x" }} {{ regexReplaceAll "[]a]" "]a" "x" }} {{ regexReplaceAll "\\\\x41\\\\x{42}" "AB" "x" }} {{ regexReplaceAll "a{2}|b{1,}" "aaabbb" "-" }} {{ regexReplaceAll "\\\\z" "ab" "!" }}'
     ),
+    C(
+        '{{ regexReplaceAll "\\\\p{Greek}+" "alpha αβγ omega Ω" "G" }} {{ regexFindAll "\\\\p{Han}" "日本 and 中文" -1 }} {{ regexReplaceAll "[\\\\P{Latin}\\\\d]" "añb1 ж" "" }} {{ regexMatch "^\\\\p{Cyrillic}+$" "жизнь" }} {{ regexReplaceAll "\\\\p{Old_Italic}" "𐌀x" "I" }}'
+    ),
+    C('{{ regexMatch "\\\\p{greek}" "β" }}'),
+    C('{{ regexMatch "\\\\p{Grek}" "β" }}'),
+    C('{{ regexMatch "\\\\p{Script=Greek}" "β" }}'),
     C('{{ regexReplaceAll "x**" "x" "y" }}'),
     C('{{ regexReplaceAll "a{1001}" "a" "y" }}'),
     C(

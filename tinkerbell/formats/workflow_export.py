@@ -1,6 +1,7 @@
 """A workflow out as a Tinkerbell ``Workflow`` document, its status in Tinkerbell's shape.
 
-  metadata.name            workflow-<id> (Rackpilot's workflows are numbered, not named)
+  metadata.name            the imported document's name; workflow-<id> for a workflow started
+                           in Rackpilot (Rackpilot's workflows are numbered, not named)
   spec                     templateRef, hardwareRef, hardwareMap, bootOptions as imported
   status.state             STATE_PENDING / RUNNING / SUCCESS / FAILED / TIMEOUT (a cancelled
                            workflow is STATE_FAILED: Tinkerbell has no cancelled state)
@@ -94,7 +95,7 @@ def workflow_document(*, workflow: Workflow) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "Workflow",
-        "metadata": {"name": f"workflow-{workflow.pk}"},
+        "metadata": {"name": workflow.imported_name or f"workflow-{workflow.pk}"},
         "spec": spec,
         "status": {
             "state": _WORKFLOW_STATES[WorkflowState(workflow.state)],

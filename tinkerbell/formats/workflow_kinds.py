@@ -283,6 +283,7 @@ def _apply_workflow(plan: _WorkflowPlan, actor: Actor) -> ImportedObject:
             enable_pxe_at_start=plan.boot.enable_pxe_at_start,
             boot_into_pxe=plan.boot.boot_into_pxe,
             boot_power=plan.boot.boot_power,
+            imported_name=plan.name,
         )
     except MachineBusy as exc:
         raise DocumentProblems([("spec.hardwareRef", str(exc))]) from exc

@@ -7,8 +7,8 @@ and Go knows ``[[:alpha:]]``, ``\\Q..\\E``, ``\\z`` and the ungreedy flag ``U``.
 Go refuses (backreferences, lookarounds) raise ``RegexError``. Matching iterates the way
 Go's FindAll/ReplaceAll do, which differs from Python's for empty matches.
 
-Unicode classes are supported by general category (``\\pL``, ``\\p{Lu}``); script classes
-(``\\p{Greek}``) raise ``RegexError``, since Python's unicodedata does not know scripts.
+Unicode classes are supported by general category (``\\pL``, ``\\p{Lu}``) and by script
+(``\\p{Greek}``, from ``goscripts``), with the names Go knows.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import re
 import sys
 import unicodedata
 from dataclasses import dataclass, field
+
+from workflows.gotemplate.goscripts import script_ranges
 
 _MAX = sys.maxunicode
 _DIGIT = [(0x30, 0x39)]
@@ -75,6 +77,9 @@ def _normalize(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def _category(name: str) -> tuple[tuple[int, int], ...]:
     if name == "Any":
         return ((0, _MAX),)
+    script = script_ranges(name)
+    if script is not None:
+        return script
     if not re.fullmatch(r"[A-Z][a-z]?", name):
         raise RegexError(f"invalid character class range: \\p{{{name}}}")
     ranges: list[tuple[int, int]] = []

@@ -16,8 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from inventory import services as inventory_services
-from inventory.models import Machine, NetworkInterface, PowerJob
-from inventory.power.services import power_job_request
+from inventory.models import Machine, NetworkInterface
 from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
@@ -26,6 +25,7 @@ from rackpilot.core.services import lock
 from workflows.groups import agent_group, workflow_group
 from workflows.models import Action, LogLine, Task, Template, Workflow
 from workflows.rendering import RenderedWorkflow
+from workflows.services.boot_power import power_cycle_into_pxe, queue_boot_power_job
 from workflows.services.planning import STARTABLE_MACHINE_STATES as STARTABLE_MACHINE_STATES
 from workflows.services.planning import (
     MachineBusy,
@@ -84,40 +84,8 @@ def _create_tasks_and_actions(workflow: Workflow, rendered: RenderedWorkflow) ->
     Action.objects.bulk_create(actions)
 
 
-def _power_cycle_into_pxe(workflow: Workflow, *, actor: Actor) -> None:
-    try:
-        power_job_request(
-            machine=workflow.machine,
-            action=PowerJob.Action.CYCLE,
-            boot_device=PowerJob.BootDevice.PXE,
-            actor=actor,
-            reason=f"boot into PXE for workflow #{workflow.pk}",
-        )
-    except ValidationError as exc:
-        # The power service names its own field (bmc); here the option is what failed.
-        raise ValidationError({"boot_into_pxe": exc.messages}) from exc
-
-
 def _warnings(rendered: RenderedWorkflow) -> dict[str, Any]:
     return {"warnings": [str(w) for w in rendered.warnings]} if rendered.warnings else {}
-
-
-def _boot_power_job(workflow: Workflow, phase: str, *, actor: Actor) -> None:
-    """Queue the custom-boot power job of ``phase`` ("start" or "success"), if there is one."""
-    job = workflow.boot_power.get(phase) if isinstance(workflow.boot_power, dict) else None
-    if not job:
-        return
-    try:
-        power_job_request(
-            machine=workflow.machine,
-            action=job["action"],
-            boot_device=job.get("boot_device", ""),
-            persistent=bool(job.get("persistent")),
-            actor=actor,
-            reason=f"custom boot ({phase}) of workflow #{workflow.pk}",
-        )
-    except ValidationError as exc:
-        raise ValidationError({"boot_power": exc.messages}) from exc
 
 
 def _workflow_from_plan(
@@ -129,6 +97,7 @@ def _workflow_from_plan(
     boot_into_pxe: bool = False,
     enable_pxe_at_start: bool = False,
     boot_power: dict[str, Any] | None = None,
+    imported_name: str = "",
 ) -> Workflow:
     rendered = plan.rendered
     workflow = Workflow.objects.create(
@@ -144,6 +113,7 @@ def _workflow_from_plan(
         boot_into_pxe=boot_into_pxe,
         boot_power=boot_power or {},
         rerun_of=rerun_of,
+        imported_name=imported_name,
         created_by_id=actor.user_id,
     )
     _create_tasks_and_actions(workflow, rendered)
@@ -159,8 +129,8 @@ def _workflow_from_plan(
         message=f"rerun of #{rerun_of.pk}" if rerun_of else "",
     )
     if boot_into_pxe:
-        _power_cycle_into_pxe(workflow, actor=actor)
-    _boot_power_job(workflow, "start", actor=actor)
+        power_cycle_into_pxe(workflow, actor=actor)
+    queue_boot_power_job(workflow, "start", actor=actor)
     _announce_work(workflow)
     _publish_state(workflow)
     return workflow
@@ -178,8 +148,10 @@ def workflow_create(
     rerun_of: Workflow | None = None,
     enable_pxe_at_start: bool = False,
     boot_power: dict[str, Any] | None = None,
+    imported_name: str = "",
 ) -> Workflow:
-    """``boot_power``: Workflow.boot_power, power jobs queued at the start and on success."""
+    """``boot_power``: Workflow.boot_power, power jobs queued at the start and on success;
+    ``imported_name``: the name of the document an import created it from."""
     machine = lock(machine)
     plan = workflow_plan(template=template, machine=machine, hardware_map=hardware_map)
     return _workflow_from_plan(
@@ -190,6 +162,7 @@ def workflow_create(
         rerun_of=rerun_of,
         enable_pxe_at_start=enable_pxe_at_start,
         boot_power=boot_power,
+        imported_name=imported_name,
     )
 
 
@@ -366,6 +339,7 @@ def workflow_end(
     reason: dict[str, Any] | None = None,
 ) -> None:
     """Finish a running/pending workflow. Caller holds the workflow lock."""
+    previous = workflow.state
     _set_workflow_state(workflow, target)
     workflow.finished_at = timezone.now()
     if target != WorkflowState.SUCCESS:
@@ -390,7 +364,7 @@ def workflow_end(
         verb=f"workflow.{target}",
         obj=workflow,
         machine=workflow.machine_id,
-        changes={"state": [WorkflowState.RUNNING, target]},
+        changes={"state": [previous, target]},
         message=str(workflow.failure_reason.get("message", "")) if workflow.failure_reason else "",
     )
     machine = lock(workflow.machine)
@@ -402,7 +376,7 @@ def workflow_end(
     if target == WorkflowState.SUCCESS and workflow.boot_power.get("success"):
         try:
             with transaction.atomic():  # a refused job leaves nothing half-written
-                _boot_power_job(workflow, "success", actor=actor)
+                queue_boot_power_job(workflow, "success", actor=actor)
         except (ValidationError, ConflictError) as exc:
             # The workflow did succeed: the power job that was to follow it is what failed.
             record_event(
@@ -549,6 +523,7 @@ def workflow_retry(*, workflow: Workflow, actor: Actor) -> Workflow:
     _check_machine_can_run_again(workflow)
     actions = _reset_unsucceeded_actions(workflow)
     previous = workflow.state
+    boot_failed = "power_job" in (workflow.failure_reason or {})
     _set_workflow_state(workflow, WorkflowState.PENDING)
     workflow.attempt += 1
     workflow.failure_reason = {}
@@ -571,6 +546,11 @@ def workflow_retry(*, workflow: Workflow, actor: Actor) -> Workflow:
         changes={"state": [previous, WorkflowState.PENDING]},
         message=f"from action {actions[0].name}" if actions else "",
     )
+    if boot_failed:
+        # It never started because the power job that was to boot it failed: ask again.
+        if workflow.boot_into_pxe:
+            power_cycle_into_pxe(workflow, actor=actor)
+        queue_boot_power_job(workflow, "start", actor=actor)
     _announce_work(workflow)
     _publish_state(workflow)
     return workflow
@@ -588,6 +568,9 @@ def workflow_rerun(*, workflow: Workflow, actor: Actor) -> Workflow:
         actor=actor,
         hardware_map=workflow.hardware_map,
         disable_pxe_on_success=workflow.disable_pxe_on_success,
+        # A workflow that turns netboot off when it succeeds left it off: the new run needs
+        # it on again to boot the machine into Hook (Tinkerbell's toggleAllowNetboot).
+        enable_pxe_at_start=workflow.disable_pxe_on_success,
         boot_into_pxe=workflow.boot_into_pxe,
         boot_power=workflow.boot_power,
         rerun_of=workflow,
