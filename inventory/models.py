@@ -273,6 +273,9 @@ class BMC(models.Model):
         max_length=8, choices=PowerState.choices, default=PowerState.UNKNOWN
     )
     power_state_at = models.DateTimeField(null=True, blank=True)
+    # What the BMC said the machine is made of (Redfish), in the hardware report's shape.
+    inventory = models.JSONField(default=dict, blank=True, editable=False)
+    inventory_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "BMC"

@@ -196,8 +196,10 @@ class BMCSerializer(serializers.ModelSerializer):
             "redfish_system_id",
             "power_state",
             "power_state_at",
+            "inventory",
+            "inventory_at",
         ]
-        read_only_fields = ["power_state", "power_state_at"]
+        read_only_fields = ["power_state", "power_state_at", "inventory", "inventory_at"]
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import sushy
 from sushy import exceptions as sushy_exceptions
 
+from inventory.power.redfish_inventory import read_inventory
+
 IPMI_DEFAULT_PORT = 623
 REDFISH_ROOT = "/redfish/v1"
 
@@ -63,6 +65,10 @@ class PowerDriver(Protocol):
     def power(self, action: PowerAction) -> None: ...
 
     def set_boot_device(self, device: BootDevice, *, persistent: bool = False) -> None: ...
+
+    def inventory(self) -> dict[str, Any]:
+        """What the machine is made of, in the shape of Rackpilot's hardware report."""
+        ...
 
 
 def driver_for(access: BmcAccess, *, timeout: float = 30.0) -> PowerDriver:
@@ -254,6 +260,12 @@ class RedfishDriver:
             system.refresh(force=True)
             system.set_system_boot_options(target=_REDFISH_BOOT_TARGETS[device], enabled=enabled)
 
+    def inventory(self) -> dict[str, Any]:
+        system = self._connect()
+        with self._asking("reading the inventory"):
+            system.refresh(force=True)
+            return read_inventory(system)
+
 
 # --- IPMI ------------------------------------------------------------------------------------
 
@@ -376,3 +388,10 @@ class IpmiDriver:
             args.append("options=persistent")
         what = f"setting the boot device to {device}" + (" (persistent)" if persistent else "")
         self.run(what, *args)
+
+    def inventory(self) -> dict[str, Any]:
+        # IPMI's FRU data is vendor-shaped and partial; Tinkerbell's collector refuses IPMI too.
+        raise PowerError(
+            f"{self.label}: reading the inventory failed: IPMI BMCs do not report one "
+            "(use the BMC's Redfish interface)"
+        )

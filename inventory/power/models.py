@@ -19,6 +19,7 @@ class PowerJob(models.Model):
         CYCLE = "cycle", "Power cycle"
         RESET = "reset", "Reset"
         STATUS = "status", "Read power state"
+        INVENTORY = "inventory", "Read inventory"
 
     class BootDevice(models.TextChoices):
         NONE = "", "Unchanged"

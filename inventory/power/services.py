@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -45,6 +46,7 @@ STATE_AFTER = {
     PowerJob.Action.CYCLE: BMC.PowerState.ON,
     PowerJob.Action.RESET: BMC.PowerState.ON,
     PowerJob.Action.STATUS: "",
+    PowerJob.Action.INVENTORY: "",
 }
 
 
@@ -118,8 +120,13 @@ def power_job_request(
         )
     if boot_device not in PowerJob.BootDevice.values:
         raise ValidationError({"boot_device": f"Unknown boot device '{boot_device}'."})
-    if not BMC.objects.filter(machine=machine).exists():
+    bmc = BMC.objects.filter(machine=machine).first()
+    if bmc is None:
         raise ValidationError({"bmc": f"{machine.hostname} has no BMC to send power commands to."})
+    if action == PowerJob.Action.INVENTORY and bmc.protocol != BMC.Protocol.REDFISH:
+        raise ValidationError(
+            {"action": f"{machine.hostname}'s BMC speaks IPMI, which reports no inventory."}
+        )
     power_check_idle(machine=machine)
     job = PowerJob.objects.create(
         machine=machine,
@@ -233,6 +240,9 @@ def _run(job: PowerJob) -> str:
         driver.set_boot_device(BootDevice(job.boot_device), persistent=job.persistent)
     if job.action == PowerJob.Action.STATUS:
         return driver.power_state()
+    if job.action == PowerJob.Action.INVENTORY:
+        bmc_record_inventory(bmc=job.machine.bmc, inventory=driver.inventory())
+        return driver.power_state()
     driver.power(PowerAction(job.action))
     return str(STATE_AFTER[PowerJob.Action(job.action)])
 
@@ -255,6 +265,25 @@ def power_job_run(*, job_id: int, run: Callable[[PowerJob], str] = _run) -> Powe
         _finish(job, error=error, power_state="")
         raise
     return _finish(job, error="", power_state=power_state)
+
+
+@transaction.atomic
+def bmc_record_inventory(*, bmc: BMC, inventory: dict[str, Any]) -> BMC:
+    """Keep what the BMC reported; an event only when it changed."""
+    bmc = lock(bmc)
+    changed = inventory != bmc.inventory
+    bmc.inventory = inventory
+    bmc.inventory_at = timezone.now()
+    bmc.save(update_fields=["inventory", "inventory_at"])
+    if changed:
+        record_event(
+            actor=POWER,
+            verb="bmc.inventory_read",
+            obj=bmc,
+            machine=bmc.machine_id,
+            message="the BMC reported the machine's hardware",
+        )
+    return bmc
 
 
 @transaction.atomic

@@ -23,7 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from inventory.filtersets import PowerJobFilterSet
-from inventory.models import Machine, PowerJob
+from inventory.models import BMC, Machine, PowerJob
 from inventory.power.forms import PowerBulkForm
 from inventory.power.services import PowerBusyError, power_job_request, power_jobs_request_bulk
 from inventory.selection import bulk_page
@@ -95,7 +95,17 @@ def power_buttons(machine: Machine) -> list[PowerButton]:
             "netboots once.",
         ),
         PowerButton(Action.STATUS, "Refresh state", "bi-arrow-clockwise", "btn-outline-secondary"),
+        *(
+            [PowerButton(Action.INVENTORY, "Read inventory", "bi-cpu", "btn-outline-secondary")]
+            if _speaks_redfish(machine)
+            else []
+        ),
     ]
+
+
+def _speaks_redfish(machine: Machine) -> bool:
+    bmc = getattr(machine, "bmc", None)
+    return bmc is not None and bmc.protocol == BMC.Protocol.REDFISH
 
 
 def recent_power_jobs(machine: Machine, *, limit: int = RECENT_POWER_JOBS) -> list[PowerJob]:

@@ -17,6 +17,7 @@ from django.db.models import Prefetch, QuerySet
 
 from inventory.models import Disk, Machine, NetworkInterface
 from tinkerbell.formats.documents import API_VERSION, RESERVED_KEY, dump_documents
+from tinkerbell.hardware_attributes import observed_attributes
 
 _FOLLOW = object()  # no bookkeeping: the interface takes the machine's value
 
@@ -132,21 +133,41 @@ def hardware_document(*, machine: Machine) -> dict[str, Any]:
         spec["userData"] = machine.user_data
     if machine.vendor_data:
         spec["vendorData"] = machine.vendor_data
-    document = {
+    document: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": "Hardware",
         "metadata": {"name": machine.hostname, **book.get("object", {})},
         "spec": _merge(spec, book.get("spec", {})),
     }
-    return _merge(document, book.get("top", {}))
+    document = _merge(document, book.get("top", {}))
+    bmc = getattr(machine, "bmc", None)
+    observed = observed_attributes(
+        hardware=machine.hardware,
+        inventory=bmc.inventory if bmc is not None else None,
+        inventory_at=bmc.inventory_at if bmc is not None else None,
+    )
+    if observed:
+        # What Rackpilot saw replaces the imported document's subtree of the same source.
+        status: dict[str, Any] = _mapping(document.get("status"))
+        attributes = {**_mapping(status.get("attributes")), **observed}
+        document["status"] = {**status, "attributes": attributes}
+    return document
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def hardware_export_queryset() -> QuerySet[Machine]:
-    return Machine.objects.order_by("hostname").prefetch_related(
-        Prefetch(
-            "interfaces", queryset=NetworkInterface.objects.order_by("-is_boot", "name", "mac")
-        ),
-        Prefetch("disks", queryset=Disk.objects.order_by("device")),
+    return (
+        Machine.objects.order_by("hostname")
+        .select_related("bmc")
+        .prefetch_related(
+            Prefetch(
+                "interfaces", queryset=NetworkInterface.objects.order_by("-is_boot", "name", "mac")
+            ),
+            Prefetch("disks", queryset=Disk.objects.order_by("device")),
+        )
     )
 
 
