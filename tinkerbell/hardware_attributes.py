@@ -32,26 +32,39 @@ def _prune(value: Any) -> Any:
     return value
 
 
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _maps(value: Any) -> list[Mapping[str, Any]]:
+    """The mappings of a list; anything else (a report is free-form) reads as none."""
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _number(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _cpu(report: Mapping[str, Any]) -> dict[str, Any]:
-    cpu = report.get("cpu") or {}
+    cpu = _map(report.get("cpu"))
     sockets = [
         {
-            "slot": str(socket.get("slot", "")),
-            "vendor": socket.get("vendor", ""),
-            "model": socket.get("model", ""),
+            "slot": str(socket.get("slot") or ""),
+            "vendor": _text(socket.get("vendor")),
+            "model": _text(socket.get("model")),
             "cores": _number(socket.get("cores")),
             "threads": _number(socket.get("threads")),
             "clockSpeedMHz": _number(socket.get("speed_mhz")),
         }
-        for socket in report.get("cpus") or []
+        for socket in _maps(report.get("cpu_sockets"))
     ]
     if not sockets and (cpu.get("model") or cpu.get("vendor")):
         # One entry for what the agent saw: the model of the processors, not per socket.
-        sockets = [{"vendor": cpu.get("vendor", ""), "model": cpu.get("model", "")}]
+        sockets = [{"vendor": _text(cpu.get("vendor")), "model": _text(cpu.get("model"))}]
     return {
         "totalCores": _number(cpu.get("cores")),
         "totalThreads": _number(cpu.get("threads")),
@@ -64,62 +77,64 @@ def _memory(report: Mapping[str, Any]) -> dict[str, Any]:
         "totalBytes": _number(report.get("memory_bytes")),
         "modules": [
             {
-                "slot": module.get("slot", ""),
-                "vendor": module.get("vendor", ""),
-                "serialNumber": module.get("serial_number", ""),
-                "partNumber": module.get("part_number", ""),
+                "slot": _text(module.get("slot")),
+                "vendor": _text(module.get("vendor")),
+                "serialNumber": _text(module.get("serial_number")),
+                "partNumber": _text(module.get("part_number")),
                 "sizeBytes": _number(module.get("size_bytes")),
                 "speedMHz": _number(module.get("speed_mhz")),
             }
-            for module in report.get("memory_modules") or []
+            for module in _maps(report.get("memory_modules"))
         ],
     }
 
 
 def _block_device(disk: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "name": disk.get("name", ""),
-        "controllerType": disk.get("controller_type", ""),
-        "driveType": disk.get("drive_type", ""),
-        "vendor": disk.get("vendor", ""),
-        "model": disk.get("model", ""),
-        "serialNumber": disk.get("serial_number") or disk.get("serial", ""),
-        "wwn": disk.get("wwn", ""),
+        "name": _text(disk.get("name")),
+        "controllerType": _text(disk.get("controller_type")),
+        "driveType": _text(disk.get("drive_type")),
+        "vendor": _text(disk.get("vendor")),
+        "model": _text(disk.get("model")),
+        "serialNumber": _text(disk.get("serial_number")) or _text(disk.get("serial")),
+        "wwn": _text(disk.get("wwn")),
         "sizeBytes": _number(disk.get("size_bytes")),
     }
 
 
 def _network_interface(nic: Mapping[str, Any], *, in_band: bool) -> dict[str, Any]:
     port = {
-        "mac": nic.get("mac", ""),
+        "mac": _text(nic.get("mac")),
         "speedMbps": _number(nic.get("speed_mbps") or nic.get("speed")),
-        "enabledCapabilities": list(nic.get("capabilities") or []),
+        "enabledCapabilities": [c for c in nic.get("capabilities") or [] if isinstance(c, str)]
+        if isinstance(nic.get("capabilities"), list)
+        else [],
     }
     if not in_band:
-        port["portID"] = nic.get("name", "")
-    return {"name": nic.get("name", "") if in_band else "", "ports": [port]}
+        port["portID"] = _text(nic.get("name"))
+    return {"name": _text(nic.get("name")) if in_band else "", "ports": [port]}
 
 
 def _identity(dmi: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "product": {
-            "name": dmi.get("product_name", ""),
-            "vendor": dmi.get("sys_vendor", ""),
-            "serialNumber": dmi.get("product_serial", ""),
+            "name": _text(dmi.get("product_name")),
+            "vendor": _text(dmi.get("sys_vendor")),
+            "serialNumber": _text(dmi.get("product_serial")),
         },
         "baseboard": {
-            "vendor": dmi.get("board_vendor", ""),
-            "model": dmi.get("board_name", ""),
-            "serialNumber": dmi.get("board_serial", ""),
+            "vendor": _text(dmi.get("board_vendor")),
+            "model": _text(dmi.get("board_name")),
+            "serialNumber": _text(dmi.get("board_serial")),
         },
         "bios": {
-            "vendor": dmi.get("bios_vendor", ""),
-            "firmwareVersion": dmi.get("bios_version", ""),
-            "releaseDate": dmi.get("bios_date", ""),
+            "vendor": _text(dmi.get("bios_vendor")),
+            "firmwareVersion": _text(dmi.get("bios_version")),
+            "releaseDate": _text(dmi.get("bios_date")),
         },
         "chassis": {
-            "vendor": dmi.get("chassis_vendor", ""),
-            "serialNumber": dmi.get("chassis_serial", ""),
+            "vendor": _text(dmi.get("chassis_vendor")),
+            "serialNumber": _text(dmi.get("chassis_serial")),
         },
     }
 
@@ -127,13 +142,12 @@ def _identity(dmi: Mapping[str, Any]) -> dict[str, Any]:
 def _pci(parts: Any) -> list[dict[str, Any]]:
     return [
         {
-            "vendor": part.get("vendor", ""),
-            "model": part.get("product", ""),
-            "class": part.get("class", ""),
-            "driver": part.get("driver", ""),
+            "vendor": _text(part.get("vendor")),
+            "model": _text(part.get("product")),
+            "class": _text(part.get("class")),
+            "driver": _text(part.get("driver")),
         }
-        for part in parts or []
-        if isinstance(part, Mapping)
+        for part in _maps(parts)
     ]
 
 
@@ -149,13 +163,13 @@ def attributes(
         "collectionMethod": method,
         "cpu": _cpu(report),
         "memory": _memory(report),
-        "blockDevices": [_block_device(d) for d in report.get("disks") or []],
+        "blockDevices": [_block_device(d) for d in _maps(report.get("disks"))],
         "networkInterfaces": [
-            _network_interface(n, in_band=in_band) for n in report.get("nics") or []
+            _network_interface(n, in_band=in_band) for n in _maps(report.get("nics"))
         ],
         "gpuDevices": _pci(report.get("gpu")),
         "pciDevices": _pci(report.get("pci")) if in_band else [],
-        **_identity(report.get("dmi") or {}),
+        **_identity(_map(report.get("dmi"))),
     }
     return _prune(result)
 

@@ -9,8 +9,12 @@ class WorkflowsConfig(AppConfig):
     def ready(self) -> None:
         from inventory.power.services import register_job_listener
         from inventory.services import register_machine_retire_hook
+        from rackpilot.core.bootstrap import register_bootstrap_step
+        from workflows.demo import load_demo_workflows
         from workflows.services.boot_power import on_power_job_ended
         from workflows.services.retire import machine_retire_workflows
 
         register_machine_retire_hook(machine_retire_workflows)
         register_job_listener(on_power_job_ended)
+        # After the demo fleet (10) and the Hook recipes (20): it runs workflows on the fleet.
+        register_bootstrap_step(order=30, name="demo workflows", run=load_demo_workflows)

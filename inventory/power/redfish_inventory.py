@@ -2,7 +2,7 @@
 
 The same shape the agents report (``cpu``, ``memory_bytes``, ``disks``, ``nics``, ``dmi``), so
 the machine page, discovery rules and the template data read one shape whichever source
-filled it, plus what only a BMC knows: ``cpus`` (per socket) and ``memory_modules`` (per DIMM).
+filled it, plus what only a BMC knows: ``cpu_sockets`` and ``memory_modules`` (per DIMM).
 Each part is read where the BMC has it; a part it does not offer is left out, never guessed.
 """
 
@@ -152,7 +152,7 @@ def read_inventory(system: Any) -> dict[str, Any]:
         {
             "agent": "redfish",
             "cpu": cpu,
-            "cpus": cpus,
+            "cpu_sockets": cpus,
             "memory_bytes": int(size_gib * GIB) if size_gib else None,
             "memory_modules": _memory_modules(system),
             "disks": _disks(system),

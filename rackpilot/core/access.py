@@ -20,6 +20,7 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
+from django_htmx.http import HttpResponseClientRedirect
 
 VIEWER = "viewer"
 OPERATOR = "operator"
@@ -83,6 +84,17 @@ def create_role_groups(group_model: Any, permission_model: Any) -> None:
         group.permissions.add(*(by_pair[pair] for pair in role_permissions(role, by_pair)))
 
 
+def _to_login(request: HttpRequest) -> HttpResponseBase:
+    """The login page, and back here after it. An HTMX request (a card refreshing itself, a
+    table page) would swap the login form into its fragment: the whole browser page goes to the
+    login instead, and back to the page it showed (HTMX follows ``HX-Redirect``)."""
+    htmx = getattr(request, "htmx", None)
+    if htmx:
+        back = htmx.current_url_abs_path or "/"
+        return HttpResponseClientRedirect(redirect_to_login(back).url)
+    return redirect_to_login(request.get_full_path())
+
+
 def requires(
     *permissions: str, on_post: tuple[str, ...] = ()
 ) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
@@ -98,7 +110,7 @@ def requires(
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             user = request.user
             if not user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
+                return _to_login(request)
             needed = permissions + (on_post if request.method == "POST" else ())
             if not user.has_perms(needed):
                 raise PermissionDenied

@@ -239,3 +239,12 @@ def test_the_page_makes_as_many_queries_for_10_power_jobs_as_for_1(
     )
     with_ten = _query_count(operator_client, url)
     assert with_ten == with_one
+
+
+def test_power_jobs_are_in_the_navigation(operator_client: Client):
+    html = operator_client.get(reverse("dashboard:home")).content.decode()
+
+    link = f'href="{reverse("dashboard:power-job-list")}">Power jobs</a>'
+    assert link in html
+    page = operator_client.get(reverse("dashboard:power-job-list")).content.decode()
+    assert 'active" href="/power-jobs/">Power jobs' in page
