@@ -85,6 +85,11 @@ class SearchFilterSet(filters.FilterSet):
 class EventFilterSet(SearchFilterSet):
     search_fields = ("verb", "actor_name", "object_repr", "message")
     machine_id = IdFilter(field_name="machine_id")
+    # "machine." for every machine event; "verb" stays the exact verb.
+    verb_prefix = filters.CharFilter(
+        field_name="verb", lookup_expr="startswith", label="Verb starts"
+    )
+    object_type = filters.CharFilter(field_name="content_type__model", label="Object type")
     since = DateTimeFilter(field_name="timestamp", lookup_expr="gte")
     until = DateTimeFilter(field_name="timestamp", lookup_expr="lt")
 

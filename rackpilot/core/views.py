@@ -1,11 +1,16 @@
 import redis
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from rackpilot.core.access import requires
+from rackpilot.core.filters import EventFilterSet
+from rackpilot.core.listing import list_page
 from rackpilot.core.metrics import REGISTRY
+from rackpilot.core.models import Event
 
 
 def redis_client() -> redis.Redis:
@@ -40,3 +45,29 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+
+EVENT_ORDERINGS = {"time": ("timestamp", "id"), "verb": ("verb", "timestamp", "id")}
+
+
+@requires("core.view_event")
+def event_list(request: HttpRequest) -> HttpResponse:
+    """The audit log, filtered by actor, verb, object and time with the API's filterset."""
+    queryset = Event.objects.select_related("content_type", "machine")
+    filterset = EventFilterSet(request.GET, queryset=queryset)
+    object_types = (
+        ContentType.objects.filter(pk__in=Event.objects.values("content_type").distinct())
+        .order_by("model")
+        .values_list("model", flat=True)
+    )
+    return list_page(
+        request,
+        filterset=filterset,
+        orderings=EVENT_ORDERINGS,
+        template="core/event_list.html",
+        partial="core/partials/event_table.html",
+        extra={
+            "actor_kinds": Event.ActorKind.choices,
+            "object_types": list(object_types),
+        },
+    )
