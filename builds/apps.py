@@ -8,6 +8,14 @@ class BuildsConfig(AppConfig):
 
     def ready(self) -> None:
         from builds.hook.recipes import install_shipped_recipes
+        from builds.search import search_builds, search_recipes
         from rackpilot.core.bootstrap import register_bootstrap_step
+        from rackpilot.core.search import register_search_provider
 
         register_bootstrap_step(order=20, name="hook recipes", run=install_shipped_recipes)
+        register_search_provider(
+            name="builds", permission="builds.view_build", search=search_builds
+        )
+        register_search_provider(
+            name="recipes", permission="builds.view_buildrecipe", search=search_recipes
+        )

@@ -9,8 +9,16 @@ class InventoryConfig(AppConfig):
     def ready(self) -> None:
         from inventory.bootstrap import load_demo_fleet
         from inventory.metrics import InventoryCollector
+        from inventory.search import search_machines, search_racks
         from rackpilot.core.bootstrap import register_bootstrap_step
         from rackpilot.core.metrics import REGISTRY
+        from rackpilot.core.search import register_search_provider
 
         REGISTRY.register(InventoryCollector())
         register_bootstrap_step(order=10, name="demo fleet", run=load_demo_fleet)
+        register_search_provider(
+            name="machines", permission="inventory.view_machine", search=search_machines
+        )
+        register_search_provider(
+            name="racks", permission="inventory.view_rack", search=search_racks
+        )

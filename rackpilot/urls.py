@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("events/", core_views.event_list, name="event-log"),
+    path("search/", core_views.search, name="search"),
     # Netboot and metadata first: machines reach them without a login.
     path("", include("netboot.urls")),
     path("", include("workflows.urls")),

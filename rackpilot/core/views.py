@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -11,6 +12,7 @@ from rackpilot.core.filters import EventFilterSet
 from rackpilot.core.listing import list_page
 from rackpilot.core.metrics import REGISTRY
 from rackpilot.core.models import Event
+from rackpilot.core.search import SearchHit, search_everything
 
 
 def redis_client() -> redis.Redis:
@@ -71,3 +73,18 @@ def event_list(request: HttpRequest) -> HttpResponse:
             "object_types": list(object_types),
         },
     )
+
+
+@requires()
+def search(request: HttpRequest) -> HttpResponse:
+    """The navbar's search: one exact hit (a MAC, an IP, a hostname, #12) opens it; else the
+    hits by kind, from what the user may read."""
+    query = request.GET.get("q", "")[:200]
+    hits = search_everything(query, request.user)
+    exact = [hit for hit in hits if hit.exact]
+    if len(exact) == 1 and request.GET.get("list") != "1":
+        return redirect(exact[0].url)
+    kinds: dict[str, list[SearchHit]] = {}
+    for hit in hits:
+        kinds.setdefault(hit.kind, []).append(hit)
+    return render(request, "core/search.html", {"query": query, "kinds": kinds})

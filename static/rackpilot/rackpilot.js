@@ -18,6 +18,21 @@
     });
   });
 
+  // Ctrl+K (Cmd+K on a Mac) or "/" outside a text field: to the navbar's search field.
+  document.addEventListener("keydown", function (event) {
+    const field = document.getElementById("global-search");
+    if (!field) {
+      return;
+    }
+    const typing = event.target.closest("input, textarea, select, [contenteditable]");
+    const chord = (event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k";
+    if (chord || (event.key === "/" && !typing)) {
+      event.preventDefault();
+      field.focus();
+      field.select();
+    }
+  });
+
   // Buttons with data-rp-confirm ask before their form is submitted (retiring a machine).
   document.addEventListener("submit", function (event) {
     const button = event.submitter;

@@ -1,0 +1,46 @@
+"""What the global search finds among workflows (``#12``, ``12``, an imported name) and
+templates (by name)."""
+
+from __future__ import annotations
+
+import re
+
+from django.urls import reverse
+
+from rackpilot.core.search import SearchHit
+from workflows.models import Template, Workflow
+
+_NUMBER = re.compile(r"#?(\d{1,18})")
+
+
+def search_workflows(query: str, limit: int) -> list[SearchHit]:
+    number = _NUMBER.fullmatch(query)
+    workflows = Workflow.objects.select_related("machine", "template")
+    found = (
+        workflows.filter(pk=int(number.group(1)))
+        if number
+        else workflows.filter(imported_name__icontains=query).order_by("-pk")
+    )
+    return [
+        SearchHit(
+            kind="Workflow",
+            label=f"#{workflow.pk} {workflow.template.name}",
+            url=reverse("workflows-ui:workflow-detail", args=[workflow.pk]),
+            detail=f"{workflow.get_state_display()} on {workflow.machine.hostname}",
+            exact=bool(number) or workflow.imported_name.lower() == query.lower(),
+        )
+        for workflow in found[:limit]
+    ]
+
+
+def search_templates(query: str, limit: int) -> list[SearchHit]:
+    templates = Template.objects.filter(name__icontains=query).order_by("name")
+    return [
+        SearchHit(
+            kind="Template",
+            label=template.name,
+            url=reverse("workflows-ui:template-detail", args=[template.pk]),
+            exact=template.name.lower() == query.lower(),
+        )
+        for template in templates[:limit]
+    ]
