@@ -88,7 +88,7 @@ def test_search_narrows_the_machine_table_without_reloading_the_page(
     page.evaluate("window.rpSamePage = true")
 
     # when the operator types in the search box
-    page.get_by_label("Search").press_sequentially("web-", delay=30)
+    page.get_by_label("Search", exact=True).press_sequentially("web-", delay=30)
 
     # then the table narrows to the matching machines, in the same page
     expect(rows).to_have_count(2)
@@ -104,7 +104,7 @@ def test_search_narrows_the_machine_table_without_reloading_the_page(
     expect(page).to_have_url(re.compile(r"q=web-&state=failed$"))
 
     # and when the search is cleared and the table is sorted by hostname, descending
-    page.get_by_label("Search").fill("")
+    page.get_by_label("Search", exact=True).fill("")
     page.locator("label[for=filter-state-failed]").click()
     expect(rows).to_have_count(6)
     page.get_by_role("link", name="Hostname").click()

@@ -171,7 +171,7 @@ def test_bulk_start_from_the_filtered_machine_list(signed_in_page: Page, live_se
     # and the workflow list shows them, filterable by state without a reload
     page.get_by_role("link", name="Watch them in the workflow list").click()
     expect(page.locator("#workflow-table tbody tr[data-workflow-id]")).to_have_count(3)
-    page.get_by_label("Search").fill("web-03")
+    page.get_by_label("Search", exact=True).fill("web-03")
     expect(page.locator("#workflow-table tbody tr[data-workflow-id]")).to_have_count(1)
     expect(page).to_have_url(re.compile(r"q=web-03"))
     screenshot("workflow-list")
