@@ -4,6 +4,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from rackpilot.core import views as core_views
+from rackpilot.core import views_account as account_views
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("inventory.api.urls")),
@@ -25,6 +26,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("events/", core_views.event_list, name="event-log"),
     path("search/", core_views.search, name="search"),
+    path("account/tokens/", account_views.account_tokens, name="account-tokens"),
     # Netboot and metadata first: machines reach them without a login.
     path("", include("netboot.urls")),
     path("", include("workflows.urls")),
