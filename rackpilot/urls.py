@@ -27,6 +27,7 @@ urlpatterns = [
     path("events/", core_views.event_list, name="event-log"),
     path("search/", core_views.search, name="search"),
     path("account/tokens/", account_views.account_tokens, name="account-tokens"),
+    path("users/", account_views.users, name="users"),
     # Netboot and metadata first: machines reach them without a login.
     path("", include("netboot.urls")),
     path("", include("workflows.urls")),

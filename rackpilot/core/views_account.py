@@ -1,17 +1,22 @@
-"""The signed-in user's own API tokens: issue one with a lifetime (its key shown once), see
+"""Accounts: the signed-in user's own API tokens, and (admins) the users and their roles.
+
+The tokens: issue one with a lifetime (its key shown once), see
 them with their expiry, revoke one. Through the token services, as the admin and the command."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from knox.models import AuthToken
 
-from rackpilot.core.access import requires
+from rackpilot.core.access import ROLES, requires
 from rackpilot.core.actors import Actor
 from rackpilot.core.tokens import (
     DESCRIPTION_MAX_LENGTH,
@@ -20,6 +25,7 @@ from rackpilot.core.tokens import (
     api_token_issue,
     api_token_revoke,
 )
+from rackpilot.core.users import NO_ROLE, user_create, user_role, user_set_active, user_set_role
 
 LIFETIMES = [(24, "1 day"), (7 * 24, "7 days"), (30 * 24, "30 days"), (90 * 24, "90 days"),
              (365 * 24, "1 year")]  # fmt: skip
@@ -74,3 +80,76 @@ def account_tokens(request: HttpRequest) -> HttpResponse:
             form.add_error(field if field in form.fields else None, errors)
         return _page(request, form)
     return _page(request, TokenForm(), new_key=key)
+
+
+class UserForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    role = forms.ChoiceField(choices=[(role, role) for role in ROLES] + [(NO_ROLE, "no role")])
+
+
+def _users_page(request: HttpRequest, form: UserForm, password: str = "", created: str = ""):
+    users = get_user_model()._default_manager.prefetch_related("groups").order_by("username")
+    rows = [{"user": user, "role": user_role(user)} for user in users]
+    context = {
+        "form": form,
+        "rows": rows,
+        "roles": ROLES,
+        "password": password,
+        "created": created,
+        "may_change": request.user.has_perm("auth.change_user"),
+    }
+    response = render(request, "core/users.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+def _change_user(request: HttpRequest, target: Any, actor: Actor) -> str:
+    """A role change or (de)activation of ``target``; the message to show."""
+    name = target.get_username()
+    if "role" in request.POST:
+        role = request.POST["role"]
+        user_set_role(user=target, role=role, actor=actor)
+        return f"{name} is now {role or 'without a role'}."
+    active = request.POST.get("active") == "1"
+    user_set_active(user=target, active=active, actor=actor)
+    if active:
+        return f"{name} may sign in again."
+    return f"{name} is deactivated; their API tokens are revoked."
+
+
+def _create_user(request: HttpRequest, actor: Actor) -> HttpResponse:
+    form = UserForm(request.POST)
+    if not form.is_valid():
+        return _users_page(request, form)
+    try:
+        user, password = user_create(actor=actor, **form.cleaned_data)
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return _users_page(request, form)
+    return _users_page(request, UserForm(), password=password, created=user.get_username())
+
+
+@requires("auth.view_user", on_post=("auth.add_user", "auth.change_user"))
+def users(request: HttpRequest) -> HttpResponse:
+    """Admins: the users, their roles and whether they may sign in."""
+    if request.method != "POST":
+        return _users_page(request, UserForm())
+    actor = Actor.for_user(request.user)
+    if "user" not in request.POST:
+        return _create_user(request, actor)
+    pk = request.POST["user"]
+    target = (
+        get_user_model()._default_manager.filter(pk=pk).first()
+        if pk.isdigit() and len(pk) < 19
+        else None
+    )
+    if target is None:
+        messages.error(request, "No such user.")
+    else:
+        try:
+            messages.success(request, _change_user(request, target, actor))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    return redirect("users")
