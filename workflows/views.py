@@ -16,6 +16,7 @@ from django.db.models import Count, Exists, Max, OuterRef
 from django.db.models.fields.json import KT
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from inventory import selectors as inventory_selectors
@@ -46,6 +47,7 @@ from workflows.states import (
     WORKFLOW_UNFINISHED,
     WorkflowState,
 )
+from workflows.timeline import build_timeline
 
 RECENT_WORKFLOWS = 10
 # Lines shown around a problem in an excerpt of a template body.
@@ -209,9 +211,11 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
 
 
 def _workflow_context(workflow: Workflow) -> dict[str, Any]:
+    tasks = workflow.tasks.all()
     return {
         "workflow": workflow,
-        "tasks": workflow.tasks.all(),
+        "tasks": tasks,
+        "timeline": build_timeline(tasks, now=timezone.now()),
         "failure": workflow.failure_reason if workflow.state in WORKFLOW_RETRYABLE else None,
         "can_cancel": workflow.state in WORKFLOW_UNFINISHED,
         "can_retry": workflow.state in WORKFLOW_RETRYABLE,
