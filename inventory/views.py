@@ -127,6 +127,9 @@ def machine_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+RECENT_WORKFLOWS = 10
+
+
 @requires("inventory.view_machine")
 def machine_detail(request: HttpRequest, pk: int) -> HttpResponse:
     machine = get_object_or_404(selectors.machine_list(), pk=pk)
@@ -138,6 +141,11 @@ def machine_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "next_states": [state for state in MachineState if state.value in allowed],
         "power": power_views.power_card(machine),
         "shared_addresses": selectors.shared_addresses(machine),
+        # The workflows app's rows, by the reverse relation it declares (no import upwards).
+        "workflows": machine.workflows.select_related("template").order_by("-created_at")[
+            :RECENT_WORKFLOWS
+        ],
+        "workflow_count": machine.workflows.count(),
     }
     return render(request, "inventory/machine_detail.html", context)
 

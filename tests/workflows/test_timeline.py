@@ -75,3 +75,15 @@ def test_the_workflow_page_draws_one_bar_per_action_that_ran(viewer_client: Clie
     actions = workflow.tasks.get().actions.count()
     assert page.count('class="rp-gantt-bar rp-gantt-success') == actions
     assert 'id="workflow-timeline"' in page
+
+
+@pytest.mark.django_db
+def test_the_machine_page_lists_its_workflows(viewer_client: Client) -> None:
+    machine = provisionable_machine()
+    workflow = start(TemplateFactory(name="ubuntu-x"), machine)
+
+    page = viewer_client.get(f"/machines/{machine.pk}/").content.decode()
+
+    assert f'href="/workflows/{workflow.pk}/">#{workflow.pk} ubuntu-x</a>' in page
+    other = viewer_client.get(f"/machines/{provisionable_machine().pk}/").content.decode()
+    assert "No workflow has run on this machine." in other
