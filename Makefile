@@ -14,7 +14,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup setup-dev protos assets bootstrap system-packages services lint typecheck pytest pytest-fuzz pytest-embedded clean
+.PHONY: run test setup setup-dev protos assets bootstrap system-packages services lint typecheck pytest pytest-fuzz pytest-embedded screenshots clean
 
 ## make run: install everything, migrate, load the demo fleet, start web + worker + beat.
 run: setup var/secret_key
@@ -101,6 +101,14 @@ FUZZ_SUITE := tests/core/test_api_schema_fuzz.py
 pytest: $(VENV)/.installed-dev
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 DB_POOL_MAX_SIZE=0 \
 		$(VENV)/bin/pytest -n 2 --ignore=$(FUZZ_SUITE) $(PYTEST_ARGS)
+
+# The README's screenshots, as the browser tests take them (tests/browser/, test-artifacts/).
+SCREENSHOTS ?= dashboard machine-list rack-elevation machine-detail workflow-timeline \
+	live-log-running workflow-failed search rack-dark build-finished
+screenshots: $(VENV)/.installed-dev
+	$(MAKE) pytest PYTEST_ARGS="-p no:cacheprovider tests/browser"
+	mkdir -p docs/screenshots
+	for name in $(SCREENSHOTS); do cp test-artifacts/screenshots/$$name.png docs/screenshots/; done
 
 pytest-fuzz: $(VENV)/.installed-dev
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 DB_POOL_MAX_SIZE=0 \
