@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 from django.urls import reverse
 
 from builds.models import Build, BuildRecipe
-from rackpilot.core.search import SearchHit
-
-_NUMBER = re.compile(r"#?(\d{1,18})")
+from rackpilot.core.search import SearchHit, object_number
 
 
 def search_builds(query: str, limit: int) -> list[SearchHit]:
-    number = _NUMBER.fullmatch(query)
-    if not number:
+    number = object_number(query)
+    if number is None:
         return []
-    builds = Build.objects.select_related("recipe").filter(pk=int(number.group(1)))
+    builds = Build.objects.select_related("recipe").filter(pk=number)
     return [
         SearchHit(
             kind="Build",

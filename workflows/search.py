@@ -3,22 +3,18 @@ templates (by name)."""
 
 from __future__ import annotations
 
-import re
-
 from django.urls import reverse
 
-from rackpilot.core.search import SearchHit
+from rackpilot.core.search import SearchHit, object_number
 from workflows.models import Template, Workflow
-
-_NUMBER = re.compile(r"#?(\d{1,18})")
 
 
 def search_workflows(query: str, limit: int) -> list[SearchHit]:
-    number = _NUMBER.fullmatch(query)
+    number = object_number(query)
     workflows = Workflow.objects.select_related("machine", "template")
     found = (
-        workflows.filter(pk=int(number.group(1)))
-        if number
+        workflows.filter(pk=number)
+        if number is not None
         else workflows.filter(imported_name__icontains=query).order_by("-pk")
     )
     return [
@@ -27,7 +23,7 @@ def search_workflows(query: str, limit: int) -> list[SearchHit]:
             label=f"#{workflow.pk} {workflow.template.name}",
             url=reverse("workflows-ui:workflow-detail", args=[workflow.pk]),
             detail=f"{workflow.get_state_display()} on {workflow.machine.hostname}",
-            exact=bool(number) or workflow.imported_name.lower() == query.lower(),
+            exact=number is not None or workflow.imported_name.lower() == query.lower(),
         )
         for workflow in found[:limit]
     ]

@@ -8,11 +8,13 @@ its IP, its hostname, ``#12`` for workflow 12): a search with one exact hit goes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 PER_KIND = 8
+_NUMBER = re.compile(r"#?(\d{1,18})")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,12 @@ class SearchProvider:
 
 
 _providers: dict[str, SearchProvider] = {}
+
+
+def object_number(query: str) -> int | None:
+    """``12`` or ``#12`` as an object's number (a workflow's, a build's); None otherwise."""
+    match = _NUMBER.fullmatch(query)
+    return int(match.group(1)) if match else None
 
 
 def register_search_provider(*, name: str, permission: str, search: SearchFunction) -> None:

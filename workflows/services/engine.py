@@ -193,7 +193,10 @@ def workflow_bulk_create(
     result = BulkResult()
     plans: list[WorkflowPlan] = []
     locked = list(
-        machines.select_for_update(of=("self",)).prefetch_related("interfaces").order_by("pk")
+        # What rendering reads of each machine (its Hardware document), fetched once for all.
+        machines.select_for_update(of=("self",))
+        .prefetch_related("interfaces", "disks", "bmc")
+        .order_by("pk")
     )
     for machine in locked:
         try:
