@@ -49,7 +49,37 @@ FILES: dict[str, list[tuple[str, str]]] = {
         ("lib/addon-search.js", "lib/addon-search.js"),
         ("lib/addon-search.js.map", "lib/addon-search.js.map"),
     ],
+    # Overview charts.
+    "chart.js": [
+        ("dist/chart.umd.min.js", "chart.umd.min.js"),
+    ],
 }
+
+# The template editor: CodeMirror 6 as ES modules, loaded through an import map
+# (templates/workflows/partials/codemirror_importmap.html), so no bundler runs at set-up.
+# package -> its ES module entry; packages not in package.json are CodeMirror's own
+# dependencies, pinned by package-lock.json.
+ES_MODULES: dict[str, str] = {
+    "@codemirror/state": "dist/index.js",
+    "@codemirror/view": "dist/index.js",
+    "@codemirror/language": "dist/index.js",
+    "@codemirror/commands": "dist/index.js",
+    "@codemirror/lint": "dist/index.js",
+    "@codemirror/search": "dist/index.js",
+    "@codemirror/autocomplete": "dist/index.js",
+    "@codemirror/streamparser": "dist/index.js",
+    "@codemirror/lang-yaml": "dist/index.js",
+    "@lezer/common": "dist/index.js",
+    "@lezer/highlight": "dist/index.js",
+    "@lezer/lr": "dist/index.js",
+    "@lezer/yaml": "dist/index.js",
+    "@marijn/find-cluster-break": "src/index.js",
+    "crelt": "index.js",
+    "style-mod": "src/style-mod.js",
+    "w3c-keyname": "index.js",
+}
+for _package, _entry in ES_MODULES.items():
+    FILES.setdefault(_package, []).append((_entry, "index.js"))
 
 
 class VendorError(Exception):
@@ -57,8 +87,15 @@ class VendorError(Exception):
 
 
 def pinned_versions() -> dict[str, str]:
+    """package.json's exact pins, and package-lock.json's for what those depend on."""
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    pins = {
+        key.removeprefix("node_modules/"): str(entry["version"])
+        for key, entry in lock.get("packages", {}).items()
+        if key.startswith("node_modules/") and "version" in entry
+    }
     manifest = json.loads((ROOT / "package.json").read_text())
-    return dict(manifest.get("dependencies", {}))
+    return {**pins, **manifest.get("dependencies", {})}
 
 
 def installed_version(package: str) -> str:
@@ -72,7 +109,7 @@ def check_versions() -> None:
     pins = pinned_versions()
     missing = sorted(set(FILES) - set(pins))
     if missing:
-        raise VendorError(f"package.json does not pin: {', '.join(missing)}")
+        raise VendorError(f"package.json / package-lock.json do not pin: {', '.join(missing)}")
     for package in FILES:
         found = installed_version(package)
         if found != pins[package]:
