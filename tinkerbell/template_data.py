@@ -170,3 +170,51 @@ def template_data_for_machine(machine: Machine, hardware_map: Mapping[str, str])
     book = (machine.metadata or {}).get(RESERVED_KEY) or {}
     references = book.get(REFERENCE_DATA) if isinstance(book, dict) else None
     return template_data(hardware_document(machine=machine), hardware_map, references or {})
+
+
+# The machine a template is checked against while it is written, before anyone picks a real
+# one: a boot interface, a disk and instance metadata, as a typical Hardware document has them.
+SAMPLE_MAC = "52:54:00:00:00:01"
+SAMPLE_HARDWARE: dict[str, Any] = {
+    "apiVersion": "tinkerbell.org/v1alpha1",
+    "kind": "Hardware",
+    "metadata": {"name": "sample", "namespace": "default"},
+    "spec": {
+        "disks": [{"device": "/dev/sda"}],
+        "interfaces": [
+            {
+                "dhcp": {
+                    "mac": SAMPLE_MAC,
+                    "arch": "x86_64",
+                    "uefi": True,
+                    "hostname": "sample",
+                    "ip": {
+                        "address": "192.0.2.10",
+                        "netmask": "255.255.255.0",
+                        "gateway": "192.0.2.1",
+                        "family": 4,
+                    },
+                    "name_servers": ["192.0.2.1"],
+                    "lease_time": 86400,
+                },
+                "netboot": {"allowPXE": True, "allowWorkflow": True},
+            }
+        ],
+        "metadata": {
+            "instance": {
+                "id": SAMPLE_MAC,
+                "hostname": "sample",
+                "operating_system": {
+                    "slug": "ubuntu_24_04",
+                    "distro": "ubuntu",
+                    "version": "24.04",
+                },
+            }
+        },
+    },
+}
+
+
+def sample_template_data() -> dict[str, Any]:
+    """What a template sees on the sample machine, device_1 being its boot MAC."""
+    return template_data(SAMPLE_HARDWARE, {"device_1": SAMPLE_MAC})

@@ -10,6 +10,7 @@ from inventory.api.selection import (
     selection_answer,
 )
 from inventory.models import Machine
+from inventory.selectors import machine_list
 from rackpilot.core.api.fields import NameRelatedField
 from rackpilot.core.secrets import (
     can_view_secrets,
@@ -39,6 +40,81 @@ class TemplateSerializer(serializers.ModelSerializer):
     class Meta:
         model = Template
         fields = ["id", "name", "body", "description", "created_at", "updated_at"]
+
+
+class TemplateLintSerializer(serializers.Serializer):
+    body = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    name = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="The template's name, if any."
+    )
+    machine = serializers.PrimaryKeyRelatedField(
+        queryset=machine_list(),
+        required=False,
+        allow_null=True,
+        help_text="Render on this machine (needs workflows.run_workflow); without it, on a "
+        "sample machine, where a key or disk the sample lacks is only a warning.",
+    )
+    hardware_map = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text="With machine: defaults to {device_1: the machine's boot MAC}.",
+    )
+
+
+class DiagnosticSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    column = serializers.IntegerField()
+    severity = serializers.ChoiceField(choices=["error", "warning"])
+    message = serializers.CharField()
+    kind = serializers.CharField(
+        help_text="syntax: saving refuses it; render: the template fails on the machine's "
+        "data; workflow: the rendered workflow is invalid or took a default."
+    )
+
+
+class TemplateLintResultSerializer(serializers.Serializer):
+    valid = serializers.BooleanField(help_text="No errors at all.")
+    saveable = serializers.BooleanField(help_text="Saving would accept the body.")
+    rendered_for = serializers.CharField(help_text='"sample" or the machine\'s hostname.')
+    diagnostics = DiagnosticSerializer(many=True)
+
+
+class TemplateRenderSerializer(serializers.Serializer):
+    # With what the Tinkerbell data reads (interfaces, disks, BMC) fetched alongside.
+    machine = serializers.PrimaryKeyRelatedField(queryset=machine_list())
+    body = serializers.CharField(
+        trim_whitespace=False,
+        required=False,
+        help_text="An unsaved body to render instead of the stored one.",
+    )
+    hardware_map = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text="Defaults to {device_1: the machine's boot MAC}.",
+    )
+
+
+class TemplateBodyRenderSerializer(TemplateRenderSerializer):
+    body = serializers.CharField(trim_whitespace=False)
+
+
+class TemplatePreviewSerializer(serializers.Serializer):
+    machine = serializers.DictField()
+    hardware_map = serializers.DictField(child=serializers.CharField())
+    workflow = serializers.DictField(
+        help_text="Tasks and actions as the agent receives them; environment values masked "
+        "without inventory.view_secrets."
+    )
+    yaml = serializers.CharField(help_text="The same workflow as YAML.")
+    rendered = serializers.CharField(
+        help_text="The rendered template text; masked without inventory.view_secrets."
+    )
+    secrets_masked = serializers.BooleanField()
+    warnings = DiagnosticSerializer(many=True)
+    refusals = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Why starting this workflow on the machine now would be refused.",
+    )
 
 
 class ActionSerializer(serializers.ModelSerializer):

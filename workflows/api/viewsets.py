@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -13,13 +13,25 @@ from inventory.api.selection import selection_from_body
 from rackpilot.core import access
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.viewsets import ServiceModelViewSet
+from rackpilot.core.secrets import can_view_secrets
 from workflows import filtersets, selectors
 from workflows.api import serializers
+from workflows.preview import preview_document, render_failure, template_lint, template_preview
+from workflows.rendering import TemplateRenderError
 from workflows.services import engine
 from workflows.services import templates as template_services
 
 
 class TemplateViewSet(ServiceModelViewSet):
+    """Templates, plus what an editor needs before saving one.
+
+    ``lint`` is open to whoever reads templates: on the sample machine it shows nothing but
+    what was sent. Rendering on a real machine (``render``, and ``lint`` given a machine) puts
+    that machine's data into the answer, environment secrets included for those who may see
+    them: it needs ``workflows.run_workflow``, the right to start that very workflow, so
+    viewers get 403 while operators and admins may preview.
+    """
+
     queryset = selectors.template_list()
     serializer_class = serializers.TemplateSerializer
     filterset_class = filtersets.TemplateFilterSet
@@ -28,6 +40,76 @@ class TemplateViewSet(ServiceModelViewSet):
     update_service = staticmethod(template_services.template_update)
     delete_service = staticmethod(template_services.template_delete)
     instance_kwarg = "template"
+    action_permissions = {
+        "lint": ("workflows.view_template",),
+        "render_stored": ("workflows.view_template", access.RUN_WORKFLOW),
+        "render_body": ("workflows.view_template", access.RUN_WORKFLOW),
+    }
+
+    @extend_schema(
+        request=serializers.TemplateLintSerializer,
+        responses={200: serializers.TemplateLintResultSerializer},
+        description="Check a template body as it is written: the syntax errors saving refuses, "
+        "then what rendering finds (YAML, unknown keys, invalid values) and the defaults the "
+        "workflow would take, each with its line and column in the body.",
+    )
+    @action(detail=False, methods=["post"])
+    def lint(self, request: Request) -> Response:
+        body = serializers.TemplateLintSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        machine = body.validated_data.get("machine")
+        if machine is not None and not request.user.has_perm(access.RUN_WORKFLOW):
+            raise PermissionDenied("Checking a template on a machine needs workflows.run_workflow.")
+        result = template_lint(
+            body=body.validated_data["body"],
+            name=body.validated_data["name"],
+            machine=machine,
+            hardware_map=body.validated_data.get("hardware_map"),
+        )
+        return Response(result.as_json())
+
+    @extend_schema(
+        request=serializers.TemplateRenderSerializer,
+        responses={
+            200: serializers.TemplatePreviewSerializer,
+            400: OpenApiResponse(
+                description="Bad input by field, or the template does not render for the "
+                "machine: detail names the first problem, errors has each with its line."
+            ),
+        },
+        description="The workflow this template (or the unsaved body given) renders for a "
+        "machine, as starting it would; nothing is created.",
+        operation_id="templates_render",
+    )
+    @action(detail=True, methods=["post"], url_path="render", url_name="render")
+    def render_stored(self, request: Request, pk: str | None = None) -> Response:
+        template = self.get_object()
+        body = serializers.TemplateRenderSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._preview(body.validated_data.get("body", template.body), body.validated_data)
+
+    @extend_schema(
+        request=serializers.TemplateBodyRenderSerializer,
+        responses={200: serializers.TemplatePreviewSerializer, 400: OpenApiResponse()},
+        description="The workflow an unsaved template body renders for a machine.",
+        operation_id="templates_render_body",
+    )
+    @action(detail=False, methods=["post"], url_path="render", url_name="render-body")
+    def render_body(self, request: Request) -> Response:
+        body = serializers.TemplateBodyRenderSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._preview(body.validated_data["body"], body.validated_data)
+
+    def _preview(self, text: str, values: dict[str, Any]) -> Response:
+        machine = values["machine"]
+        try:
+            preview = template_preview(
+                body=text, machine=machine, hardware_map=values.get("hardware_map")
+            )
+        except TemplateRenderError as exc:
+            return Response(render_failure(exc, machine), status=status.HTTP_400_BAD_REQUEST)
+        reveal = can_view_secrets(self.request.user)
+        return Response(preview_document(preview, reveal_secrets=reveal))
 
 
 class WorkflowViewSet(
