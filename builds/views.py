@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from builds import filtersets, selectors
 from builds.forms import RecipeForm
+from builds.list_columns import BUILD_COLUMNS
 from builds.models import Build, BuildRecipe
 from builds.services import lifecycle
 from builds.services import recipes as recipe_services
@@ -26,7 +27,7 @@ from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
 from rackpilot.core.code_listing import numbered_lines, problem_excerpt
 from rackpilot.core.forms import parse_problems, save_through_service
-from rackpilot.core.listing import list_page
+from rackpilot.core.listing import export_view, list_page
 from rackpilot.core.pages import run_page_command
 
 RECENT_BUILDS = 10
@@ -158,7 +159,19 @@ def build_list(request: HttpRequest) -> HttpResponse:
         template="builds/build_list.html",
         partial="builds/partials/build_table.html",
         extra=extra,
+        columns=BUILD_COLUMNS,
+        export="builds:build-list-export",
     )
+
+
+build_list_export = export_view(
+    permission="builds.view_build",
+    filterset=filtersets.BuildFilterSet,
+    rows=selectors.build_list,
+    orderings=BUILD_ORDERINGS,
+    columns=BUILD_COLUMNS,
+    name="builds",
+)
 
 
 @requires("builds.view_build")

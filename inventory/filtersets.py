@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters as filters
 from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -9,7 +11,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from inventory.fields import MACAddressField, normalize_mac
 from inventory.models import BMC, Disk, Machine, NetworkInterface, PowerJob, Rack, Site, Tag
 from inventory.states import MachineState, PowerJobState
-from rackpilot.core.filters import DateTimeFilter, IdFilter, IPAddressFilter
+from rackpilot.core.filters import MAX_ID, DateTimeFilter, IdFilter, IPAddressFilter
 from rackpilot.core.filters import SearchFilterSet as CoreSearchFilterSet
 
 
@@ -24,6 +26,46 @@ class MACFilter(filters.CharFilter):
     400 naming the parameter."""
 
     field_class = MACField
+
+
+class IdListWidget(forms.TextInput):
+    """Reads every value of the key, each possibly comma-separated: ``id=3&id=7`` and
+    ``id=3,7`` both name rows 3 and 7 (a plain widget would keep only the last value)."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str] | None:
+        values = data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+        if values is None:
+            return None
+        if not isinstance(values, list | tuple):
+            values = [values]
+        parts = [part.strip() for value in values for part in str(value).split(",")]
+        return parts if any(parts) else None
+
+
+class IdListField(forms.Field):
+    widget = IdListWidget
+
+    def to_python(self, value: object) -> list[int]:
+        if not value:
+            return []
+        ids = []
+        for part in value if isinstance(value, list | tuple) else [value]:
+            text = str(part)
+            if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+                raise forms.ValidationError(
+                    "Give ids as whole numbers, as in id=3&id=7 or id=3,7.", code="invalid"
+                )
+            ids.append(int(text))
+        return ids
+
+
+class IdListFilter(filters.Filter):
+    """Rows by primary key, any number of them (the machine list's ticked rows)."""
+
+    field_class = IdListField
+
+    def filter(self, qs: QuerySet, value: list[int]) -> QuerySet:
+        return qs.filter(pk__in=value) if value else qs
 
 
 class SearchFilterSet(CoreSearchFilterSet):
@@ -63,6 +105,7 @@ class RackFilterSet(SearchFilterSet):
 
 class MachineFilterSet(SearchFilterSet):
     search_fields = ("hostname", "serial_number", "description")
+    id = IdListFilter(label="IDs (id=3&id=7 or id=3,7)")
     site = filters.CharFilter(field_name="rack__site__slug", label="Site (slug)")
     site_id = IdFilter(field_name="rack__site_id")
     rack = filters.CharFilter(field_name="rack__name", label="Rack (name)")

@@ -2,6 +2,13 @@ from django.urls import path
 
 from inventory import views
 from inventory.power import urls as power_urls
+from inventory.views_bulk import (
+    machine_bulk_pxe_allow,
+    machine_bulk_pxe_deny,
+    machine_bulk_retire,
+    machine_bulk_tag,
+)
+from inventory.views_lists import machine_list_export, power_job_list_export
 
 app_name = "dashboard"
 
@@ -11,9 +18,16 @@ urlpatterns = [
     path("racks/", views.rack_list, name="rack-list"),
     path("racks/<int:pk>/", views.rack_detail, name="rack-detail"),
     path("machines/", views.machine_list, name="machine-list"),
+    path("machines/export.csv", machine_list_export, name="machine-list-export"),
     path("machines/import/", views.machine_import, name="machine-import"),
     path("machines/<int:pk>/", views.machine_detail, name="machine-detail"),
     path("machines/<int:pk>/transition/", views.machine_transition, name="machine-transition"),
+    path("power-jobs/export.csv", power_job_list_export, name="power-job-list-export"),
+    # Commands for the machines ticked on (or filtered by) the machine list.
+    path("machines/bulk/pxe-allow/", machine_bulk_pxe_allow, name="machine-bulk-pxe-allow"),
+    path("machines/bulk/pxe-deny/", machine_bulk_pxe_deny, name="machine-bulk-pxe-deny"),
+    path("machines/bulk/tag/", machine_bulk_tag, name="machine-bulk-tag"),
+    path("machines/bulk/retire/", machine_bulk_retire, name="machine-bulk-retire"),
     # Power control's pages, under the same "dashboard" names.
     *power_urls.urlpatterns,
 ]

@@ -18,9 +18,11 @@ from inventory.importers.csv_import import (
     CSVImportError,
     machines_import_csv,
 )
+from inventory.list_columns import MACHINE_COLUMNS
 from inventory.models import BMC, Machine, Rack, Site, Tag
 from inventory.power import views as power_views
 from inventory.states import MACHINE_LIFECYCLE, MachineState
+from inventory.views_bulk import may_select_machines
 from rackpilot.core import access
 from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
@@ -123,7 +125,9 @@ def machine_list(request: HttpRequest) -> HttpResponse:
         orderings=MACHINE_ORDERINGS,
         template="inventory/machine_list.html",
         partial="inventory/partials/machine_table.html",
-        extra=extra,
+        extra={**extra, "selectable": may_select_machines(request.user)},
+        columns=MACHINE_COLUMNS,
+        export="dashboard:machine-list-export",
     )
 
 

@@ -25,6 +25,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("events/", core_views.event_list, name="event-log"),
+    path("events/export.csv", core_views.event_list_export, name="event-log-export"),
     path("search/", core_views.search, name="search"),
     path("account/tokens/", account_views.account_tokens, name="account-tokens"),
     path("users/", account_views.users, name="users"),

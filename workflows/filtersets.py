@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters as filters
 
+from inventory.filtersets import IdListFilter
 from rackpilot.core.filters import DateTimeFilter, IdFilter, SearchFilterSet
 from workflows.models import Template, Workflow
 from workflows.states import WorkflowState
@@ -19,6 +20,7 @@ class TemplateFilterSet(SearchFilterSet):
 
 class WorkflowFilterSet(SearchFilterSet):
     search_fields = ("machine__hostname", "template__name")
+    id = IdListFilter(label="IDs (id=3&id=7 or id=3,7)")
     state = filters.MultipleChoiceFilter(choices=WorkflowState.choices)
     machine = filters.CharFilter(field_name="machine__hostname", label="Machine (hostname)")
     machine_id = IdFilter(field_name="machine_id")

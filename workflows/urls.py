@@ -1,6 +1,7 @@
 from django.urls import path
 
 from workflows import views
+from workflows.views_lists import workflow_bulk_cancel_page, workflow_list_export
 
 app_name = "workflows-ui"
 
@@ -12,6 +13,8 @@ urlpatterns = [
     path("templates/<int:pk>/delete/", views.template_delete, name="template-delete"),
     path("workflows/", views.workflow_list, name="workflow-list"),
     path("workflows/bulk/", views.workflow_bulk, name="workflow-bulk"),
+    path("workflows/bulk/cancel/", workflow_bulk_cancel_page, name="workflow-bulk-cancel"),
+    path("workflows/export.csv", workflow_list_export, name="workflow-list-export"),
     path("workflows/start/<int:machine_pk>/", views.workflow_start, name="workflow-start"),
     path("workflows/<int:pk>/", views.workflow_detail, name="workflow-detail"),
     path("workflows/<int:pk>/live/", views.workflow_live, name="workflow-live"),

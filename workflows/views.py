@@ -13,7 +13,6 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, Max, OuterRef
-from django.db.models.fields.json import KT
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -38,6 +37,7 @@ from workflows.forms import (
     WorkflowStartForm,
     hardware_map_text,
 )
+from workflows.list_columns import WORKFLOW_COLUMNS, workflow_list_rows
 from workflows.models import Template, Workflow
 from workflows.services import engine
 from workflows.services import templates as template_services
@@ -187,13 +187,7 @@ def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @requires("workflows.view_workflow")
 def workflow_list(request: HttpRequest) -> HttpResponse:
-    workflows = (
-        selectors.workflow_list()
-        # The list needs the workflow's name, not its whole rendered spec and bodies.
-        .annotate(spec_name=KT("spec__name"))
-        .defer("spec", "template_body", "rendered", "template__body")
-    )
-    filterset = filtersets.WorkflowFilterSet(request.GET, queryset=workflows)
+    filterset = filtersets.WorkflowFilterSet(request.GET, queryset=workflow_list_rows())
     # Choices for the filter form; lazy, so table-only (HTMX) responses never query them.
     extra = {
         "states": WorkflowState.choices,
@@ -207,6 +201,8 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
         template="workflows/workflow_list.html",
         partial="workflows/partials/workflow_table.html",
         extra=extra,
+        columns=WORKFLOW_COLUMNS,
+        export="workflows-ui:workflow-list-export",
     )
 
 

@@ -23,6 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from inventory.filtersets import PowerJobFilterSet
+from inventory.list_columns import POWER_JOB_COLUMNS, power_job_rows
 from inventory.models import BMC, Machine, PowerJob
 from inventory.power.forms import PowerBulkForm
 from inventory.power.services import PowerBusyError, power_job_request, power_jobs_request_bulk
@@ -205,32 +206,10 @@ POWER_JOB_ORDERINGS = {
     "machine": ("machine__hostname", "created_at"),
     "state": ("state", "created_at"),
 }
-# The columns the list shows; the machine's other fields stay in the database.
-POWER_JOB_LIST_FIELDS = (
-    "machine",
-    "action",
-    "boot_device",
-    "persistent",
-    "state",
-    "error",
-    "power_state",
-    "requested_by",
-    "reason",
-    "created_at",
-    "started_at",
-    "finished_at",
-)
-
-
 @requires("inventory.view_powerjob")
 def power_job_list(request: HttpRequest) -> HttpResponse:
     """Every power command sent, to any machine: what, to whom, by whom, and how it ended."""
-    jobs = (
-        PowerJob.objects.select_related("machine")
-        .only(*POWER_JOB_LIST_FIELDS, "machine__hostname")
-        .order_by("-created_at", "-pk")
-    )
-    filterset = PowerJobFilterSet(request.GET, queryset=jobs)
+    filterset = PowerJobFilterSet(request.GET, queryset=power_job_rows())
     extra = {"states": PowerJobState.choices, "actions": PowerJob.Action.choices}
     return list_page(
         request,
@@ -239,4 +218,6 @@ def power_job_list(request: HttpRequest) -> HttpResponse:
         template="inventory/power_job_list.html",
         partial="inventory/partials/power_job_table.html",
         extra=extra,
+        columns=POWER_JOB_COLUMNS,
+        export="dashboard:power-job-list-export",
     )
