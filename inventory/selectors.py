@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, QuerySet
+from collections.abc import Iterable
+
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, Tag
 from inventory.states import MachineState
@@ -65,14 +67,18 @@ def machine_counts_by_state() -> dict[str, int]:
 def rack_elevation(rack: Rack) -> list[dict[str, object]]:
     """Rack units top to bottom, for drawing: a row per machine (spanning its height) or per
     empty unit. Half-depth machines sharing a unit on opposite faces show the front one."""
-    placed = rack.machines.filter(position__isnull=False).order_by("face")
+    return elevation_rows(rack.u_height, rack.machines.filter(position__isnull=False))
+
+
+def elevation_rows(u_height: int, placed: Iterable[Machine]) -> list[dict[str, object]]:
+    """The elevation of a rack ``u_height`` units tall holding the ``placed`` machines."""
     by_top: dict[int, Machine] = {}
-    for placed_machine in placed:
+    for placed_machine in sorted(placed, key=lambda m: m.face):
         by_top.setdefault(
             (placed_machine.position or 0) + placed_machine.u_height - 1, placed_machine
         )
     units: list[dict[str, object]] = []
-    unit = rack.u_height
+    unit = u_height
     while unit >= 1:
         machine = by_top.get(unit)
         if machine is None:
@@ -82,6 +88,22 @@ def rack_elevation(rack: Rack) -> list[dict[str, object]]:
             units.append({"unit": unit, "machine": machine, "span": machine.u_height})
             unit -= machine.u_height
     return units
+
+
+def site_elevations(site: Site) -> list[tuple[Rack, list[dict[str, object]]]]:
+    """Each rack of ``site`` with its elevation, in two queries whatever the number of racks."""
+    racks = list(
+        site.racks.annotate(
+            unplaced_count=Count("machines", filter=Q(machines__position=None))
+        ).order_by("name")
+    )
+    placed: dict[int, list[Machine]] = {rack.pk: [] for rack in racks}
+    machines = Machine.objects.filter(rack__site=site, position__isnull=False).only(
+        "hostname", "state", "rack", "position", "u_height", "face", "full_depth"
+    )
+    for machine in machines:
+        placed[machine.rack_id or 0].append(machine)
+    return [(rack, elevation_rows(rack.u_height, placed[rack.pk])) for rack in racks]
 
 
 def shared_addresses(machine: Machine) -> list[tuple[str, list[str]]]:
