@@ -190,9 +190,31 @@ def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _BlockDumper.add_representer(str, _string)
 
 
+# Left out of the YAML when empty, as a template author would leave them out.
+_OPTIONAL_KEYS = {"command", "volumes", "environment", "pid", "on_timeout", "on_failure"}
+
+
+def _without_empty(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_without_empty(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            # An environment is the container's: every variable stays, set or empty.
+            key: item if key == "environment" else _without_empty(item)
+            for key, item in value.items()
+            if not (key in _OPTIONAL_KEYS and item in ("", [], {}))
+        }
+    return value
+
+
 def workflow_yaml(workflow: Mapping[str, Any]) -> str:
+    """The workflow as YAML for people: multi-line strings as blocks, empty options left out."""
     return yaml.dump(
-        dict(workflow), Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=120
+        _without_empty(dict(workflow)),
+        Dumper=_BlockDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=120,
     )
 
 

@@ -51,13 +51,15 @@ def test_write_a_template_fix_its_error_and_run_it_on_a_machine(
     expect(errors).to_contain_text('function "formatPartitions" not defined')
     expect(page.locator("#body-excerpt .rp-line-error")).to_have_attribute("data-line", "22")
     expect(page.locator(".rp-editor-gutter .rp-ln-error")).to_have_text("22")
+    # and the editor marks it there too, from the lint it asks for on load
+    expect(page.locator(".cm-lint-marker-error")).to_have_count(1)
     assert not Template.objects.exists()
     screenshot("template-syntax-error")
 
-    # the error link puts the cursor on the offending line
+    # the error link puts the editor's cursor on the offending line
     page.locator("#body-errors").get_by_role("link", name="Line 22, column 28").click()
-    cursor_line = page.get_by_label("Body").evaluate(
-        "el => el.value.slice(0, el.selectionStart).split('\\n').length"
+    cursor_line = page.locator("#template-editor").evaluate(
+        "e => e.editorView.state.doc.lineAt(e.editorView.state.selection.main.head).number"
     )
     assert cursor_line == 22
 

@@ -4,6 +4,7 @@ of a template on a machine (masked secrets, unsaved bodies, permissions, nothing
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -301,3 +302,33 @@ def test_a_viewer_may_not_preview(viewer_api, machine):
 
     assert stored.status_code == 403
     assert unsaved.status_code == 403
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def test_the_editor_pages_load_codemirror_and_the_preview(operator_client):
+    template = TemplateFactory()
+
+    new = operator_client.get("/templates/new/").content.decode()
+    edit = operator_client.get(f"/templates/{template.pk}/edit/").content.decode()
+
+    for page in (new, edit):
+        assert '<script type="importmap">' in page
+        assert re.search(r'"@codemirror/view": "/static/vendor/[^"]+/view/index.js"', page)
+        assert 'data-lint-url="/api/v1/templates/lint/"' in page
+        # the textarea stays the form field, for browsers without JavaScript
+        assert '<textarea name="body"' in page
+    assert 'data-render-url="/api/v1/templates/render/"' in new
+    assert f'data-render-url="/api/v1/templates/{template.pk}/render/"' in edit
+
+
+def test_the_template_page_offers_the_preview_only_to_those_who_may_preview(
+    client, operator, viewer
+):
+    url = f"/templates/{TemplateFactory().pk}/"
+
+    client.force_login(operator)
+    assert 'id="template-preview"' in client.get(url).content.decode()
+    client.force_login(viewer)
+    assert 'id="template-preview"' not in client.get(url).content.decode()
