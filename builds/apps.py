@@ -8,6 +8,7 @@ class BuildsConfig(AppConfig):
 
     def ready(self) -> None:
         from builds.hook.recipes import install_shipped_recipes
+        from builds.overview import register_sections
         from builds.search import search_builds, search_recipes
         from rackpilot.core.bootstrap import register_bootstrap_step
         from rackpilot.core.search import register_search_provider
@@ -19,3 +20,4 @@ class BuildsConfig(AppConfig):
         register_search_provider(
             name="recipes", permission="builds.view_buildrecipe", search=search_recipes
         )
+        register_sections()

@@ -14,6 +14,7 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("overview/live/", views.overview_live, name="overview-live"),
     path("sites/", views.site_list, name="site-list"),
     path("racks/", views.rack_list, name="rack-list"),
     path("racks/<int:pk>/", views.rack_detail, name="rack-detail"),
@@ -22,12 +23,6 @@ urlpatterns = [
     path("machines/import/", views.machine_import, name="machine-import"),
     path("machines/<int:pk>/", views.machine_detail, name="machine-detail"),
     path("machines/<int:pk>/transition/", views.machine_transition, name="machine-transition"),
-    path("power-jobs/export.csv", power_job_list_export, name="power-job-list-export"),
-    # Commands for the machines ticked on (or filtered by) the machine list.
-    path("machines/bulk/pxe-allow/", machine_bulk_pxe_allow, name="machine-bulk-pxe-allow"),
-    path("machines/bulk/pxe-deny/", machine_bulk_pxe_deny, name="machine-bulk-pxe-deny"),
-    path("machines/bulk/tag/", machine_bulk_tag, name="machine-bulk-tag"),
-    path("machines/bulk/retire/", machine_bulk_retire, name="machine-bulk-retire"),
     # Creating and editing the inventory; the site page with its racks side by side.
     path("sites/new/", views_forms.site_create, name="site-create"),
     path("sites/<int:pk>/", views_forms.site_detail, name="site-detail"),
@@ -49,6 +44,12 @@ urlpatterns = [
     path("machines/<int:machine_pk>/bmc/new/", views_forms.bmc_create, name="bmc-create"),
     path("bmcs/<int:pk>/edit/", views_forms.bmc_edit, name="bmc-edit"),
     path("bmcs/<int:pk>/delete/", views_forms.bmc_delete, name="bmc-delete"),
+    path("power-jobs/export.csv", power_job_list_export, name="power-job-list-export"),
+    # Commands for the machines ticked on (or filtered by) the machine list.
+    path("machines/bulk/pxe-allow/", machine_bulk_pxe_allow, name="machine-bulk-pxe-allow"),
+    path("machines/bulk/pxe-deny/", machine_bulk_pxe_deny, name="machine-bulk-pxe-deny"),
+    path("machines/bulk/tag/", machine_bulk_tag, name="machine-bulk-tag"),
+    path("machines/bulk/retire/", machine_bulk_retire, name="machine-bulk-retire"),
     # Power control's pages, under the same "dashboard" names.
     *power_urls.urlpatterns,
 ]

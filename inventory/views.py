@@ -27,6 +27,7 @@ from rackpilot.core import access
 from rackpilot.core.access import requires
 from rackpilot.core.actors import Actor
 from rackpilot.core.listing import list_page
+from rackpilot.core.overview import overview_sections
 from rackpilot.core.statemachine import TransitionError
 
 # ``?ordering=<key>`` (or ``-<key>``) sorts by these fields; the primary key comes last so
@@ -51,14 +52,18 @@ MACHINE_ORDERINGS = {
 
 @requires("inventory.view_machine")
 def home(request: HttpRequest) -> HttpResponse:
-    counts = selectors.machine_counts_by_state()
     context = {
-        "state_counts": [(state, counts.get(state.value, 0)) for state in MachineState],
-        "machine_total": sum(counts.values()),
-        "sites": selectors.site_list(),
-        "recent_events": selectors.recent_events(limit=15),
+        "live_sections": overview_sections(request, live=True),
+        "sections": overview_sections(request, live=False),
     }
     return render(request, "inventory/home.html", context)
+
+
+@requires("inventory.view_machine")
+def overview_live(request: HttpRequest) -> HttpResponse:
+    """The overview's counters alone, fetched again by the page as events arrive."""
+    context = {"live_sections": overview_sections(request, live=True)}
+    return render(request, "inventory/partials/overview_live.html", context)
 
 
 @requires("inventory.view_site")

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from rackpilot.core.durations import duration_text
 from workflows.models import Action, Task
 
 TICKS = 5
@@ -27,7 +28,7 @@ class Bar:
 
     @property
     def label(self) -> str:
-        return "" if self.seconds is None else _label(self.seconds)
+        return "" if self.seconds is None else duration_text(self.seconds)
 
 
 @dataclass(frozen=True)
@@ -37,22 +38,11 @@ class Timeline:
     ticks: list[tuple[float, str]]  # (percent, label)
 
 
-def _label(duration: float) -> str:
-    seconds = round(duration)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s" if seconds else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def _tick(seconds: float, total: float) -> str:
     """Axis labels: tenths of a second on a short run, where whole seconds would repeat."""
     if total < 10:
         return f"{seconds:.1f} s"
-    return _label(seconds)
+    return duration_text(seconds)
 
 
 def build_timeline(tasks: Iterable[Task], *, now: datetime) -> Timeline:

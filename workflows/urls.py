@@ -1,6 +1,6 @@
 from django.urls import path
 
-from workflows import views
+from workflows import views, views_analytics
 from workflows.views_lists import workflow_bulk_cancel_page, workflow_list_export
 
 app_name = "workflows-ui"
@@ -12,6 +12,18 @@ urlpatterns = [
     path("templates/<int:pk>/edit/", views.template_edit, name="template-edit"),
     path("templates/<int:pk>/delete/", views.template_delete, name="template-delete"),
     path("workflows/", views.workflow_list, name="workflow-list"),
+    path("overview/charts.json", views_analytics.overview_charts, name="overview-charts"),
+    path("overview/phases/", views_analytics.phase_summary, name="phase-summary"),
+    path(
+        "machines/<int:machine_pk>/phases/",
+        views_analytics.machine_phase_card,
+        name="machine-phase-card",
+    ),
+    path(
+        "workflows/<int:pk>/phases/",
+        views_analytics.workflow_phase_card,
+        name="workflow-phase-card",
+    ),
     path("workflows/bulk/", views.workflow_bulk, name="workflow-bulk"),
     path("workflows/bulk/cancel/", workflow_bulk_cancel_page, name="workflow-bulk-cancel"),
     path("workflows/export.csv", workflow_list_export, name="workflow-list-export"),

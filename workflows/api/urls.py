@@ -2,7 +2,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from workflows.agent_protocol import rest as agent
-from workflows.api import logs, viewsets
+from workflows.api import analytics, logs, viewsets
 
 router = DefaultRouter()
 router.register("templates", viewsets.TemplateViewSet, basename="template")
@@ -11,6 +11,12 @@ router.register("workflows", viewsets.WorkflowViewSet, basename="workflow")
 urlpatterns = [
     *router.urls,
     path("actions/<int:action_id>/logs/", logs.ActionLogView.as_view(), name="action-logs"),
+    path("analytics/phases/", analytics.PhaseSummaryView.as_view(), name="analytics-phases"),
+    path(
+        "workflows/<int:workflow_id>/phases/",
+        analytics.WorkflowPhasesView.as_view(),
+        name="workflow-phases",
+    ),
     path(
         "actions/<int:action_id>/logs.txt",
         logs.ActionLogTextView.as_view(),

@@ -10,6 +10,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from rackpilot.core.durations import duration_text
+
 register = template.Library()
 
 # One icon per actor kind of an event, so the timeline scans quickly.
@@ -96,3 +98,40 @@ def sort_header(context: template.Context, key: str, label: str) -> SafeString:
         label,
         icon,
     )
+
+
+@register.simple_tag(takes_context=True)
+def overview_section(context: template.Context, rendered: Any) -> SafeString:
+    """An overview section's template with its own context on top of the page's, as
+    ``{% include %}`` would render it (rackpilot/core/overview.py)."""
+    engine = context.template.engine if context.template else template.Engine.get_default()
+    section_template = engine.get_template(rendered.template)
+    with context.push(**rendered.context):
+        return SafeString(section_template.render(context))
+
+
+@register.filter
+def duration(seconds: float | None) -> str:
+    return "—" if seconds is None else duration_text(seconds)
+
+
+@register.simple_tag
+def phase_cell(group: Any, key: str) -> SafeString:
+    """A table cell with a phase's p50 / p95 (workflows/phases.py), or a dash."""
+    stats = group.stats(key)
+    if stats is None:
+        return format_html('<td class="text-end text-body-tertiary">—</td>')
+    return format_html(
+        '<td class="text-end text-nowrap" title="{} runs">{} <span class="text-body-secondary">'
+        "/ {}</span></td>",
+        stats.count,
+        duration_text(stats.p50),
+        duration_text(stats.p95),
+    )
+
+
+@register.filter
+def is_change_pair(change: Any) -> bool:
+    """An event's ``changes`` entry as ``diff`` writes it, [before, after]; events that record
+    a plain value (the artifact a machine fetched, a token's purpose) show it as it is."""
+    return isinstance(change, list | tuple) and len(change) == 2
