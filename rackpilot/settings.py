@@ -297,7 +297,7 @@ DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = AGENT_MAX_FRAME_BYTES  # read by daphne's ru
 DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = AGENT_MAX_FRAME_BYTES
 # Frames per second one agent socket may send (a token bucket of AGENT_FRAME_BURST frames).
 # The real agent waits for each reply, so it stays far below; a faster sender is slowed down
-# (its socket alone waits), and closed (1008) once it has been over the rate for
+# (its socket alone waits), and closed (4008) once it has been over the rate for
 # AGENT_FRAME_THROTTLE_CLOSE_SECONDS without a pause. 0 turns the limit (or the close) off.
 AGENT_FRAMES_PER_SECOND = env.float("AGENT_FRAMES_PER_SECOND", default=200.0)
 AGENT_FRAME_BURST = env.int("AGENT_FRAME_BURST", default=400)

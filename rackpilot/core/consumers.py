@@ -7,8 +7,10 @@ from rackpilot.core.events import EVENTS_GROUP
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
-# RFC 6455: over a frame rate for too long, a second browser subscribe.
-CLOSE_POLICY_VIOLATION = 1008
+# Over a frame rate for too long, a second browser subscribe. RFC 6455 has 1008 for this, but
+# daphne (autobahn) refuses to send a close code outside 1000 and 3000-4999, so the
+# application range carries it.
+CLOSE_POLICY_VIOLATION = 4008
 VIEW_PERMISSION = "core.view_event"
 
 

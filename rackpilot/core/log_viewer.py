@@ -5,7 +5,7 @@ joins the object's group, then waits for one ``subscribe``: the answer is a ``sn
 backlog from the database in ``lines`` frames, and ``backlog_done``; live frames follow. Every
 line carries its seq, so a client that reconnects asks only for what it lacks, and a client
 that sees a gap asks for the range with ``fetch``. A socket subscribes once: the backlog can be
-50,000 lines, and a second ``subscribe`` closes the socket with 1008 (the client reconnects).
+50,000 lines, and a second ``subscribe`` closes the socket with 4008 (the client reconnects).
 
 Subclasses say what the object is: its group, its snapshot, how a subscribe and a fetch read
 the backlog. Those run in a worker thread (they touch the database).

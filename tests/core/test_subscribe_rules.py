@@ -147,7 +147,7 @@ async def test_a_second_workflow_subscribe_closes_without_resending_the_backlog(
     await ws.send_json_to({"type": "subscribe"})
 
     closed = await ws.receive_output(timeout=5)
-    assert closed == {"type": "websocket.close", "code": 1008, "reason": SUBSCRIBE_ONCE}
+    assert closed == {"type": "websocket.close", "code": 4008, "reason": SUBSCRIBE_ONCE}
     assert await ws.receive_nothing(timeout=0.3)
 
     # a new socket subscribes again, from its cursors
@@ -174,7 +174,7 @@ async def test_a_second_build_subscribe_closes_without_resending_the_backlog() -
     await ws.send_json_to({"type": "subscribe", "after_seq": 0})
 
     closed = await ws.receive_output(timeout=5)
-    assert closed == {"type": "websocket.close", "code": 1008, "reason": SUBSCRIBE_ONCE}
+    assert closed == {"type": "websocket.close", "code": 4008, "reason": SUBSCRIBE_ONCE}
     assert await ws.receive_nothing(timeout=0.3)
 
 

@@ -263,7 +263,7 @@ async def test_a_flooding_agent_is_throttled_and_the_others_are_not(settings: An
     await calm.disconnect()
 
 
-async def test_an_agent_that_stays_over_the_rate_is_closed_with_1008(settings: Any) -> None:
+async def test_an_agent_that_stays_over_the_rate_is_closed_with_4008(settings: Any) -> None:
     settings.AGENT_FRAMES_PER_SECOND = 20
     settings.AGENT_FRAME_BURST = 5
     settings.AGENT_FRAME_THROTTLE_CLOSE_SECONDS = 0.3
@@ -277,7 +277,7 @@ async def test_an_agent_that_stays_over_the_rate_is_closed_with_1008(settings: A
     closed, answered = await _closed(ws)
     elapsed = time.monotonic() - started
 
-    assert closed["code"] == 1008
+    assert closed["code"] == 4008
     assert closed["reason"] == "over 20 frames/s for 0.3 s"
     # it was throttled until then (the burst, then 20 a second), and the rest was dropped
     assert answered <= settings.AGENT_FRAME_BURST + settings.AGENT_FRAMES_PER_SECOND * elapsed
