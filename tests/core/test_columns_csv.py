@@ -249,3 +249,22 @@ def test_a_viewer_may_export_what_they_may_list(viewer_client: Client):
 
 def test_the_export_answers_only_get(operator_client: Client):
     assert operator_client.post(MACHINES_CSV).status_code == 405
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_the_export_is_streamed_piece_by_piece():
+    # An ASGI server would read a synchronous iterator whole before sending a byte.
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    from tests.factories import UserFactory
+
+    user = await sync_to_async(UserFactory)(username="asgi-operator", role="operator")
+    await sync_to_async(_fleet)(3)
+    client = AsyncClient()
+    await client.aforce_login(user)
+    response = await client.get(MACHINES_CSV)
+    assert response.status_code == 200 and response.is_async
+    body = b"".join([piece async for piece in response.streaming_content])
+    assert body.count(b"\n") == 4  # the header and three machines
