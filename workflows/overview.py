@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from django.db.models import Count, Q
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from workflows import phases
 from workflows.models import Workflow
@@ -18,6 +23,9 @@ from workflows.states import WorkflowState
 
 CHART_DAYS = 14
 PHASE_DAYS = 30
+CACHE_SECONDS = 3600
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
 W = WorkflowState
 
 
@@ -86,19 +94,52 @@ def chart_data(*, now: datetime | None = None, days: int = CHART_DAYS) -> dict[s
     }
 
 
+def _finished_version(now: datetime) -> str:
+    """Changes whenever a workflow finishes (and every hour, as the windows move on)."""
+    row = Workflow.objects.aggregate(last=Max("finished_at"), count=Count("finished_at"))
+    return f"{row['last'] and row['last'].isoformat()}:{row['count']}:{now:%Y%m%d%H}"
+
+
+def _cached(name: str, compute: Callable[[], T], *, now: datetime) -> T:
+    """``compute()`` once per finished-workflow version: the charts and the phase table read
+    every recent workflow, and change only when one finishes. Without a cache (Redis down),
+    computed each time."""
+    key = f"overview:{name}:{_finished_version(now)}"
+    try:
+        found = cache.get(key)
+    except RedisError:
+        logger.warning("overview cache unavailable; computing %s", name, exc_info=True)
+        return compute()
+    if found is not None:
+        return cast(T, found)
+    value = compute()
+    with contextlib.suppress(RedisError):
+        cache.set(key, value, timeout=CACHE_SECONDS)
+    return value
+
+
+def cached_chart_data() -> dict[str, Any]:
+    now = timezone.now()
+    return _cached("charts", lambda: chart_data(now=now), now=now)
+
+
 def charts_context(request: HttpRequest) -> dict[str, Any]:
-    return {"chart_data": chart_data()}
+    return {"chart_data": cached_chart_data()}
 
 
 def phases_context(request: HttpRequest) -> dict[str, Any]:
     group_by = request.GET.get("group_by", "")
     if group_by not in phases.GROUPINGS:
         group_by = ""
-    since = timezone.now() - timedelta(days=PHASE_DAYS)
+    now = timezone.now()
+    since = now - timedelta(days=PHASE_DAYS)
+    summary = _cached(
+        f"phases:{group_by}",
+        lambda: phases.phase_summary(Workflow.objects.all(), group_by=group_by, since=since),
+        now=now,
+    )
     return {
-        "phase_summary": phases.phase_summary(
-            Workflow.objects.all(), group_by=group_by, since=since
-        ),
+        "phase_summary": summary,
         "groupings": phases.GROUPINGS,
         "phase_days": PHASE_DAYS,
     }

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import F, QuerySet, TextField, Value
+from django.db.models import Exists, F, OuterRef, QuerySet, TextField, Value
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
@@ -162,7 +162,9 @@ def _phases(run: _Run, marks: Sequence[tuple[datetime, str]]) -> list[Phase]:
     return phases
 
 
-def _marks_query(machine_ids: Iterable[int], since: datetime, until: datetime | None):
+def _marks_query(
+    machine_ids: Iterable[int], since: datetime, until: datetime | None
+) -> QuerySet[Event, tuple[int, datetime, str]]:
     events = Event.objects.filter(
         machine_id__in=list(machine_ids), verb__in=MARK_VERBS, timestamp__gte=since
     )
@@ -351,8 +353,18 @@ def phase_summary(
     marks: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
     machine_ids = {row[1] for row in rows}
     until = latest + NEXT_CONTACT_WINDOW if latest else None
-    for machine_id, moment, verb in _marks_query(machine_ids, earliest, until).iterator(
-        chunk_size=10000
+    # Only the events inside some summarised workflow's window, chosen by the database: a busy
+    # machine's log between its workflows (polls, hellos, other boots) is never read.
+    in_a_window = Exists(
+        Workflow.objects.filter(
+            pk__in=[row[0] for row in rows],
+            machine_id=OuterRef("machine_id"),
+            created_at__lte=OuterRef("timestamp"),
+            finished_at__gte=OuterRef("timestamp") - NEXT_CONTACT_WINDOW,
+        )
+    )
+    for machine_id, moment, verb in (
+        _marks_query(machine_ids, earliest, until).filter(in_a_window).iterator(chunk_size=10000)
     ):
         marks[machine_id].append((moment, verb))
 

@@ -17,7 +17,7 @@ from workflows.models import Workflow
 @requires("workflows.view_workflow")
 def overview_charts(request: HttpRequest) -> JsonResponse:
     """The overview charts' data, fetched again by the page when a workflow finishes."""
-    return JsonResponse(overview.chart_data())
+    return JsonResponse(overview.cached_chart_data())
 
 
 @requires("workflows.view_workflow")

@@ -112,7 +112,7 @@ def test_a_hidden_column_stays_hidden_after_a_reload_and_on_the_next_visit(
 
     # when the operator unticks Boot MAC in the Columns menu
     page.get_by_role("button", name="Columns").click()
-    page.get_by_label("Boot MAC").uncheck()
+    page.get_by_label("Boot MAC column").uncheck()
     screenshot("fleet-list-columns-menu", full_page=False)
 
     # then the table no longer has it, and the URL says so

@@ -30,6 +30,18 @@ def operator(operator):
     return operator
 
 
+def set_body(page: Page, text: str) -> None:
+    """Replace the template body in the editor (CodeMirror writes it into the form's field)."""
+    page.locator("#template-editor .cm-content").wait_for()
+    page.locator("#template-editor").evaluate(
+        """(editor, text) => {
+            const view = editor.editorView;
+            view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
+        }""",
+        text,
+    )
+
+
 def test_write_a_template_fix_its_error_and_run_it_on_a_machine(
     signed_in_page: Page, live_server, screenshot
 ):
@@ -42,7 +54,7 @@ def test_write_a_template_fix_its_error_and_run_it_on_a_machine(
     page.get_by_role("link", name="New template").click()
     page.get_by_label("Name").fill("ubuntu-noble")
     page.get_by_label("Description").fill("Ubuntu 24.04 on the first disk")
-    page.get_by_label("Body").fill(TYPO_BODY)
+    set_body(page, TYPO_BODY)
     page.get_by_role("button", name="Create template").click()
 
     # then the error is shown next to the body, its line highlighted in the submitted body
@@ -64,7 +76,7 @@ def test_write_a_template_fix_its_error_and_run_it_on_a_machine(
     assert cursor_line == 22
 
     # when they fix it and save
-    page.get_by_label("Body").fill(UBUNTU_INSTALL)
+    set_body(page, UBUNTU_INSTALL)
     page.get_by_role("button", name="Create template").click()
 
     # then the template's page shows the body with line numbers
@@ -140,7 +152,7 @@ def test_bulk_start_from_the_filtered_machine_list(signed_in_page: Page, live_se
     expect(bulk).to_be_hidden()
 
     # when the operator filters on a site, the button offers exactly those machines
-    page.get_by_label("Site").select_option(label="Amsterdam 1")
+    page.get_by_label("Site", exact=True).select_option(label="Amsterdam 1")
     expect(bulk).to_be_visible()
     expect(bulk).to_have_text(re.compile(r"Start workflow on these 4 machines"))
     expect(bulk).to_have_attribute("href", "/workflows/bulk/?site=ams1")
