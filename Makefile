@@ -103,8 +103,9 @@ pytest: $(VENV)/.installed-dev
 		$(VENV)/bin/pytest -n 2 --ignore=$(FUZZ_SUITE) $(PYTEST_ARGS)
 
 # The README's screenshots, as the browser tests take them (tests/browser/, test-artifacts/).
-SCREENSHOTS ?= dashboard machine-list rack-elevation machine-detail workflow-timeline \
-	live-log-running workflow-failed search rack-dark build-finished
+SCREENSHOTS ?= overview machine-list fleet-list-two-ticked site-elevations machine-detail \
+	template-editor-preview workflow-timeline live-log-running workflow-failed search rack-dark \
+	build-finished
 screenshots: $(VENV)/.installed-dev
 	$(MAKE) pytest PYTEST_ARGS="-p no:cacheprovider tests/browser"
 	mkdir -p docs/screenshots

@@ -61,3 +61,28 @@ def test_the_phase_table_regroups(signed_in_page: Page, live_server) -> None:
     page.get_by_label("Group by").select_option("template")
     expect(page.locator("#phase-summary")).to_be_visible()
     expect(page.get_by_label("Group by")).to_have_value("template")
+
+
+def test_the_demo_overview_has_charts_and_phases(
+    page: Page, asgi_live_server: AsgiLiveServer, operator, screenshot
+) -> None:
+    from rackpilot.core.actors import Actor
+    from rackpilot.core.bootstrap import bootstrap_steps
+
+    for step in bootstrap_steps():
+        step.run(Actor.system("tests"), True)
+    sign_in_page(page, asgi_live_server, operator)
+    page.goto(f"{asgi_live_server.url}/")
+    expect(page.locator("#live-status")).to_have_attribute("data-status", "live")
+
+    phases = page.locator("#phase-summary")
+    expect(phases.locator('th[data-phase="power"]')).to_have_text("Power command → iPXE script")
+    expect(phases.locator("tbody tr")).to_have_count(1)
+    drawn = page.evaluate(
+        "window.Chart.getChart(document.getElementById('outcome-chart'))"
+        ".data.datasets.reduce((sum, d) => sum + d.data.reduce((a, b) => a + b, 0), 0)"
+    )
+    assert drawn >= 14
+    page.get_by_label("Group by").select_option("model")
+    expect(phases.locator('tbody tr[data-group="PowerEdge R650"]')).to_be_visible()
+    screenshot("overview")
