@@ -257,6 +257,14 @@ def measure(get: Callable[[], Any], rounds: int) -> dict[str, float]:
     }
 
 
+def cold(get: Callable[[], Any]) -> Any:
+    """``get()`` after emptying the cache (the benchmark's own Redis database)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    return get()
+
+
 def pages(client: Any, machines: int) -> dict[str, Callable[[], Any]]:
     last_page = max(1, machines // 50)
     return {
@@ -277,6 +285,8 @@ def pages(client: Any, machines: int) -> dict[str, Callable[[], Any]]:
         ),
         "workflow list": lambda: client.get("/workflows/"),
         "overview": lambda: client.get("/"),
+        # The charts and the phase table recomputed (as after a workflow finishes).
+        "overview, cache cold": lambda: cold(lambda: client.get("/")),
         "overview counters (live)": lambda: client.get("/overview/live/"),
         "events page": lambda: client.get("/events/"),
         "events page, page 500": lambda: client.get("/events/?page=500"),
@@ -369,7 +379,10 @@ def report(
     grew = []
     for name, large in results["large"].items():
         small = _same_page(results["small"], name)
-        if small and small["queries"] != large["queries"]:
+        # A streamed export reads its related rows once per 2,000 rows; a cold cache adds the
+        # queries of what it recomputes. Every other page must not grow with the fleet.
+        per_chunk = "CSV" in name or "cold" in name
+        if small and small["queries"] != large["queries"] and not per_chunk:
             grew.append(name)
         print(
             f"| {name} | {large['p50']:.1f} | {large['p95']:.1f} | {large['queries']} | "
