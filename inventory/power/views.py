@@ -206,6 +206,8 @@ POWER_JOB_ORDERINGS = {
     "machine": ("machine__hostname", "created_at"),
     "state": ("state", "created_at"),
 }
+
+
 @requires("inventory.view_powerjob")
 def power_job_list(request: HttpRequest) -> HttpResponse:
     """Every power command sent, to any machine: what, to whom, by whom, and how it ended."""
