@@ -224,7 +224,7 @@
       if (row) {
         const attempt = Number(row.dataset.attempt || 0);
         if (attempt > log.attempt) {
-          resubscribe(); // a retry this page has not heard of yet
+          retrySeen(); // a retry this page has not heard of yet
         } else if (attempt < log.attempt || RANK[log.state] > (RANK[row.dataset.state] || 0)) {
           paintRow(log);
         }
@@ -377,6 +377,16 @@
 
   function send(message) {
     socket.send(message);
+  }
+
+  // The table shows an attempt the socket has not reported. Before the snapshot, the subscribe
+  // on its way brings it; after, a socket takes one subscribe only (the server closes it on a
+  // second), so the page reconnects and subscribes afresh with its cursors.
+  function retrySeen() {
+    if (subscribed) {
+      subscribed = false;
+      socket.close();
+    }
   }
 
   function resubscribe() {

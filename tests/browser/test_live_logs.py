@@ -375,6 +375,44 @@ def test_lost_frames_are_fetched_and_a_server_restart_loses_and_doubles_nothing(
     assert page.evaluate("window.rpSameDocument") is True
 
 
+def test_swaps_of_other_parts_of_the_page_keep_the_one_subscription(
+    page: Page, asgi_live_server: AsgiLiveServer, operator: Any
+):
+    """Any HTMX swap (the phases card loading, the tasks table refreshing) runs the page's
+    after-swap check, also while the snapshot is on its way; a socket takes one subscribe, so
+    none of them may send a second."""
+    workflow, _first, _second = two_action_workflow()
+    held: list[tuple[WebSocketRoute, str | bytes]] = []
+
+    def hold_the_snapshot(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        server.on_message(lambda message: held.append((ws, message)))
+
+    page.route_web_socket(
+        f"{asgi_live_server.ws_url}/ws/workflows/{workflow.pk}/", hold_the_snapshot
+    )
+    sign_in_page(page, asgi_live_server, operator)
+    page.goto(f"{asgi_live_server.url}/workflows/{workflow.pk}/")
+    for _ in range(100):  # the page has subscribed once the server's snapshot is held
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "no snapshot came"
+    page.locator("#workflow-phases").wait_for(state="attached")
+    for _ in range(2):
+        page.evaluate(
+            "htmx.ajax('GET', location.pathname + 'phases/', "
+            "{target: '#workflow-phases', swap: 'outerHTML'})"
+        )
+        page.locator("#workflow-phases").wait_for(state="attached")
+    page.wait_for_timeout(500)
+    for ws, message in held:
+        ws.send(message)
+
+    expect(page.locator("#live-status")).to_have_text("Live")
+    assert stats(page)["connects"] == 1
+
+
 def test_a_retry_starts_the_new_attempt_in_a_clean_terminal(
     page: Page, asgi_live_server: AsgiLiveServer, operator: Any, screenshot: Any
 ):
