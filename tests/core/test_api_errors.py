@@ -122,3 +122,17 @@ def test_a_session_post_to_the_api_without_a_csrf_token_is_a_json_403(operator: 
     response = client.post("/api/v1/sites/", data="{}", content_type="application/json")
     assert response.status_code == 403
     assert _json(response)["detail"].startswith("CSRF Failed")
+
+
+def test_a_refused_value_that_utf8_cannot_carry_is_echoed_as_an_escape(admin_api: Any) -> None:
+    # A choice field's message repeats the value it refused; a lone surrogate in it made the
+    # JSON renderer fail and the answer a 500.
+    response = admin_api.post(
+        "/api/v1/recipes/",
+        data='{"name": "r", "config": "kernel: {}", "arches": ["\\ud800"]}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert response.content.isascii()
+    assert "\ud800" in json.dumps(json.loads(response.content)["arches"], ensure_ascii=False)
