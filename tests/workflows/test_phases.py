@@ -270,3 +270,10 @@ def test_viewers_read_phases_and_anonymous_users_do_not(
     assert viewer_client.get(url).status_code == 200
     client.logout()
     assert client.get(url).status_code in (302, 401, 403)
+
+
+def test_an_id_beyond_the_database_is_refused_by_name(api) -> None:
+    answer = api.get(reverse("analytics-phases"), {"machine": 2**70})
+
+    assert answer.status_code == 400
+    assert "machine" in answer.json()

@@ -18,6 +18,7 @@ from workflows import phases
 from workflows.models import Workflow
 
 MAX_DAYS = 366
+MAX_ID = 2**63 - 1  # the database's bigint: a larger id is a 400, not a 500
 
 
 class PhaseQuerySerializer(serializers.Serializer):
@@ -27,7 +28,9 @@ class PhaseQuerySerializer(serializers.Serializer):
     days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, default=30)
     template = serializers.CharField(required=False, help_text="Template name.")
     site = serializers.SlugField(required=False, help_text="Site slug.")
-    machine = serializers.IntegerField(required=False, min_value=1, help_text="Machine id.")
+    machine = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Machine id."
+    )
 
 
 PHASE_STATS_FIELDS: dict[str, serializers.Field] = {
