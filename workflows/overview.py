@@ -100,11 +100,11 @@ def _finished_version(now: datetime) -> str:
     return f"{row['last'] and row['last'].isoformat()}:{row['count']}:{now:%Y%m%d%H}"
 
 
-def _cached(name: str, compute: Callable[[], T], *, now: datetime) -> T:
+def cached(name: str, compute: Callable[[], T], *, now: datetime | None = None) -> T:
     """``compute()`` once per finished-workflow version: the charts and the phase table read
     every recent workflow, and change only when one finishes. Without a cache (Redis down),
     computed each time."""
-    key = f"overview:{name}:{_finished_version(now)}"
+    key = f"overview:{name}:{_finished_version(now or timezone.now())}"
     try:
         found = cache.get(key)
     except RedisError:
@@ -120,7 +120,7 @@ def _cached(name: str, compute: Callable[[], T], *, now: datetime) -> T:
 
 def cached_chart_data() -> dict[str, Any]:
     now = timezone.now()
-    return _cached("charts", lambda: chart_data(now=now), now=now)
+    return cached("charts", lambda: chart_data(now=now), now=now)
 
 
 def charts_context(request: HttpRequest) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def phases_context(request: HttpRequest) -> dict[str, Any]:
         group_by = ""
     now = timezone.now()
     since = now - timedelta(days=PHASE_DAYS)
-    summary = _cached(
+    summary = cached(
         f"phases:{group_by}",
         lambda: phases.phase_summary(Workflow.objects.all(), group_by=group_by, since=since),
         now=now,

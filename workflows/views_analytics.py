@@ -48,13 +48,23 @@ def machine_phase_card(request: HttpRequest, machine_pk: int) -> HttpResponse:
     """The machine page's phases: this machine's workflows beside all of its hardware model's."""
     machine = get_object_or_404(Machine, pk=machine_pk)
     model = phases.model_of(machine.pk)
+    since = _since()
     summary = phases.side_by_side(
         [
-            ("This machine", phases.phase_summary(machine.workflows.all(), since=_since())),
+            (
+                "This machine",
+                overview.cached(
+                    f"phases:machine:{machine.pk}",
+                    lambda: phases.phase_summary(machine.workflows.all(), since=since),
+                ),
+            ),
             (
                 f"All {model}",
-                phases.phase_summary(
-                    phases.of_model(Workflow.objects.all(), model), since=_since()
+                overview.cached(
+                    f"phases:model:{model}",
+                    lambda: phases.phase_summary(
+                        phases.of_model(Workflow.objects.all(), model), since=since
+                    ),
                 ),
             ),
         ]
@@ -67,9 +77,14 @@ def machine_phase_card(request: HttpRequest, machine_pk: int) -> HttpResponse:
 def workflow_phase_card(request: HttpRequest, pk: int) -> HttpResponse:
     """A workflow's phases, each beside the p50/p95 of its template's recent workflows."""
     workflow = get_object_or_404(Workflow.objects.select_related("template"), pk=pk)
-    reference = phases.phase_summary(
-        Workflow.objects.filter(template_id=workflow.template_id).exclude(pk=workflow.pk),
-        since=_since(),
+    since = _since()
+    # The template's usual, itself included: one summary per template, kept until a workflow
+    # finishes, rather than one per workflow page.
+    reference = overview.cached(
+        f"phases:template:{workflow.template_id}",
+        lambda: phases.phase_summary(
+            Workflow.objects.filter(template_id=workflow.template_id), since=since
+        ),
     )
     usual = reference.groups[0] if reference.groups else None
     rows = []
