@@ -54,3 +54,16 @@ def build_log_after(build_id: int, after_seq: int, *, limit: int) -> list[BuildL
     return list(
         BuildLogLine.objects.filter(build_id=build_id, seq__gt=after_seq).order_by("seq")[:limit]
     )
+
+
+def servable_names(arch: str) -> set[str]:
+    """The files netboot needs from the default build of ``arch``."""
+    return {f"vmlinuz-{arch}", f"initramfs-{arch}"}
+
+
+def can_be_default(build: Build) -> bool:
+    """A successful build with a kernel and an initramfs to serve."""
+    if build.state != BuildState.SUCCESS:
+        return False
+    names = {artifact.name for artifact in build.artifacts.all()}
+    return servable_names(build.arch) <= names

@@ -181,7 +181,7 @@ def build_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "build": build,
         "artifacts": build.artifacts.all(),
         "can_cancel": build.state in BUILD_UNFINISHED and not build.cancel_requested,
-        "can_make_default": build.state == BuildState.SUCCESS and not build.is_default,
+        "can_make_default": not build.is_default and selectors.can_be_default(build),
         "live": build.state in BUILD_UNFINISHED,
     }
     return render(request, "builds/build_detail.html", context)

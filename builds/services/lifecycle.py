@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from builds.groups import build_group
 from builds.models import Build, BuildArtifact, BuildLogLine, BuildRecipe
+from builds.selectors import servable_names
 from builds.states import BUILD_LIFECYCLE, Arch, BuildState
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import publish_on_commit, record_event
@@ -84,8 +85,11 @@ def _record(build: Build, actor: Actor, verb: str, previous: str | None, message
 
 
 @transaction.atomic
-def build_queue(*, recipe: BuildRecipe, actor: Actor, arch: str | None = None) -> list[Build]:
-    """One build per architecture of the recipe (or of ``arch`` alone), queued for Celery."""
+def build_queue(
+    *, recipe: BuildRecipe, actor: Actor, arch: str | None = None, enqueue: bool = True
+) -> list[Build]:
+    """One build per architecture of the recipe (or of ``arch`` alone), queued for Celery;
+    ``enqueue=False`` leaves the running to the caller (the demo history records its own)."""
     if arch is not None and arch not in Arch.values:
         raise ValidationError({"arch": f"Unknown architecture {arch!r}."})
     if arch is not None and arch not in recipe.arches:
@@ -106,7 +110,8 @@ def build_queue(*, recipe: BuildRecipe, actor: Actor, arch: str | None = None) -
             created_by_id=actor.user_id,
         )
         _record(build, actor, "build.queued", None)
-        _enqueue_on_commit(build.pk, task_id)
+        if enqueue:
+            _enqueue_on_commit(build.pk, task_id)
         _publish_state(build)
         builds.append(build)
     return builds
@@ -157,6 +162,15 @@ def build_set_default(*, build: Build, actor: Actor) -> Build:
         )
     if build.is_default:
         return build
+    names = set(build.artifacts.values_list("name", flat=True))
+    missing = sorted(servable_names(build.arch) - names)
+    if missing:
+        raise ValidationError(
+            {
+                "build": f"Build #{build.pk} has no {' or '.join(missing)}: netboot would have "
+                "nothing to serve."
+            }
+        )
     for old in current:
         old.is_default = False
         old.save(update_fields=["is_default"])
@@ -272,7 +286,8 @@ def build_finish(
     cache_hits: int = 0,
     downloaded_bytes: int = 0,
 ) -> Build:
-    """Success. The first successful build of an arch becomes its default."""
+    """Success. The first successful build of an arch with a kernel and an initramfs becomes
+    its default."""
     arch = Build.objects.values_list("arch", flat=True).get(pk=build_id)
     defaults = _lock_defaults(arch, besides=build_id)
     build = _locked(build_id)
@@ -306,7 +321,7 @@ def build_finish(
         ]
     )
     _record(build, actor, "build.succeeded", previous)
-    if not defaults:
+    if not defaults and servable_names(build.arch) <= {a.name for a in artifacts}:
         try:
             # A savepoint: another build of the arch finishing at the same moment may win
             # the one-default constraint, and then this one simply is not the default.

@@ -27,6 +27,7 @@ def test_bootstrap_runs_one_workflow_to_success_and_one_to_its_failure() -> None
     out = bootstrap()
 
     assert "Loaded the demo templates ubuntu-22.04, wipe-disks and the finished workflows" in out
+    assert "Recorded 4 demo builds of the shipped Hook recipes" in out
     # The two shown workflows come first; the demo history (workflows/demo_history.py) after.
     succeeded, failed = Workflow.objects.order_by("pk")[:2]
     assert (succeeded.state, failed.state) == (WorkflowState.SUCCESS, WorkflowState.FAILED)
