@@ -1,4 +1,4 @@
-# Rackpilot image: web (daphne), Celery worker and beat all run from it (see docker-compose.yml).
+# Rackpilot image: web (uvicorn workers), Celery workers and beat all run from it (see docker-compose.yml).
 FROM node:20-bookworm-slim AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -22,6 +22,7 @@ COPY --from=assets /src/node_modules ./node_modules
 RUN python scripts/vendor_assets.py && rm -rf node_modules \
     && SECRET_KEY=build python manage.py collectstatic --noinput
 EXPOSE 8000
-# daphne's WebSocket message limit follows AGENT_MAX_FRAME_BYTES (1 MiB unless set), the
-# limit the agent consumer enforces: daphne buffers a whole message before the app sees it.
-CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p 8000 --websocket-max-message-size ${AGENT_MAX_FRAME_BYTES:-1048576} --websocket-max-frame-size ${AGENT_MAX_FRAME_BYTES:-1048576} rackpilot.asgi:application"]
+# The web tier: WEB_CONCURRENCY uvicorn processes (one per core unless set), each capping an
+# incoming WebSocket message at AGENT_MAX_FRAME_BYTES (rackpilot/webserver.py).
+ENV HOST=0.0.0.0 PORT=8000
+CMD ["python", "-m", "rackpilot.webserver"]

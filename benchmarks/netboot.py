@@ -314,6 +314,13 @@ def peak_rss_mib(pid: int) -> str:
     )
 
 
+def server_rss(pid: int) -> str:
+    """The server's processes: the one started and its workers (uvicorn and granian fork)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *(int(child) for child in children.read_text().split())]
+    return "; ".join(f"pid {each}: {peak_rss_mib(each)}" for each in pids)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machines", type=int, default=10_000)
@@ -331,6 +338,15 @@ def main() -> None:
         "--db-conn-max-age",
         help="turn the server's connection pool off and keep connections this many seconds "
         "(default: the product's pool)",
+    )
+    parser.add_argument(
+        "--server",
+        default="uvicorn",
+        choices=["uvicorn", "daphne"],
+        help="the web server (rackpilot/webserver.py builds its command line)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="web worker processes (WEB_CONCURRENCY)"
     )
     args = parser.parse_args()
     command_line = shlex.join([sys.executable, *sys.argv])
@@ -364,10 +380,11 @@ def main() -> None:
         # Persistent connections replace the pool (the two cannot be combined).
         server_env["DB_POOL_MAX_SIZE"] = "0"
         server_env["DB_CONN_MAX_AGE"] = args.db_conn_max_age
-    log = workdir / "daphne.log"
+    log = workdir / "server.log"
+    from rackpilot.webserver import web_command
+
     server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "rackpilot.asgi:application"],
+        web_command(server=args.server, port=port, workers=args.workers),
         cwd=ROOT,
         env=server_env,
         stdout=subprocess.DEVNULL,
@@ -376,7 +393,7 @@ def main() -> None:
     nginx: subprocess.Popen[bytes] | None = None
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(f"{base}/healthz", "daphne", log)
+        _wait_http(f"{base}/healthz", args.server, log)
         with urllib.request.urlopen(f"{base}/ipxe/{macs[0]}/auto.ipxe", timeout=10) as response:
             script = response.read()
             if response.status != 200 or not script.startswith(b"#!ipxe"):
@@ -394,13 +411,13 @@ def main() -> None:
         short = {"seconds": args.duration, "warmup": args.warmup, "log": log}
         script_ng = measure(f"{nginx_base}/script.ipxe", "", args, **short)
         script_rp = measure(base + "/", macs_lua + WRK_RANDOM_MAC, args, **short)
-        script_rss = peak_rss_mib(server.pid)
+        script_rss = server_rss(server.pid)
         # No wrk warm-up for downloads (the check above read the file once): one would leave
         # up to --connections half-served downloads in the server for the measured run.
         long = {"seconds": args.artifact_seconds, "warmup": 0.0, "log": log}
         artifact_ng = measure(f"{nginx_base}/initramfs", "", args, **long)
         artifact_rp = measure(f"{base}/artifacts/{ARCH}/{artifact.name}", "", args, **long)
-        artifact_rss = peak_rss_mib(server.pid)
+        artifact_rss = server_rss(server.pid)
     except Exception:
         print_tail(log)
         raise
@@ -431,14 +448,15 @@ def main() -> None:
     print(row("rackpilot", script_rp, throughput=False))
     print(row("nginx", script_ng, throughput=False))
     print(f"  ratio rackpilot / nginx: {script_rp['rps'] / script_ng['rps']:.4f}")
-    print(f"  daphne after the script runs: {script_rss}")
+    print(f"  {args.server} after the script runs: {script_rss}")
     print(f"initramfs download ({args.artifact_mib} MiB), GET /artifacts/{ARCH}/{artifact.name}:")
     print(row("rackpilot", artifact_rp, throughput=True))
     print(row("nginx", artifact_ng, throughput=True))
     print(f"  ratio rackpilot / nginx: {artifact_rp['mib_s'] / artifact_ng['mib_s']:.4f}")
-    print(f"  daphne after the downloads: {artifact_rss}")
+    print(f"  {args.server} after the downloads: {artifact_rss}")
     print(
-        f"server: {'DB_CONN_MAX_AGE=' + args.db_conn_max_age if args.db_conn_max_age else 'pool'}"
+        f"server: {args.server} x {args.workers}, "
+        f"{'DB_CONN_MAX_AGE=' + args.db_conn_max_age if args.db_conn_max_age else 'pool'}"
         ", peak PostgreSQL "
         f"connections held: {watch.peak} (max_connections {watch.limit})"
     )

@@ -60,6 +60,11 @@ class BuildLogConsumer(LogViewerConsumer):
         build = Build.objects.filter(pk=object_id).first()
         return None if build is None else state_message(build)
 
+    def is_finished(self, snapshot: dict[str, Any]) -> bool:
+        from builds.states import BUILD_FINISHED
+
+        return snapshot["state"] in BUILD_FINISHED
+
     def parse_subscribe(self, content: dict[str, Any]) -> int:
         after = whole_number(content.get("after_seq"), default=0)
         if after is None:

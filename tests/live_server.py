@@ -100,6 +100,7 @@ def server_environment() -> dict[str, str]:
             "NETBOOT_DISCOVERY": str(settings.NETBOOT_DISCOVERY).lower(),
             "NETBOOT_DISCOVERY_SUBNETS": ",".join(settings.NETBOOT_DISCOVERY_SUBNETS),
             "NETBOOT_TRUSTED_PROXIES": ",".join(settings.NETBOOT_TRUSTED_PROXIES),
+            "TRUSTED_PROXIES": ",".join(settings.TRUSTED_PROXIES),
         }
     )
     if settings.REDIS_URL:
@@ -114,9 +115,13 @@ class AsgiLiveServer:
 
     host = "127.0.0.1"
 
-    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], port: int | None = None, command: list[str] | None = None
+    ) -> None:
         self.env = env
         self.port = port or free_port()
+        # Another server's command line (the product's web tier: rackpilot/webserver.py).
+        self.command = command
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         # A file rather than a pipe: a chatty server can never block on a full pipe.
@@ -144,7 +149,7 @@ class AsgiLiveServer:
         self.starts += 1
         self._log.write(f"--- start {self.starts} on port {self.port} ---\n".encode())
         self._log.flush()
-        command = [
+        command = self.command or [
             sys.executable,
             "-m",
             "daphne",

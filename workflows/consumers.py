@@ -115,6 +115,11 @@ class WorkflowLogConsumer(LogViewerConsumer):
     def snapshot(self, object_id: int) -> dict[str, Any] | None:
         return _snapshot(object_id)
 
+    def is_finished(self, snapshot: dict[str, Any]) -> bool:
+        from workflows.states import WORKFLOW_FINISHED
+
+        return snapshot["workflow"]["state"] in WORKFLOW_FINISHED
+
     def parse_subscribe(self, content: dict[str, Any]) -> dict[int, tuple[int, int]]:
         return _parse_cursors(content.get("cursors"))
 

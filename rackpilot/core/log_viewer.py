@@ -7,17 +7,29 @@ line carries its seq, so a client that reconnects asks only for what it lacks, a
 that sees a gap asks for the range with ``fetch``. A socket subscribes once: the backlog can be
 50,000 lines, and a second ``subscribe`` closes the socket with 4008 (the client reconnects).
 
-Subclasses say what the object is: its group, its snapshot, how a subscribe and a fetch read
-the backlog. Those run in a worker thread (they touch the database).
+Live frames travel through the channel layer, which drops what a slow socket cannot take
+(its capacity) and may lose a frame when Redis blips: a lost frame in the middle shows up as a
+gap in the next one, but a lost last frame (or a lost state change) shows up nowhere. So while
+the object may still change, the socket sends a ``tip`` every LOG_VIEWER_TIP_SECONDS: the
+snapshot again (states, attempts and how many lines the server has), only when it differs from
+the last one sent. A viewer that sees more lines than it has asks for them with ``fetch``; it is
+never left waiting for more than an interval. Tips stop one interval after the object finished
+(the last lines of a finished workflow may still arrive during that interval).
+
+Subclasses say what the object is: its group, its snapshot, when it is finished, how a subscribe
+and a fetch read the backlog. Those run in a worker thread (they touch the database).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from rackpilot.core.consumers import CLOSE_POLICY_VIOLATION, BrowserJsonConsumer
 
@@ -79,6 +91,11 @@ class LogViewerConsumer(BrowserJsonConsumer, ABC):
         ...
 
     @abstractmethod
+    def is_finished(self, snapshot: dict[str, Any]) -> bool:
+        """Whether the object of ``snapshot`` can no longer change."""
+        ...
+
+    @abstractmethod
     def parse_subscribe(self, content: dict[str, Any]) -> Any:
         """Where the client's log stands, from its ``subscribe``; BadFrame if malformed."""
         ...
@@ -106,6 +123,11 @@ class LogViewerConsumer(BrowserJsonConsumer, ABC):
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        tips = getattr(self, "_tips", None)
+        if tips is not None:
+            tips.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tips
         if self.object_id:
             await self.channel_layer.group_discard(
                 self.group_name(self.object_id), self.channel_name
@@ -140,3 +162,19 @@ class LogViewerConsumer(BrowserJsonConsumer, ABC):
         for frame in await database_sync_to_async(self.backlog)(self.object_id, position):
             await self.send_json(frame)
         await self.send_json({"type": "backlog_done"})
+        if settings.LOG_VIEWER_TIP_SECONDS > 0:
+            self._tips = asyncio.ensure_future(self._send_tips(snapshot))
+
+    async def _send_tips(self, last: dict[str, Any]) -> None:
+        """Until one interval after the object finished: the snapshot again when it changed."""
+        while not self.closing:
+            was_finished = self.is_finished(last)
+            await asyncio.sleep(settings.LOG_VIEWER_TIP_SECONDS)
+            current = await database_sync_to_async(self.snapshot)(self.object_id)
+            if current is None:
+                return
+            if current != last:
+                await self.send_json({**current, "type": "tip"})
+                last = current
+            elif was_finished:
+                return

@@ -175,7 +175,9 @@
     } else if (frame.type === "backlog_done") {
       backlogDone = true;
       requestMissing();
-    } else if (frame.type === "state") {
+    } else if (frame.type === "state" || frame.type === "tip") {
+      // A tip is the state again, sent every few seconds while the build may change: a lost
+      // state or a lost last frame of lines shows up here.
       applyState(frame);
     } else if (frame.type === "progress") {
       setProgress(frame.progress, frame.step);

@@ -48,7 +48,7 @@
   }
 
   const logs = new Map();
-  const stats = { connects: 0, frames: 0, fetches: 0, duplicates: 0, gaps: 0 };
+  const stats = { connects: 0, frames: 0, fetches: 0, duplicates: 0, gaps: 0, tips: 0 };
   let subscribed = false;
   let backlogDone = false;
   let initialised = false;
@@ -355,10 +355,37 @@
     }
   }
 
+  // The snapshot again, every few seconds while the workflow may change: what the frames on the
+  // way lost (a state, a new attempt, the last lines of an action) shows up here.
+  function onTip(frame) {
+    stats.tips += 1;
+    if (frame.workflow) {
+      applyWorkflowState(frame.workflow.state);
+    }
+    (frame.actions || []).forEach(function (action) {
+      const log = logFor(action.id);
+      if (action.attempt < log.attempt) {
+        return;
+      }
+      if (action.attempt > log.attempt) {
+        log.newAttempt(action.attempt);
+      }
+      applyActionState(log, action);
+      if ((action.log_seq || 0) > log.knownSeq) {
+        log.knownSeq = action.log_seq;
+      }
+      if (backlogDone) {
+        requestMissing(log);
+      }
+    });
+  }
+
   function handle(frame) {
     stats.frames += 1;
     if (frame.type === "snapshot") {
       onSnapshot(frame);
+    } else if (frame.type === "tip") {
+      onTip(frame);
     } else if (frame.type === "lines") {
       onLines(frame);
     } else if (frame.type === "backlog_done") {

@@ -375,6 +375,48 @@ def test_lost_frames_are_fetched_and_a_server_restart_loses_and_doubles_nothing(
     assert page.evaluate("window.rpSameDocument") is True
 
 
+def test_a_lost_last_frame_and_a_lost_state_come_with_the_next_tip(
+    page: Page, asgi_live_server: AsgiLiveServer, operator: Any
+):
+    """No later frame shows the gap when the last lines of an action and its end are lost: the
+    socket's tip (every LOG_VIEWER_TIP_SECONDS, 3 s) does, and the page fetches the lines."""
+    workflow, first, _ = two_action_workflow()
+    lost: list[str] = []
+
+    def proxy(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            last_lines = frame.get("type") == "lines" and frame.get("first_seq") == 4
+            end = frame.get("type") == "state" and (frame.get("action") or {}).get("state")
+            if (last_lines and "lines" not in lost) or (end == "success" and "state" not in lost):
+                lost.append(frame["type"])
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket(f"{asgi_live_server.ws_url}/ws/workflows/{workflow.pk}/", proxy)
+    page = watch(page, asgi_live_server, operator, workflow)
+    agent = agent_on(asgi_live_server, workflow.machine)
+    agent.report(first, "running")
+    texts = [f"step {n}" for n in range(1, 6)]
+    agent.logs(first, 1, [("stdout", t) for t in texts[0:3]])
+    expect_terminal(page, first, texts[0:3])
+
+    # when the action's last lines and its success are lost on the way
+    agent.logs(first, 4, [("stdout", t) for t in texts[3:5]])
+    agent.report(first, "success", exit_code=0)
+
+    # then within a tip the page shows both, fetched, without a reconnect
+    expect(badge(page, first)).to_have_text("Success", timeout=8_000)
+    expect_terminal(page, first, texts)
+    assert sorted(lost) == ["lines", "state"]
+    assert stats(page)["tips"] >= 1 and stats(page)["fetches"] >= 1
+    assert stats(page)["connects"] == 1
+
+
 def test_swaps_of_other_parts_of_the_page_keep_the_one_subscription(
     page: Page, asgi_live_server: AsgiLiveServer, operator: Any
 ):
