@@ -9,11 +9,13 @@ class BuildsConfig(AppConfig):
     def ready(self) -> None:
         from builds.demo_history import load_demo_builds
         from builds.hook.recipes import install_shipped_recipes
+        from builds.metrics import register_metrics
         from builds.overview import register_sections
         from builds.search import search_builds, search_recipes
         from rackpilot.core.bootstrap import register_bootstrap_step
         from rackpilot.core.search import register_search_provider
 
+        register_metrics()
         register_bootstrap_step(order=20, name="hook recipes", run=install_shipped_recipes)
         register_bootstrap_step(order=25, name="demo builds", run=load_demo_builds)
         register_search_provider(

@@ -14,10 +14,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
@@ -56,35 +58,60 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
-def _chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        handle.seek(start)
-        remaining = length
-        while remaining > 0:
-            data = handle.read(min(CHUNK, remaining))
-            if not data:
-                break
-            remaining -= len(data)
-            yield data
+class ByteSource(Protocol):
+    """A file to serve: its size and time, and its bytes from an offset, in chunks."""
+
+    size: int
+    modified: float  # seconds since the epoch
+
+    def chunks(self, start: int, length: int) -> Iterator[bytes]:
+        """Called before the response is returned: a source that must ask another server
+        asks here, so a missing file is still a 404 rather than a broken stream."""
+        ...
 
 
-async def _chunks_async(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+class LocalFile:
+    def __init__(self, path: Path):
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError as exc:
+            raise Http404("The artifact's file is missing.") from exc
+        self.path = path
+        self.size = stat.st_size
+        self.modified = stat.st_mtime
+
+    def chunks(self, start: int, length: int) -> Iterator[bytes]:
+        with self.path.open("rb") as handle:
+            yield from read_range(handle, start, length)
+
+
+def read_range(handle: Any, start: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of an open binary file (a local one, or a storage's File) from
+    ``start``, CHUNK at a time (fewer if it ends)."""
+    handle.seek(start)
+    remaining = length
+    while remaining > 0:
+        data = handle.read(min(CHUNK, remaining))
+        if not data:
+            break
+        remaining -= len(data)
+        yield data
+
+
+async def _chunks_async(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     """The same chunks for an ASGI server. Django consumes a synchronous iterator there by
     reading it whole into memory first (``sync_to_async(list)``): 50 machines fetching a
-    32 MiB initramfs held 3.5 GiB. Reads run in a thread so a slow disk does not stall the
-    event loop."""
-    handle = await asyncio.to_thread(path.open, "rb")
+    32 MiB initramfs held 3.5 GiB. Each chunk is read in a thread so a slow disk (or a slow
+    object store) does not stall the event loop."""
     try:
-        await asyncio.to_thread(handle.seek, start)
-        remaining = length
-        while remaining > 0:
-            data = await asyncio.to_thread(handle.read, min(CHUNK, remaining))
-            if not data:
-                break
-            remaining -= len(data)
+        while (data := await asyncio.to_thread(next, chunks, None)) is not None:
             yield data
     finally:
-        handle.close()
+        close = getattr(chunks, "close", None)
+        # Cancelled while a thread still reads it (ValueError): it goes with that thread.
+        if close is not None:
+            with contextlib.suppress(ValueError):
+                close()
 
 
 def ranged_file_response(
@@ -95,14 +122,23 @@ def ranged_file_response(
     content_type: str = "application/octet-stream",
     filename: str = "",
 ) -> HttpResponseBase:
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError as exc:
-        raise Http404("The artifact's file is missing.") from exc
-    size = stat.st_size
+    return ranged_response(
+        request, LocalFile(path), etag=etag, content_type=content_type, filename=filename
+    )
+
+
+def ranged_response(
+    request: HttpRequest,
+    source: ByteSource,
+    *,
+    etag: str = "",
+    content_type: str = "application/octet-stream",
+    filename: str = "",
+) -> HttpResponseBase:
+    size = source.size
     headers = {
         "Accept-Ranges": "bytes",
-        "Last-Modified": http_date(stat.st_mtime),
+        "Last-Modified": http_date(source.modified),
         "Content-Type": content_type,
     }
     if etag:
@@ -129,8 +165,8 @@ def ranged_file_response(
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":
         return HttpResponse(status=status, headers=headers)
-    if isinstance(request, ASGIRequest):
-        body: Iterator[bytes] | AsyncIterator[bytes] = _chunks_async(path, start, length)
-    else:
-        body = _chunks(path, start, length)
+    chunks = source.chunks(start, length)
+    body: Iterator[bytes] | AsyncIterator[bytes] = (
+        _chunks_async(chunks) if isinstance(request, ASGIRequest) else chunks
+    )
     return StreamingHttpResponse(body, status=status, headers=headers)

@@ -6,7 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponseBase
 from django.views.decorators.http import require_http_methods
 
 from builds import selectors
-from builds.api.viewsets import serve_artifact
+from builds.downloads import serve_artifact
 
 
 @require_http_methods(["GET", "HEAD"])

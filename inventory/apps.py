@@ -8,14 +8,13 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from inventory.bootstrap import load_demo_fleet
-        from inventory.metrics import InventoryCollector
+        from inventory.metrics import register_metrics
         from inventory.overview import register_sections
         from inventory.search import search_machines, search_racks
         from rackpilot.core.bootstrap import register_bootstrap_step
-        from rackpilot.core.metrics import REGISTRY
         from rackpilot.core.search import register_search_provider
 
-        REGISTRY.register(InventoryCollector())
+        register_metrics()
         register_sections()
         register_bootstrap_step(order=10, name="demo fleet", run=load_demo_fleet)
         register_search_provider(

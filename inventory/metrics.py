@@ -1,26 +1,33 @@
-"""Inventory gauges for Prometheus, read from the database at scrape time."""
+"""Inventory gauges for Prometheus, read from the database at scrape time (one aggregate query
+each), so every process answers the same."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from django.db.models import Count
 
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
-
+from inventory.power.models import PowerJob
 from inventory.selectors import machine_counts_by_state
+from inventory.states import PowerJobState
+from rackpilot.core.metrics import register_scrape_gauge
 
 
-class InventoryCollector(Collector):
-    """Counts read from the database when Prometheus scrapes, so every process agrees."""
+def power_job_counts_by_state() -> dict[str, int]:
+    counts = {state.value: 0 for state in PowerJobState}
+    for row in PowerJob.objects.values("state").annotate(n=Count("id")).order_by():
+        counts[row["state"]] = row["n"]
+    return counts
 
-    def describe(self) -> list[GaugeMetricFamily]:
-        # Without this, registering the collector would query the database at import time.
-        return []
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        machines = GaugeMetricFamily(
-            "rackpilot_machines", "Machines in the inventory by state", labels=["state"]
-        )
-        for state, count in machine_counts_by_state().items():
-            machines.add_metric([state], count)
-        yield machines
+def register_metrics() -> None:
+    register_scrape_gauge(
+        "rackpilot_machines",
+        "Machines in the inventory by state",
+        machine_counts_by_state,
+        label="state",
+    )
+    register_scrape_gauge(
+        "rackpilot_power_jobs",
+        "BMC power jobs by state",
+        power_job_counts_by_state,
+        label="state",
+    )

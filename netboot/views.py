@@ -14,6 +14,7 @@ from inventory.models import NetworkInterface
 from netboot import selectors, services
 from netboot.addresses import client_address
 from netboot.metadata import metadata_lookup, metadata_tree
+from netboot.metrics import counted
 from netboot.ratelimit import rate_limited
 
 TEXT = "text/plain; charset=utf-8"
@@ -62,6 +63,7 @@ def _serve(
     return _text(served.text)
 
 
+@counted("script")
 @never_cache
 @require_GET
 @_limit_boot
@@ -75,6 +77,7 @@ def script_by_mac(request: HttpRequest, mac: str) -> HttpResponse:
     )
 
 
+@counted("script")
 @never_cache
 @require_GET
 @_limit_boot
@@ -87,6 +90,7 @@ def script_by_ip(request: HttpRequest) -> HttpResponse:
     return _serve(request, interface, f"with IP {ip}")
 
 
+@counted("metadata")
 @never_cache
 @require_GET
 @_limit_boot
@@ -105,6 +109,7 @@ def meta_data(request: HttpRequest, version: str, path: str = "") -> HttpRespons
     return _text(body)
 
 
+@counted("metadata")
 @never_cache
 @require_GET
 @_limit_boot
@@ -121,6 +126,7 @@ def user_data(request: HttpRequest, version: str) -> HttpResponse:
     return _text(interface.machine.user_data)
 
 
+@counted("artifact")
 @require_http_methods(["GET", "HEAD"])
 @_limit_artifacts
 def artifact(request: HttpRequest, arch: str, name: str) -> HttpResponseBase:

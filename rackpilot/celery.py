@@ -1,4 +1,5 @@
 import os
+from typing import Any
 
 from celery import Celery
 
@@ -7,3 +8,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rackpilot.settings")
 app = Celery("rackpilot")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# redbeat tells its settings from the broker's by their bare names (redbeat_redis_url), which
+# the CELERY_ namespace hides from it: it would warn that it falls back to the broker URL (and
+# hand the sentinel options to the broker's defaults). Named plainly, they are its own.
+REDBEAT_SETTINGS = ("redbeat_redis_url", "redbeat_redis_options", "redbeat_key_prefix")
+
+
+@app.on_after_configure.connect
+def _name_redbeat_settings(sender: Celery, source: Any, **kwargs: Any) -> None:
+    source.update({name: source[name] for name in REDBEAT_SETTINGS if source.get(name)})

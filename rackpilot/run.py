@@ -21,6 +21,7 @@ from types import FrameType
 import environ
 from django.conf import settings
 
+from rackpilot.core.metrics import mark_process_dead, prepare_multiprocess_dir
 from rackpilot.webserver import WebServerError, default_concurrency, web_command
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -71,6 +72,10 @@ def main() -> int:
 
     if not env.str("REDIS_URL", default=""):
         children.append(("redis", embedded_redis_start(var_dir / "redis.sock")))
+    # Every process started here counts into one directory, so /metrics sums them all (the
+    # web tier alone is WEB_CONCURRENCY processes); emptied first, as an earlier run left it.
+    metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var_dir / "metrics"))
+    prepare_multiprocess_dir(metrics_dir)
 
     python = sys.executable
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rackpilot.settings")
@@ -133,6 +138,7 @@ def main() -> int:
     while not stopping:
         for name, child in children:
             if child.poll() is not None:
+                mark_process_dead(child.pid, metrics_dir)
                 print(f"{name} exited with code {child.returncode}; stopping", flush=True)
                 exit_code = child.returncode or 1
                 stopping = True

@@ -16,6 +16,11 @@ from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange as KombuExchange
+from kombu import Queue as KombuQueue
+
+from rackpilot.core import queues as celery_queues
+from rackpilot.core import redis_sentinel
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("RACKPILOT_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -237,14 +242,31 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Behind PgBouncer in transaction pooling a server-side cursor (QuerySet.iterator(): CSV
+# exports, backlogs) would outlive the transaction its server connection was lent for.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+    "DB_DISABLE_SERVER_SIDE_CURSORS", default=False
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Redis: Celery broker + result backend and the Channels layer.
+# Redis: Celery broker + result backend and the Channels layer. A sentinel:// REDIS_URL
+# (rackpilot/core/redis_sentinel.py) finds the master through Redis Sentinel, again after a
+# failover; kombu needs the master's name in the transport options.
 REDIS_URL = env.str("REDIS_URL", default="")
 EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis.sock"
-if REDIS_URL:
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+REDIS_SENTINEL = None
+if REDIS_URL and redis_sentinel.is_sentinel_url(REDIS_URL):
+    try:
+        REDIS_SENTINEL = redis_sentinel.parse_sentinel_url(REDIS_URL)
+    except redis_sentinel.SentinelUrlError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+    CELERY_BROKER_URL, _sentinel_transport = redis_sentinel.celery_broker(REDIS_SENTINEL)
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(_sentinel_transport)
+    _channels_host: dict[str, object] = redis_sentinel.channels_host(REDIS_SENTINEL)
+elif REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    _channels_host: dict[str, object] = {"address": REDIS_URL}
+    _channels_host = {"address": REDIS_URL}
 else:
     CELERY_BROKER_URL = f"redis+socket://{EMBEDDED_REDIS_SOCKET}"
     _channels_host = {"address": f"unix://{EMBEDDED_REDIS_SOCKET}"}
@@ -258,13 +280,64 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# Installations (or test runs) sharing one Redis keep their tasks apart by queue name.
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Installations (or test runs) sharing one Redis keep their tasks apart by queue name: the
+# other queues (rackpilot/core/queues.py) take this name as a prefix unless it is "default".
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default=celery_queues.DEFAULT)
+CELERY_TASK_ROUTES = celery_queues.task_routes(default_queue=CELERY_TASK_DEFAULT_QUEUE)
+# A worker started without -Q takes every queue but the per-site power ones.
+CELERY_TASK_QUEUES = [
+    # Declared as Celery declares a queue it was not told of, so both agree on the binding.
+    KombuQueue(name, KombuExchange(name), routing_key=name)
+    for name in celery_queues.all_queues(default_queue=CELERY_TASK_DEFAULT_QUEUE)
+]
+# Power tasks of a machine in a site go to power.<site-slug>, for a worker in that site's BMC
+# network; machines without a rack stay on the shared power queue.
+CELERY_POWER_QUEUE_PER_SITE = env.bool("CELERY_POWER_QUEUE_PER_SITE", default=False)
+# A send while Redis restarts is retried for a few seconds (the sender is a request that has
+# already committed, so not for long); the requeue sweeps resend what still failed.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": env.int("CELERY_PUBLISH_MAX_RETRIES", default=6),
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 2,
+}
+# One beat across hosts: the schedule and a lock live in the broker's Redis; a second beat
+# waits on the lock and takes over within CELERY_BEAT_LOCK_SECONDS of the first one dying.
+CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+CELERY_REDBEAT_REDIS_URL = (
+    # redis-py names a Unix socket unix://, kombu redis+socket://.
+    f"unix://{CELERY_BROKER_URL.removeprefix('redis+socket://')}"
+    if CELERY_BROKER_URL.startswith("redis+socket://")
+    else CELERY_BROKER_URL
+)
+if REDIS_SENTINEL is not None:
+    # redbeat finds the master through the same sentinels as kombu does.
+    CELERY_REDBEAT_REDIS_URL = "redis-sentinel://"
+    CELERY_REDBEAT_REDIS_OPTIONS = {
+        "sentinels": list(REDIS_SENTINEL.sentinels),
+        "service_name": REDIS_SENTINEL.master,
+        "db": REDIS_SENTINEL.db,
+        "username": REDIS_SENTINEL.username,
+        "password": REDIS_SENTINEL.password,
+        "sentinel_kwargs": REDIS_SENTINEL.sentinel_kwargs(),
+    }
+CELERY_REDBEAT_KEY_PREFIX = env.str(
+    "CELERY_BEAT_KEY_PREFIX", default=f"rackpilot:{CELERY_TASK_DEFAULT_QUEUE}:beat:"
+)
+CELERY_REDBEAT_LOCK_TIMEOUT = env.int("CELERY_BEAT_LOCK_SECONDS", default=30)
+# Beat wakes at least this often to renew its lock (and a waiting beat to try for it).
+CELERY_BEAT_MAX_LOOP_INTERVAL = min(5, max(1, CELERY_REDBEAT_LOCK_TIMEOUT // 3))
+# Each sweep expires after its own interval: one that no worker took in time is dropped, not
+# piled up behind the next one.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "workflows-enforce-timeouts": {"task": "workflows.enforce_timeouts", "schedule": 10.0},
-    "workflows-prune-logs": {"task": "workflows.prune_logs", "schedule": 3600.0},
-    "builds-recover-stale": {"task": "builds.recover_stale", "schedule": 60.0},
-    "inventory-fail-lost-power-jobs": {"task": "inventory.fail_lost_power_jobs", "schedule": 60.0},
+    name: {"task": task, "schedule": seconds, "options": {"expires": seconds}}
+    for name, task, seconds in [
+        ("workflows-enforce-timeouts", "workflows.enforce_timeouts", 10.0),
+        ("workflows-prune-logs", "workflows.prune_logs", 3600.0),
+        ("builds-recover-stale", "builds.recover_stale", 60.0),
+        ("inventory-fail-lost-power-jobs", "inventory.fail_lost_power_jobs", 60.0),
+    ]
 }
 # Power: how long one BMC request may take (a poll less: a dead BMC must not hold a worker for
 # long), when a job that never finished counts as lost, and how often every BMC's power state
@@ -280,6 +353,7 @@ if POWER_POLL_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["inventory-poll-power"] = {
         "task": "inventory.poll_power",
         "schedule": float(POWER_POLL_SECONDS),
+        "options": {"expires": float(POWER_POLL_SECONDS)},
     }
 # How often a browser's live log is told where the object stands (states, lines stored), so a
 # frame the channel layer dropped is noticed and fetched within this many seconds (0: never).
@@ -353,6 +427,46 @@ NETBOOT_ARTIFACT_RATE_LIMIT = env.str("NETBOOT_ARTIFACT_RATE_LIMIT", default="60
 # build may go without a heartbeat before it counts as lost with its worker.
 BUILD_CACHE_DIR = Path(env.str("BUILD_CACHE_DIR", default=str(VAR_DIR / "build-cache")))
 BUILD_ARTIFACTS_DIR = Path(env.str("BUILD_ARTIFACTS_DIR", default=str(VAR_DIR / "artifacts")))
+# Where finished builds' files are kept (STORAGES["artifacts"], keys "<build id>/<file>"):
+# "local" is BUILD_ARTIFACTS_DIR itself, served by this host; "s3" is an S3-compatible bucket
+# that web processes and build workers on several hosts share (a worker then builds into
+# BUILD_ARTIFACTS_DIR as scratch, uploads, and removes its copy). Empty credentials leave
+# boto3 to its own chain (AWS_* variables, an instance role).
+ARTIFACTS_STORAGE = env.str("ARTIFACTS_STORAGE", default="local")
+if ARTIFACTS_STORAGE == "local":
+    _artifacts_storage: dict[str, Any] = {"BACKEND": "builds.storage.LocalArtifactStorage"}
+elif ARTIFACTS_STORAGE == "s3":
+    _artifacts_s3 = {
+        "bucket_name": env.str("ARTIFACTS_S3_BUCKET", default=""),
+        "endpoint_url": env.str("ARTIFACTS_S3_ENDPOINT_URL", default=""),
+        "region_name": env.str("ARTIFACTS_S3_REGION", default=""),
+        "access_key": env.str("ARTIFACTS_S3_ACCESS_KEY_ID", default=""),
+        "secret_key": env.str("ARTIFACTS_S3_SECRET_ACCESS_KEY", default=""),
+        "location": env.str("ARTIFACTS_S3_PREFIX", default="").strip("/"),
+        "addressing_style": env.str("ARTIFACTS_S3_ADDRESSING_STYLE", default=""),
+    }
+    if not _artifacts_s3["bucket_name"]:
+        raise ImproperlyConfigured("ARTIFACTS_STORAGE=s3 needs ARTIFACTS_S3_BUCKET")
+    _artifacts_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {key: value for key, value in _artifacts_s3.items() if value}
+        | {
+            # Private objects, one key per file (a rebuild never reuses a build id), and
+            # presigned URLs only long enough for the reverse proxy to start its request.
+            "default_acl": None,
+            "file_overwrite": True,
+            "querystring_expire": 300,
+            "signature_version": "s3v4",  # what every region and S3-compatible server takes
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"ARTIFACTS_STORAGE must be local or s3, not {ARTIFACTS_STORAGE!r}")
+# Behind nginx: after its checks Rackpilot answers a GET with "X-Accel-Redirect: <this>/<key>"
+# (S3: <this>/<presigned path and query>) and nginx sends the file from an internal location
+# (docs/nginx-rackpilot.conf). Empty: Rackpilot streams the file itself.
+ARTIFACTS_ACCEL_REDIRECT = env.str("ARTIFACTS_ACCEL_REDIRECT", default="").rstrip("/")
+if ARTIFACTS_ACCEL_REDIRECT and not ARTIFACTS_ACCEL_REDIRECT.startswith("/"):
+    raise ImproperlyConfigured("ARTIFACTS_ACCEL_REDIRECT must be a path starting with /")
 # The largest file an imported HookOS may bring (archive, kernel or initramfs).
 BUILD_IMPORT_MAX_BYTES = env.int("BUILD_IMPORT_MAX_BYTES", default=2 * 1024**3)
 BUILD_STALE_MINUTES = env.int("BUILD_STALE_MINUTES", default=5)
@@ -380,11 +494,10 @@ BUILD_REGISTRY_CREDENTIALS = {
 BUILD_REGISTRY_MIRRORS = _json_mapping(
     "BUILD_REGISTRY_MIRRORS", '{"registry": ["mirror host", ...], ...}', item=_string_list
 )
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The Django cache lives in the same Redis (rate-limit counters of the public netboot and
 # metadata endpoints): every web process must see the same counts.
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL or f"unix://{EMBEDDED_REDIS_SOCKET}",
@@ -394,6 +507,10 @@ CACHES = {
         "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
     },
 }
+if REDIS_SENTINEL is not None:
+    # A list, not a string: RedisCache would split the sentinels' commas into servers.
+    CACHES["default"]["LOCATION"] = [REDIS_URL]
+    CACHES["default"]["OPTIONS"]["pool_class"] = "rackpilot.core.redis_sentinel.SentinelCachePool"
 
 CHANNEL_LAYERS = {
     "default": {
@@ -406,6 +523,11 @@ CHANNEL_LAYERS = {
         },
     },
 }
+
+# Prometheus: a directory shared by the processes of one host (web and Celery) makes /metrics
+# sum every process's counters. prometheus_client reads the environment variable itself, when
+# it is imported; this copy documents it (rackpilot/core/metrics.py).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -448,6 +570,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "artifacts": _artifacts_storage,
 }
 # Serve straight from the finders in development and tests: no collectstatic step needed.
 WHITENOISE_USE_FINDERS = True

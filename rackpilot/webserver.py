@@ -111,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         command = command_from_environment()
     except WebServerError as exc:
         raise SystemExit(f"rackpilot.webserver: {exc}") from exc
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        # The workers about to start count into it: what an earlier run left must not add up.
+        from rackpilot.core.metrics import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(metrics_dir)
     os.execv(command[0], command)
 
 

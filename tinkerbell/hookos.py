@@ -5,7 +5,7 @@ A HookOS release publishes ``hook_<arch>.tar.gz`` holding ``vmlinuz-<arch>`` and
 ``initramfs-<arch>``; an operator may also have the two files on their own. Either comes from a
 URL (downloaded here, http or https) or a file (an upload, or a path for the command), is checked
 against the sha256 the operator gives (required for a URL: what is downloaded is what was
-meant), and is stored under the build's artifact folder with the names every build uses. All or
+meant), and is stored in the artifact storage with the names every build uses. All or
 nothing: a bad checksum, a tarball without a kernel or an initramfs, a failed download leaves no
 build and no file behind.
 """
@@ -30,9 +30,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from builds.models import Build
+from builds.services.artifacts import artifacts_discard, artifacts_store
 from builds.services.lifecycle import ArtifactFile, build_finish, build_set_default
 from builds.services.runner import build_output_dir
 from builds.states import Arch, BuildState
+from builds.storage import stores_in_place
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
 
@@ -179,6 +181,7 @@ def build_import_hookos(
             )
             target = build_output_dir(build.pk)
             target.mkdir(parents=True, exist_ok=False)
+            stored: list[ArtifactFile] = []
             try:
                 moved = []
                 for name, path, size, sha256 in artifacts:
@@ -191,12 +194,18 @@ def build_import_hookos(
                     obj=build,
                     message=f"HookOS for {arch} from {build.source or 'an upload'}",
                 )
-                build = build_finish(build_id=build.pk, actor=actor, artifacts=moved, steps=[])
+                # Inside the transaction (the key needs the build's id), which holds no lock
+                # another request waits for: the build row is new and not yet visible.
+                stored = artifacts_store(build_id=build.pk, files=moved)
+                build = build_finish(build_id=build.pk, actor=actor, artifacts=stored, steps=[])
                 if make_default and not build.is_default:
                     build = build_set_default(build=build, actor=actor)
             except BaseException:
+                artifacts_discard(files=stored)
                 shutil.rmtree(target, ignore_errors=True)
                 raise
+        if not stores_in_place():
+            shutil.rmtree(target, ignore_errors=True)  # uploaded: this was only the staging
         return build
 
 

@@ -13,11 +13,13 @@ class WorkflowsConfig(AppConfig):
         from rackpilot.core.search import register_search_provider
         from workflows.demo import load_demo_workflows
         from workflows.demo_history import load_demo_history
+        from workflows.metrics import register_metrics
         from workflows.overview import register_sections
         from workflows.search import search_templates, search_workflows
         from workflows.services.boot_power import on_power_job_ended
         from workflows.services.retire import machine_retire_workflows
 
+        register_metrics()
         register_machine_retire_hook(machine_retire_workflows)
         register_job_listener(on_power_job_ended)
         # After the demo fleet (10) and the Hook recipes (20): it runs workflows on the fleet.

@@ -13,8 +13,8 @@ from rest_framework.response import Response
 
 from builds import filtersets, selectors
 from builds.api import serializers
-from builds.models import BuildArtifact, BuildLogLine
-from builds.ranges import ranged_file_response
+from builds.downloads import serve_artifact
+from builds.models import BuildLogLine
 from builds.services import lifecycle
 from builds.services import recipes as recipe_services
 from rackpilot.core import access
@@ -138,12 +138,3 @@ class BuildViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
         if artifact is None:
             raise Http404(f"Build #{build.pk} has no artifact {name!r}.")
         return serve_artifact(request, artifact, attachment=True)
-
-
-def serve_artifact(request: Any, artifact: BuildArtifact, *, attachment: bool) -> HttpResponseBase:
-    return ranged_file_response(
-        request,
-        artifact.full_path,
-        etag=artifact.sha256,
-        filename=artifact.name if attachment else "",
-    )

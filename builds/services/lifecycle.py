@@ -25,6 +25,7 @@ from builds.models import Build, BuildArtifact, BuildLogLine, BuildRecipe
 from builds.selectors import servable_names
 from builds.states import BUILD_LIFECYCLE, Arch, BuildState
 from rackpilot.core.actors import Actor
+from rackpilot.core.enqueue import send_task
 from rackpilot.core.events import publish_on_commit, record_event
 
 WORKER_LOST = "worker lost: no heartbeat from the build task for {minutes} min"
@@ -33,10 +34,11 @@ NEVER_STARTED = "never started: no worker took it, even after it was sent again"
 
 
 def enqueue_build(build_id: int, task_id: str) -> None:
-    """Hand the build to Celery (called after the commit; tests replace it)."""
+    """Hand the build to Celery (called after the commit; tests replace it). A broker that
+    stays away is logged, and ``builds_requeue_queued`` sends the build again."""
     from builds.tasks import run_build
 
-    run_build.apply_async(args=[build_id], task_id=task_id)
+    send_task(run_build, args=[build_id], task_id=task_id)
 
 
 def _enqueue_on_commit(build_id: int, task_id: str) -> None:
@@ -274,6 +276,9 @@ class ArtifactFile:
     path: Path
     size: int
     sha256: str
+    # Its key in the artifact storage once uploaded (builds.services.artifacts); empty while
+    # ``path`` is in BUILD_ARTIFACTS_DIR and that folder is the storage.
+    key: str = ""
 
 
 @transaction.atomic
@@ -299,7 +304,7 @@ def build_finish(
             name=a.name,
             size=a.size,
             sha256=a.sha256,
-            path=str(Path(a.path).resolve().relative_to(root)),
+            path=a.key or str(Path(a.path).resolve().relative_to(root)),
         )
         for a in artifacts
     )
@@ -393,24 +398,24 @@ def builds_requeue_queued(*, now: datetime | None = None) -> tuple[int, int]:
     return requeued, failed
 
 
+@transaction.atomic
 def builds_recover_stale(*, now: datetime | None = None, minutes: int | None = None) -> int:
     """Running builds whose task stopped beating (a killed worker) are marked failed."""
     minutes = minutes if minutes is not None else settings.BUILD_STALE_MINUTES
     cutoff = (now or timezone.now()) - timedelta(minutes=minutes)
-    candidates = Build.objects.filter(state=BuildState.RUNNING, heartbeat_at__lt=cutoff)
+    # Only the stale rows are read and locked. skip_locked: a build whose task is beating or
+    # ending right now holds its row, and is alive; a second sweep leaves these rows alone.
+    stale = (
+        Build.objects.filter(state=BuildState.RUNNING, heartbeat_at__lt=cutoff)
+        .select_for_update(of=("self",), skip_locked=True)
+        .order_by("pk")
+    )
     recovered = 0
-    for build_id in list(candidates.order_by("pk").values_list("pk", flat=True)):
-        with transaction.atomic():
-            build = _locked(build_id)
-            # Re-checked under the lock: the task may have beaten or ended meanwhile.
-            if build.state != BuildState.RUNNING or (
-                build.heartbeat_at is not None and build.heartbeat_at >= cutoff
-            ):
-                continue
-            build_fail(
-                build_id=build_id,
-                actor=Actor.system("build-recovery"),
-                error=WORKER_LOST.format(minutes=minutes),
-            )
-            recovered += 1
+    for build in list(stale):
+        build_fail(
+            build_id=build.pk,
+            actor=Actor.system("build-recovery"),
+            error=WORKER_LOST.format(minutes=minutes),
+        )
+        recovered += 1
     return recovered

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from builds.models import Build
+from builds.services.artifacts import artifacts_discard, artifacts_store
 from builds.services.lifecycle import (
     ArtifactFile,
     build_fail,
@@ -29,6 +30,7 @@ from builds.services.lifecycle import (
     build_start,
 )
 from builds.states import BuildState
+from builds.storage import stores_in_place
 from rackpilot.core.actors import Actor
 from rackpilot.core.statemachine import TransitionError
 
@@ -194,18 +196,25 @@ def _conclude(
         for a in result.artifacts
     ]
     steps = [{"name": s.name, "seconds": round(float(s.seconds), 3)} for s in result.steps]
+    stored: list[ArtifactFile] = []
     try:
+        # Uploaded (when the storage is not this folder) before the build is a success: the
+        # moment it is, any web process may be asked for its files.
+        stored = artifacts_store(build_id=build_id, files=artifacts)
         build = build_finish(
             build_id=build_id,
             actor=actor,
-            artifacts=artifacts,
+            artifacts=stored,
             steps=steps,
             cache_hits=result.cache_hits,
             downloaded_bytes=result.downloaded_bytes,
         )
     except Exception as exc:  # never leave the build running because its result was odd
         logger.exception("build %s: result not stored", build_id)
+        artifacts_discard(files=stored)
         shutil.rmtree(out_dir, ignore_errors=True)
         message = f"could not store the result: {type(exc).__name__}: {exc}"
         return build_fail(build_id=build_id, actor=actor, error=message).state
+    if not stores_in_place():
+        shutil.rmtree(out_dir, ignore_errors=True)  # a scratch copy: the storage has them
     return build.state

@@ -33,7 +33,9 @@ from inventory.power.drivers import (
 from inventory.states import POWER_JOB_ACTIVE_STATES, POWER_JOB_LIFECYCLE, PowerJobState
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
+from rackpilot.core.enqueue import send_task
 from rackpilot.core.events import record_event
+from rackpilot.core.queues import power_queue
 from rackpilot.core.services import lock
 
 POWER = Actor.system("power")
@@ -67,10 +69,20 @@ def bmc_access(bmc: BMC) -> BmcAccess:
 
 
 def enqueue_power_job(job_id: int) -> None:
-    """Hand the job to Celery (called after the commit; tests replace it)."""
+    """Hand the job to Celery (called after the commit; tests replace it). A broker that stays
+    away is logged, and ``power_jobs_requeue_queued`` sends the job again."""
     from inventory.power.tasks import run_power_job
 
-    run_power_job.delay(job_id)
+    send_task(run_power_job, args=[job_id], queue=power_queue_of_job(job_id))
+
+
+def power_queue_of_job(job_id: int) -> str | None:
+    """The job's site queue when power queues are per site; None leaves it to the route."""
+    if not settings.CELERY_POWER_QUEUE_PER_SITE:
+        return None
+    jobs = PowerJob.objects.filter(pk=job_id)
+    slug = jobs.values_list("machine__rack__site__slug", flat=True).first()
+    return power_queue(slug)
 
 
 def power_check_idle(*, machine: Machine) -> None:
@@ -381,8 +393,12 @@ def power_jobs_fail_lost(*, now: datetime | None = None) -> int:
     """Jobs queued or running far longer than any BMC takes lost their worker: fail them, so
     the machine takes power requests again."""
     deadline = (now or timezone.now()) - timedelta(seconds=settings.POWER_JOB_LOST_SECONDS)
-    lost = PowerJob.objects.select_for_update().filter(
-        state__in=POWER_JOB_ACTIVE_STATES, created_at__lt=deadline
+    # Only the lost rows are read and locked; skip_locked: a job a worker is ending right now
+    # holds its row and is not lost, and a second sweep leaves these rows alone.
+    lost = (
+        PowerJob.objects.filter(state__in=POWER_JOB_ACTIVE_STATES, created_at__lt=deadline)
+        .select_for_update(of=("self",), skip_locked=True)
+        .order_by("pk")
     )
     count = 0
     for job in lost:

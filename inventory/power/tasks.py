@@ -3,6 +3,8 @@ from django.conf import settings
 
 from inventory.models import BMC
 from inventory.power import services as power_services
+from rackpilot.core.enqueue import send_task
+from rackpilot.core.queues import power_queue
 
 
 @shared_task(name="inventory.run_power_job", ignore_result=True)
@@ -18,12 +20,18 @@ def poll_bmc(bmc_id: int) -> str:
 @shared_task(name="inventory.poll_power", ignore_result=True)
 def poll_power() -> int:
     """One task per BMC: a slow or dead BMC holds up only its own poll."""
-    ids = list(BMC.objects.values_list("pk", flat=True))
-    for bmc_id in ids:
+    bmcs = list(BMC.objects.values_list("pk", "machine__rack__site__slug"))
+    per_site = settings.CELERY_POWER_QUEUE_PER_SITE
+    for bmc_id, site_slug in bmcs:
         # A poll still waiting when the next round is due is dropped: with many dead BMCs the
         # queue would otherwise grow every round.
-        poll_bmc.apply_async(args=[bmc_id], expires=settings.POWER_POLL_SECONDS or None)
-    return len(ids)
+        send_task(
+            poll_bmc,
+            args=[bmc_id],
+            queue=power_queue(site_slug) if per_site else None,
+            expires=settings.POWER_POLL_SECONDS or None,
+        )
+    return len(bmcs)
 
 
 @shared_task(name="inventory.fail_lost_power_jobs", ignore_result=True)

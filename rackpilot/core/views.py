@@ -10,17 +10,22 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from rackpilot.core import redis_sentinel
 from rackpilot.core.access import READ_APPS, requires
 from rackpilot.core.columns import Column, column_set
 from rackpilot.core.events import redact_changes
 from rackpilot.core.filters import EventFilterSet
 from rackpilot.core.listing import export_view, list_page
-from rackpilot.core.metrics import REGISTRY
+from rackpilot.core.metrics import exposition_registry
 from rackpilot.core.models import Event
 from rackpilot.core.search import SearchHit, search_everything
 
 
 def redis_client() -> redis.Redis:
+    if settings.REDIS_SENTINEL is not None:
+        return redis_sentinel.redis_client(
+            settings.REDIS_SENTINEL, socket_timeout=2, socket_connect_timeout=2
+        )
     if settings.REDIS_URL:
         return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
     return redis.Redis(unix_socket_path=str(settings.EMBEDDED_REDIS_SOCKET), socket_timeout=2)
@@ -51,7 +56,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(exposition_registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 EVENT_ORDERINGS = {"time": ("timestamp", "id"), "verb": ("verb", "timestamp", "id")}

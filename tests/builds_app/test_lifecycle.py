@@ -235,6 +235,6 @@ def test_enqueue_hands_the_build_to_the_celery_task(monkeypatch):
     sent: list[dict] = []
     monkeypatch.setattr(tasks.run_build, "apply_async", lambda **kw: sent.append(kw))
     real_enqueue_build(7, "task-7")  # imported before the autouse stand-in replaced it
-    assert sent == [{"args": [7], "task_id": "task-7"}]
+    assert [(kw["args"], kw["task_id"], kw["retry"]) for kw in sent] == [([7], "task-7", True)]
     assert tasks.run_build.name == "builds.run_build"
     assert tasks.recover_stale.name == "builds.recover_stale"

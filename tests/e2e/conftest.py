@@ -20,6 +20,7 @@ import pytest
 from builds.hook.base_image import HookImages, build_hook_images
 from builds.services import lifecycle
 from builds.tasks import run_build
+from rackpilot.core.queues import all_queues
 from tests.browser.conftest import chromium, page  # noqa: F401 - fixtures used here
 from tests.live_server import ARTIFACTS, server_environment
 from tests.netboot.qemu import IPXE_ROM, QEMU, artifacts_dir, pxe_server  # noqa: F401
@@ -96,7 +97,8 @@ def celery_processes(
     )
     with processes.worker_log.open("wb") as output:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "rackpilot", "worker", "-Q", celery_queue,
+            [sys.executable, "-m", "celery", "-A", "rackpilot", "worker",
+             "-Q", ",".join(all_queues(default_queue=celery_queue)),
              "--concurrency", "1", "--without-gossip", "--without-mingle", "-l", "info"],
             env=env, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -184,7 +184,9 @@ def test_each_bmc_gets_its_own_poll_that_expires_with_the_round(
     BMCFactory(machine=MachineFactory(hostname="pw-02"))
     sent: list[tuple[list[int], Any]] = []
     monkeypatch.setattr(
-        tasks.poll_bmc, "apply_async", lambda args, expires: sent.append((args, expires))
+        tasks.poll_bmc,
+        "apply_async",
+        lambda args, expires, **options: sent.append((args, expires)),
     )
     assert tasks.poll_power() == 2
     assert sorted(args[0] for args, _ in sent) == sorted(BMC.objects.values_list("pk", flat=True))

@@ -14,6 +14,7 @@ from rackpilot.core.consumers import CLOSE_POLICY_VIOLATION, CLOSE_UNAUTHENTICAT
 from workflows.agent_protocol.dispatch import HANDLERS, ProtocolError, dispatch
 from workflows.agent_protocol.tokens import AgentAuthenticationError, agent_token_authenticate
 from workflows.groups import agent_group
+from workflows.metrics import AGENTS_CONNECTED
 from workflows.models import AgentToken
 
 # RFC 6455 close codes for frames the protocol cannot take.
@@ -92,6 +93,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     raw_token = ""
     said_hello = False
     joined_machine_group = False
+    counted = False
     closing = False
     max_frame_bytes = 0
     frames: FrameRateLimiter | None = None
@@ -113,6 +115,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             settings.AGENT_FRAME_THROTTLE_CLOSE_SECONDS,
         )
         await self.accept()
+        AGENTS_CONNECTED.inc()
+        self.counted = True
         if self.token.machine_id is not None:
             await self._join_machine_group()
 
@@ -122,6 +126,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         self.joined_machine_group = True
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:  # a refused handshake was never counted
+            self.counted = False
+            AGENTS_CONNECTED.dec()
         if self.joined_machine_group and self.token is not None and self.token.machine_id:
             await self.channel_layer.group_discard(
                 agent_group(self.token.machine_id), self.channel_name

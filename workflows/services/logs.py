@@ -13,6 +13,7 @@ from rackpilot.core.actors import Actor
 from rackpilot.core.events import publish_on_commit, record_event
 from workflows.groups import workflow_group
 from workflows.logstore import log_lines_insert
+from workflows.metrics import LOG_LINES_RECEIVED
 from workflows.models import Action, LogLine, Workflow
 from workflows.states import WORKFLOW_FINISHED
 
@@ -30,6 +31,9 @@ def action_log_store(*, action: Action, attempt: int, lines: list[NumberedLine])
     log_lines_insert([(action.pk, attempt, q, s, t, x) for q, s, t, _, x in lines])
     action.log_seq = lines[-1][0]
     action.save(update_fields=["log_seq"])
+    # Counted once stored: a rolled-back batch is resent by the agent and counted then.
+    count = len(lines)
+    transaction.on_commit(lambda: LOG_LINES_RECEIVED.inc(count))
     publish_on_commit(
         workflow_group(action.task.workflow_id),
         {

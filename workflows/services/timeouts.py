@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import DurationField, F, Func, Q, QuerySet
 from django.utils import timezone
 
 from rackpilot.core.actors import Actor
@@ -72,14 +74,47 @@ def _enforce_one(workflow_id: int, *, now: datetime, grace: timedelta) -> bool:
     return True
 
 
+class Seconds(Func):
+    """An integer column of seconds as an interval, for date arithmetic in the query
+    (SQLite keeps durations as microseconds, PostgreSQL as intervals)."""
+
+    template = "(%(expressions)s * INTERVAL '1 second')"
+    output_field = DurationField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return super().as_sql(compiler, connection, template="(%(expressions)s * 1000000)", **extra)
+
+
+def due_workflows(*, now: datetime, grace: timedelta) -> QuerySet[Workflow]:
+    """Running workflows past a deadline, chosen by the database: the running action's
+    (started_at + timeout + grace) or the workflow's own (started_at + global_timeout +
+    grace). Rows not due are neither read nor locked."""
+    overdue_actions = (
+        Action.objects.filter(state=ActionState.RUNNING, started_at__isnull=False)
+        .alias(deadline=F("started_at") + Seconds("timeout"))
+        .filter(deadline__lt=now - grace)
+    )
+    return (
+        Workflow.objects.filter(state=WorkflowState.RUNNING)
+        .alias(deadline=F("started_at") + Seconds("global_timeout"))
+        .filter(
+            Q(started_at__isnull=False, deadline__lt=now - grace)
+            | Q(pk__in=overdue_actions.values("task__workflow_id"))
+        )
+    )
+
+
 def workflows_enforce_timeouts(*, now: datetime | None = None) -> int:
     """Time out running actions past their timeout and workflows past their global timeout,
     even when the agent is gone. Returns how many workflows were timed out."""
     now = now or timezone.now()
     grace = _timeout_grace()
     timed_out = 0
-    candidates = Workflow.objects.filter(state=WorkflowState.RUNNING).values_list("pk", flat=True)
-    for workflow_id in list(candidates):
+    for workflow_id in list(
+        due_workflows(now=now, grace=grace).order_by("pk").values_list("pk", flat=True)
+    ):
+        # One transaction per workflow: a slow one does not hold the others' locks. The
+        # deadline is read again under the lock (an agent may have reported meanwhile).
         with transaction.atomic():
             timed_out += _enforce_one(workflow_id, now=now, grace=grace)
     return timed_out
