@@ -79,4 +79,4 @@ def _default_queue() -> str:
 def _power_queue_per_site() -> bool:
     from django.conf import settings
 
-    return bool(getattr(settings, "CELERY_POWER_QUEUE_PER_SITE", False))
+    return bool(settings.CELERY_POWER_QUEUE_PER_SITE)

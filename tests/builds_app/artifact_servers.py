@@ -140,7 +140,15 @@ def render(template: Path, values: dict[str, str]) -> str:
 class Nginx:
     """nginx as a foreground child with its own prefix, serving the docs' Rackpilot config."""
 
-    def __init__(self, prefix: Path, *, upstream: str, artifacts_location: str, **values: str):
+    def __init__(
+        self,
+        prefix: Path,
+        *,
+        upstream: str,
+        artifacts_location: str,
+        http_extra: str = "",
+        **values: str,
+    ):
         self.prefix = prefix
         self.port = free_port()
         prefix.mkdir(parents=True, exist_ok=True)
@@ -177,6 +185,7 @@ http {{
     fastcgi_temp_path {temp["fastcgi"]};
     uwsgi_temp_path {temp["uwsgi"]};
     scgi_temp_path {temp["scgi"]};
+    {http_extra}
     include {site};
 }}
 """
