@@ -273,6 +273,11 @@ else:
 # redis-py 8 defaults to a 5 s socket timeout, which kills channels-redis' blocking reads
 # (and with them every idle WebSocket) after 5 s.
 _channels_host["socket_timeout"] = None
+# Redis connections one web process's channel layer may hold. redis-py refuses a command when
+# its pool is full instead of waiting, and every socket that joins or leaves a group at the same
+# moment takes one: with its default of 100, a thousand agents dropping at once (a network
+# blip) left most of them in their groups. Idle ones are kept for reuse.
+_channels_host["max_connections"] = env.int("CHANNELS_REDIS_MAX_CONNECTIONS", default=2000)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
