@@ -14,7 +14,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup setup-dev protos assets bootstrap system-packages services lint typecheck pytest pytest-fuzz pytest-embedded screenshots clean
+.PHONY: run test setup setup-dev protos assets bootstrap system-packages services lint typecheck pytest pytest-fuzz pytest-embedded screenshots bench clean
 
 ## make run: install everything, migrate, load the demo fleet, start web + worker + beat.
 run: setup var/secret_key
@@ -132,6 +132,12 @@ pytest-embedded: $(VENV)/.installed-dev
 	env -u DATABASE_URL -u REDIS_URL RACKPILOT_VAR_DIR=$(EMBEDDED_VAR_DIR) DB_CONN_MAX_AGE=0 \
 		$(PY) scripts/with_embedded_redis.py \
 		$(VENV)/bin/pytest -n 2 -p no:cacheprovider $(FUZZ_SUITE)
+
+## make bench: every benchmark, one at a time, against the machine's PostgreSQL and Redis;
+## writes benchmarks/results.json and prints one table (BENCH_ARGS=--quick: 2-3 minutes).
+BENCH_ARGS ?=
+bench: setup-dev system-packages services var/secret_key
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor var

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import os
 import random
+import re
 import statistics
 import sys
 import time
@@ -33,6 +34,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.common import (  # noqa: E402
+    Figure,
+    add_arguments,
+    figure,
+    fill_defaults,
+    percentile,
+    reference,
+    write_json,
+)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rackpilot.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rackpilot_bench_cockpit")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
@@ -249,12 +260,7 @@ def measure(get: Callable[[], Any], rounds: int) -> dict[str, float]:
         if status != 200:
             raise SystemExit(f"answered {status}")
         queries = len(captured)
-    times.sort()
-    return {
-        "p50": statistics.median(times),
-        "p95": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
-        "queries": queries,
-    }
+    return {"p50": statistics.median(times), "p95": percentile(times, 0.95), "queries": queries}
 
 
 def cold(get: Callable[[], Any]) -> Any:
@@ -265,13 +271,16 @@ def cold(get: Callable[[], Any]) -> Any:
     return get()
 
 
-def pages(client: Any, machines: int) -> dict[str, Callable[[], Any]]:
+def pages(
+    client: Any, machines: int, page: int | None = None, select: list[str] | None = None
+) -> dict[str, Callable[[], Any]]:
+    """The pages measured; ``page`` is the deep page (default: the middle one, and never past
+    the last), ``select`` keeps the pages whose names start with one of its entries."""
     last_page = max(1, machines // 50)
-    return {
+    deep = min(page, last_page) if page else max(1, last_page // 2)
+    every = {
         "machine list": lambda: client.get("/machines/"),
-        f"machine list, page {last_page // 2}": lambda: client.get(
-            f"/machines/?page={last_page // 2}"
-        ),
+        f"machine list, page {deep}": lambda: client.get(f"/machines/?page={deep}"),
         "machine list, state + sort": lambda: client.get(
             "/machines/?state=ready&ordering=-hostname"
         ),
@@ -280,9 +289,7 @@ def pages(client: Any, machines: int) -> dict[str, Callable[[], Any]]:
             client.get("/machines/export.csv").streaming_content
         ),
         "API machine list": lambda: client.get("/api/v1/machines/"),
-        f"API machine list, page {last_page // 2}": lambda: client.get(
-            f"/api/v1/machines/?page={last_page // 2}"
-        ),
+        f"API machine list, page {deep}": lambda: client.get(f"/api/v1/machines/?page={deep}"),
         "workflow list": lambda: client.get("/workflows/"),
         "overview": lambda: client.get("/"),
         # The charts and the phase table recomputed (as after a workflow finishes).
@@ -293,16 +300,35 @@ def pages(client: Any, machines: int) -> dict[str, Callable[[], Any]]:
         "events page, verb prefix": lambda: client.get("/events/?verb_prefix=netboot."),
         "API events": lambda: client.get("/api/v1/events/"),
     }
+    if not select:
+        return every
+    return {name: get for name, get in every.items() if name.startswith(tuple(select))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--machines", type=int, default=10_000)
+    parser.add_argument("--machines", type=int, help="default 10,000 (--quick: 2,000)")
     parser.add_argument("--small", type=int, default=100)
-    parser.add_argument("--workflows", type=int, default=2_000)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--workflows", type=int, help="default 2,000 (--quick: 400)")
+    parser.add_argument("--events", type=int, help="default 1,000,000 (--quick: 20,000)")
+    parser.add_argument("--rounds", type=int, help="requests per page (default 30, --quick 10)")
+    parser.add_argument(
+        "--page", type=int, help="the deep page of the lists (default: the middle one)"
+    )
+    parser.add_argument(
+        "--select",
+        action="append",
+        metavar="NAME",
+        help="measure only the pages whose names start with NAME (repeatable), "
+        'e.g. --select "API machine list"',
+    )
+    add_arguments(parser)
     args = parser.parse_args()
+    fill_defaults(
+        args,
+        full={"machines": 10_000, "workflows": 2_000, "events": 1_000_000, "rounds": 30},
+        quick={"machines": 2_000, "workflows": 400, "events": 20_000, "rounds": 10},
+    )
 
     import django
 
@@ -336,7 +362,8 @@ def main() -> None:
             flush=True,
         )
         results[label] = {
-            name: measure(get, args.rounds) for name, get in pages(client, count).items()
+            name: measure(get, args.rounds)
+            for name, get in pages(client, count, args.page, args.select).items()
         }
     report(args, results, references(client, args.rounds))
 
@@ -361,7 +388,12 @@ def references(client: Any, rounds: int) -> dict[str, dict[str, float]]:
 
 
 def _same_page(results: dict[str, dict[str, float]], name: str) -> dict[str, float]:
-    """The small fleet's figures of a page (its name without the page number)."""
+    """The small fleet's figures of a page: the same name with another page number, else the
+    first page of the same list."""
+    deep = re.sub(r"page \d+", "page", name)
+    same = [v for k, v in results.items() if re.sub(r"page \d+", "page", k) == deep]
+    if same:
+        return same[0]
     base = name.split(",")[0]
     return next((v for k, v in results.items() if k.split(",")[0] == base), {})
 
@@ -388,14 +420,62 @@ def report(
             f"| {name} | {large['p50']:.1f} | {large['p95']:.1f} | {large['queries']} | "
             f"{small.get('queries', '—')} |"
         )
-    page = results["large"]["machine list"]["p95"]
+    first = "machine list" if "machine list" in results["large"] else next(iter(results["large"]))
+    page = results["large"][first]["p95"]
     print()
     for name, floor in floors.items():
         print(
             f"reference {name} p95 {floor['p95']:.2f} ms; "
-            f"ratio {name} / machine list page p95: {floor['p95'] / page:.3f}"
+            f"ratio {name} / {first} p95: {floor['p95'] / page:.3f}"
         )
     print("query counts constant with the fleet size:", "yes" if not grew else f"NO: {grew}")
+    write_json(
+        args.json,
+        "cockpit",
+        figures_of(args, results, floors),
+        [
+            f"{args.machines:,} machines, {args.workflows:,} workflows, {args.events:,} events; "
+            f"{args.rounds} requests per page through Django's test client (no HTTP server); "
+            f"query counts compared with {args.small} machines"
+        ],
+    )
+
+
+def figures_of(
+    args: argparse.Namespace,
+    results: dict[str, dict[str, dict[str, float]]],
+    floors: dict[str, dict[str, float]],
+) -> list[Figure]:
+    figures: list[Figure] = []
+    healthz = reference("/healthz p95, same client", floors["healthz"]["p95"], "ms")
+    for name, large in results["large"].items():
+        # The API list's goal; the pages' p95 are figures to watch.
+        api_list = name.startswith("API machine list")
+        figures.append(
+            figure(
+                f"{name}, {args.machines:,} machines: p95",
+                large["p95"],
+                "ms",
+                goal="≤ 50 ms" if api_list else None,
+                met=large["p95"] <= 50,
+                reference=healthz,
+            )
+        )
+        small = _same_page(results["small"], name)
+        if small and "CSV" not in name and "cold" not in name:
+            figures.append(
+                figure(
+                    f"{name}: SQL queries at {args.machines:,} machines",
+                    large["queries"],
+                    "queries",
+                    goal=f"constant (= at {args.small} machines)",
+                    met=large["queries"] == small["queries"],
+                    reference=reference(
+                        f"same page at {args.small} machines", small["queries"], "queries"
+                    ),
+                )
+            )
+    return figures
 
 
 if __name__ == "__main__":

@@ -17,10 +17,8 @@ import argparse
 import hashlib
 import json
 import os
-import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +30,17 @@ from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.common import (  # noqa: E402
+    Figure,
+    add_arguments,
+    command_line,
+    figure,
+    fill_defaults,
+    free_port,
+    reference,
+    write_json,
+)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rackpilot.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rackpilot_bench_netboot")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
@@ -64,12 +73,6 @@ request = function()
   return wrk.format("GET", "/ipxe/" .. macs[math.random(#macs)] .. "/auto.ipxe")
 end
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_http(url: str, what: str, log: Path) -> None:
@@ -306,33 +309,91 @@ def row(label: str, result: dict[str, Any], *, throughput: bool) -> str:
     )
 
 
-def peak_rss_mib(pid: int) -> str:
+def _vm_fields(pid: int) -> dict[str, int]:
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    fields = {line.split(":")[0]: line.split()[1] for line in status if line.startswith("Vm")}
-    return (
-        f"RSS {int(fields['VmRSS']) / 1024:,.0f} MiB, peak {int(fields['VmHWM']) / 1024:,.0f} MiB"
-    )
+    return {line.split(":")[0]: int(line.split()[1]) for line in status if line.startswith("Vm")}
+
+
+def server_pids(pid: int) -> list[int]:
+    """The server's processes: the one started and its workers (uvicorn forks them)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid, *(int(child) for child in children.read_text().split())]
 
 
 def server_rss(pid: int) -> str:
-    """The server's processes: the one started and its workers (uvicorn and granian fork)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    pids = [pid, *(int(child) for child in children.read_text().split())]
-    return "; ".join(f"pid {each}: {peak_rss_mib(each)}" for each in pids)
+    return "; ".join(
+        f"pid {each}: RSS {fields['VmRSS'] / 1024:,.0f} MiB, peak {fields['VmHWM'] / 1024:,.0f} MiB"
+        for each in server_pids(pid)
+        for fields in (_vm_fields(each),)
+    )
 
 
-def main() -> None:
+def peak_worker_rss_mib(pid: int, workers: int) -> float:
+    """The largest peak RSS of a process serving requests (uvicorn's supervisor serves none)."""
+    pids = server_pids(pid)
+    serving = pids[1:] if workers > 1 and len(pids) > 1 else pids
+    return max(_vm_fields(each)["VmHWM"] for each in serving) / 1024
+
+
+def stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def start_server(args: argparse.Namespace, port: int, workers: int, log: Path) -> Any:
+    from rackpilot.webserver import web_command
+
+    server_env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    if args.db_conn_max_age is not None:
+        # Persistent connections replace the pool (the two cannot be combined).
+        server_env["DB_POOL_MAX_SIZE"] = "0"
+        server_env["DB_CONN_MAX_AGE"] = args.db_conn_max_age
+    # The child has its own copy of the descriptor: this one can close.
+    with open(log, "a") as stderr:
+        return subprocess.Popen(
+            web_command(server=args.server, port=port, workers=workers),
+            cwd=ROOT,
+            env=server_env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+
+
+def check_server(base: str, mac: str, artifact: Any, log: Path) -> bytes:
+    """A script answers 200 with ``#!ipxe`` and the initramfs comes back whole."""
+    with urllib.request.urlopen(f"{base}/ipxe/{mac}/auto.ipxe", timeout=10) as response:
+        script: bytes = response.read()
+        if response.status != 200 or not script.startswith(b"#!ipxe"):
+            fail(f"script request answered {response.status}: {script[:200]!r}", log)
+    with urllib.request.urlopen(f"{base}/artifacts/{ARCH}/{artifact.name}") as response:
+        body = response.read()
+        if response.status != 200 or len(body) != artifact.size:
+            fail(f"artifact answered {response.status} with {len(body)} bytes", log)
+    return script
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--machines", type=int, default=10_000)
-    parser.add_argument("--artifact-mib", type=int, default=32, help="initramfs size")
+    parser.add_argument("--machines", type=int, help="default 10,000 (--quick: 2,000)")
+    parser.add_argument("--artifact-mib", type=int, help="initramfs size (default 32, --quick 8)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each one")
+    parser.add_argument(
+        "--duration", type=float, help="seconds per measurement (default 10, --quick 3)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, help="seconds before each one (default 2, --quick 1)"
+    )
     parser.add_argument(
         "--artifact-seconds",
         type=float,
-        default=30.0,
-        help="seconds per download measurement (each client must finish some downloads)",
+        help="seconds per download measurement (each client must finish some downloads; "
+        "default 30, --quick 6)",
     )
     parser.add_argument(
         "--db-conn-max-age",
@@ -346,14 +407,49 @@ def main() -> None:
         help="the web server (rackpilot/webserver.py builds its command line)",
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="web worker processes (WEB_CONCURRENCY)"
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="web worker processes (WEB_CONCURRENCY); several counts measure each in turn "
+        "(scaling), on one database and against one nginx reference",
     )
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=["scripts", "downloads"],
+        default=["scripts", "downloads"],
+        help="what to measure",
+    )
+    add_arguments(parser)
     args = parser.parse_args()
-    command_line = shlex.join([sys.executable, *sys.argv])
+    fill_defaults(
+        args,
+        full={
+            "machines": 10_000,
+            "artifact_mib": 32,
+            "duration": 10.0,
+            "warmup": 2.0,
+            "artifact_seconds": 30.0,
+        },
+        quick={
+            "machines": 2_000,
+            "artifact_mib": 8,
+            "duration": 3.0,
+            "warmup": 1.0,
+            "artifact_seconds": 6.0,
+        },
+    )
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    command = command_line()
 
     workdir = Path(tempfile.mkdtemp(prefix="rackpilot-bench-netboot-"))
     artifacts_dir = workdir / "artifacts"
-    port, nginx_port = _free_port(), _free_port()
+    port, nginx_port = free_port(), free_port()
     os.environ.update(
         {
             "BUILD_ARTIFACTS_DIR": str(artifacts_dir),
@@ -375,49 +471,47 @@ def main() -> None:
     connection.close()  # the watch counts the server's connections only
     watch = ConnectionWatch()
     watch.start()
-    server_env = {**os.environ, "LOG_LEVEL": "WARNING"}
-    if args.db_conn_max_age is not None:
-        # Persistent connections replace the pool (the two cannot be combined).
-        server_env["DB_POOL_MAX_SIZE"] = "0"
-        server_env["DB_CONN_MAX_AGE"] = args.db_conn_max_age
     log = workdir / "server.log"
-    from rackpilot.webserver import web_command
-
-    server = subprocess.Popen(
-        web_command(server=args.server, port=port, workers=args.workers),
-        cwd=ROOT,
-        env=server_env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(log, "w"),  # noqa: SIM115
-    )  # fmt: skip
+    server: subprocess.Popen[bytes] | None = None
     nginx: subprocess.Popen[bytes] | None = None
     base = f"http://127.0.0.1:{port}"
+    nginx_base = f"http://127.0.0.1:{nginx_port}"
+    macs_lua = "local macs = {" + ",".join(f'"{mac}"' for mac in macs) + "}\n"
+    short = {"seconds": args.duration, "warmup": args.warmup, "log": log}
+    # No wrk warm-up for downloads (the check read the file once): one would leave up to
+    # --connections half-served downloads in the server for the measured run.
+    long = {"seconds": args.artifact_seconds, "warmup": 0.0, "log": log}
+    script_ng: dict[str, Any] = {}
+    artifact_ng: dict[str, Any] = {}
+    runs: dict[int, dict[str, Any]] = {}
+    script = b""
     try:
-        _wait_http(f"{base}/healthz", args.server, log)
-        with urllib.request.urlopen(f"{base}/ipxe/{macs[0]}/auto.ipxe", timeout=10) as response:
-            script = response.read()
-            if response.status != 200 or not script.startswith(b"#!ipxe"):
-                fail(f"script request answered {response.status}: {script[:200]!r}", log)
-        with urllib.request.urlopen(f"{base}/artifacts/{ARCH}/{artifact.name}") as response:
-            body = response.read()
-            if response.status != 200 or len(body) != artifact.size:
-                fail(f"artifact answered {response.status} with {len(body)} bytes", log)
-        nginx = nginx_start(workdir, nginx_port, len(script), artifact.full_path)
-        nginx_base = f"http://127.0.0.1:{nginx_port}"
-
-        macs_lua = "local macs = {" + ",".join(f'"{mac}"' for mac in macs) + "}\n"
-        # nginx first in each pair: requests the server still works on after wrk stops must
-        # not slow the reference down.
-        short = {"seconds": args.duration, "warmup": args.warmup, "log": log}
-        script_ng = measure(f"{nginx_base}/script.ipxe", "", args, **short)
-        script_rp = measure(base + "/", macs_lua + WRK_RANDOM_MAC, args, **short)
-        script_rss = server_rss(server.pid)
-        # No wrk warm-up for downloads (the check above read the file once): one would leave
-        # up to --connections half-served downloads in the server for the measured run.
-        long = {"seconds": args.artifact_seconds, "warmup": 0.0, "log": log}
-        artifact_ng = measure(f"{nginx_base}/initramfs", "", args, **long)
-        artifact_rp = measure(f"{base}/artifacts/{ARCH}/{artifact.name}", "", args, **long)
-        artifact_rss = server_rss(server.pid)
+        for workers in args.workers:
+            server = start_server(args, port, workers, log)
+            _wait_http(f"{base}/healthz", args.server, log)
+            script = check_server(base, macs[0], artifact, log)
+            if nginx is None:
+                nginx = nginx_start(workdir, nginx_port, len(script), artifact.full_path)
+            run: dict[str, Any] = {}
+            # nginx first in each pair: requests the server still works on after wrk stops
+            # must not slow the reference down. The reference is measured once.
+            if "scripts" in args.parts:
+                if not script_ng:
+                    script_ng = measure(f"{nginx_base}/script.ipxe", "", args, **short)
+                run["script"] = measure(base + "/", macs_lua + WRK_RANDOM_MAC, args, **short)
+                run["script_rss"] = server_rss(server.pid)
+                run["script_peak_mib"] = peak_worker_rss_mib(server.pid, workers)
+            if "downloads" in args.parts:
+                if not artifact_ng:
+                    artifact_ng = measure(f"{nginx_base}/initramfs", "", args, **long)
+                run["artifact"] = measure(
+                    f"{base}/artifacts/{ARCH}/{artifact.name}", "", args, **long
+                )
+                run["artifact_rss"] = server_rss(server.pid)
+                run["artifact_peak_mib"] = peak_worker_rss_mib(server.pid, workers)
+            runs[workers] = run
+            stop(server)
+            server = None
     except Exception:
         print_tail(log)
         raise
@@ -425,17 +519,11 @@ def main() -> None:
         watch.stop.set()
         if sys.exc_info()[0] is not None:
             print(f"peak PostgreSQL connections of the server: {watch.peak}", file=sys.stderr)
-        for process in (server, nginx):
-            if process is not None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        stop(server)
+        stop(nginx)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    tokens = AgentToken.objects.count() - 1  # the check request issued one
+    tokens = AgentToken.objects.count() - len(args.workers)  # each check issued one
     served = Event.objects.filter(verb="netboot.script_served").count()
     issued = Event.objects.filter(verb="agent_token.issued").count()
     print(
@@ -444,28 +532,138 @@ def main() -> None:
         f"duration={args.duration:g} s (+{args.warmup:g} s warm-up each), downloads "
         f"{args.artifact_seconds:g} s, cpus={os.cpu_count()}"
     )
-    print("iPXE script, GET /ipxe/<random known MAC>/auto.ipxe:")
-    print(row("rackpilot", script_rp, throughput=False))
-    print(row("nginx", script_ng, throughput=False))
-    print(f"  ratio rackpilot / nginx: {script_rp['rps'] / script_ng['rps']:.4f}")
-    print(f"  {args.server} after the script runs: {script_rss}")
-    print(f"initramfs download ({args.artifact_mib} MiB), GET /artifacts/{ARCH}/{artifact.name}:")
-    print(row("rackpilot", artifact_rp, throughput=True))
-    print(row("nginx", artifact_ng, throughput=True))
-    print(f"  ratio rackpilot / nginx: {artifact_rp['mib_s'] / artifact_ng['mib_s']:.4f}")
-    print(f"  {args.server} after the downloads: {artifact_rss}")
+    for workers, run in runs.items():
+        print(f"--- {args.server} x {workers} ---")
+        if "script" in run:
+            print("iPXE script, GET /ipxe/<random known MAC>/auto.ipxe:")
+            print(row("rackpilot", run["script"], throughput=False))
+            print(row("nginx", script_ng, throughput=False))
+            print(f"  ratio rackpilot / nginx: {run['script']['rps'] / script_ng['rps']:.4f}")
+            print(f"  {args.server} after the script runs: {run['script_rss']}")
+        if "artifact" in run:
+            print(
+                f"initramfs download ({args.artifact_mib} MiB), "
+                f"GET /artifacts/{ARCH}/{artifact.name}:"
+            )
+            print(row("rackpilot", run["artifact"], throughput=True))
+            print(row("nginx", artifact_ng, throughput=True))
+            ratio = run["artifact"]["mib_s"] / artifact_ng["mib_s"]
+            print(f"  ratio rackpilot / nginx: {ratio:.4f}")
+            print(f"  {args.server} after the downloads: {run['artifact_rss']}")
+    if len(runs) > 1 and all("script" in run for run in runs.values()):
+        first = min(runs)
+        print("scaling, iPXE scripts req/s by web processes:")
+        for workers, run in runs.items():
+            speedup = run["script"]["rps"] / runs[first]["script"]["rps"]
+            print(f"  {workers:>2}: {run['script']['rps']:10,.1f} req/s  x{speedup:.2f}")
     print(
-        f"server: {args.server} x {args.workers}, "
+        f"server: {args.server} x {', '.join(map(str, args.workers))}, "
         f"{'DB_CONN_MAX_AGE=' + args.db_conn_max_age if args.db_conn_max_age else 'pool'}"
         ", peak PostgreSQL "
         f"connections held: {watch.peak} (max_connections {watch.limit})"
     )
-    print(
-        f"written: {tokens} agent tokens by the script runs (wrk completed "
-        f"{script_rp['warmup_requests']} + {script_rp['requests']} requests); events: {served} "
-        f"netboot.script_served, {issued} agent_token.issued, {Event.objects.count()} in all"
+    completed = sum(
+        run["script"]["warmup_requests"] + run["script"]["requests"]
+        for run in runs.values()
+        if "script" in run
     )
-    print(f"command: {command_line}")
+    print(
+        f"written: {tokens} agent tokens by the script runs (wrk completed {completed} "
+        f"requests); events: {served} netboot.script_served, {issued} agent_token.issued, "
+        f"{Event.objects.count()} in all"
+    )
+    print(f"command: {command}")
+    write_json(
+        args.json,
+        "netboot",
+        figures_of(args, runs, script_ng, artifact_ng),
+        [
+            f"{args.server}, {args.machines:,} machines, {args.connections} wrk connections, "
+            f"{args.duration:g} s per script measurement, {args.artifact_seconds:g} s of "
+            f"{args.artifact_mib} MiB downloads; nginx: one worker, sendfile on",
+            f"peak PostgreSQL connections held by the server: {watch.peak}",
+        ],
+    )
+
+
+def figures_of(
+    args: argparse.Namespace,
+    runs: dict[int, dict[str, Any]],
+    script_ng: dict[str, Any],
+    artifact_ng: dict[str, Any],
+) -> list[Figure]:
+    figures: list[Figure] = []
+    clients = f"{args.machines:,} machines, {args.connections} clients"
+    scaling = len(runs) > 1
+    for workers, run in runs.items():
+        procs = f"{workers} web process{'es' if workers > 1 else ''}"
+        if "script" in run:
+            rps, p99 = run["script"]["rps"], run["script"]["p99_us"] / 1000
+            if scaling:
+                figures.append(
+                    figure(
+                        f"iPXE scripts, {procs}",
+                        rps,
+                        "req/s",
+                        reference=reference(
+                            "nginx, same-size static file", script_ng["rps"], "req/s"
+                        ),
+                    )
+                )
+                continue
+            figures += [
+                figure(
+                    f"iPXE scripts, {clients}",
+                    rps,
+                    "req/s",
+                    goal="≥ 1,000 req/s",
+                    met=rps >= 1000,
+                    reference=reference("nginx, same-size static file", script_ng["rps"], "req/s"),
+                ),
+                figure(
+                    f"iPXE scripts p99, {clients}",
+                    p99,
+                    "ms",
+                    goal="≤ 100 ms",
+                    met=p99 <= 100,
+                    reference=reference("nginx p99", script_ng["p99_us"] / 1000, "ms"),
+                ),
+                figure(f"web peak RSS after the scripts, {procs}", run["script_peak_mib"], "MiB"),
+            ]
+        if "artifact" in run:
+            mib_s = run["artifact"]["mib_s"]
+            ratio = mib_s / artifact_ng["mib_s"]
+            figures += [
+                figure(
+                    f"initramfs downloads ({args.artifact_mib} MiB), {args.connections} clients",
+                    mib_s,
+                    "MiB/s",
+                    goal="≥ 80 % of nginx",
+                    met=ratio >= 0.8,
+                    reference=reference("nginx sendfile, same file", artifact_ng["mib_s"], "MiB/s"),
+                ),
+                figure(
+                    "initramfs download p99 (whole file)",
+                    run["artifact"]["p99_us"] / 1000,
+                    "ms",
+                    reference=reference("nginx p99", artifact_ng["p99_us"] / 1000, "ms"),
+                ),
+                figure(
+                    f"web peak RSS after the downloads, {procs}", run["artifact_peak_mib"], "MiB"
+                ),
+            ]
+    if scaling and all("script" in run for run in runs.values()):
+        first = min(runs)
+        for workers, run in runs.items():
+            if workers != first:
+                figures.append(
+                    figure(
+                        f"iPXE scripts speed-up, {workers} vs {first} web processes",
+                        run["script"]["rps"] / runs[first]["script"]["rps"],
+                        "x",
+                    )
+                )
+    return figures
 
 
 if __name__ == "__main__":
