@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
-
 from builds.models import Build
 from builds.states import BuildState
 from rackpilot.core.metrics import register_scrape_gauge
+from rackpilot.core.selectors import counts_by_state
 
 
 def build_counts_by_state() -> dict[str, int]:
-    counts = {state.value: 0 for state in BuildState}
-    for row in Build.objects.values("state").annotate(n=Count("id")).order_by():
-        counts[row["state"]] = row["n"]
-    return counts
+    return counts_by_state(Build.objects.all(), BuildState.values)
 
 
 def register_metrics() -> None:

@@ -114,19 +114,6 @@ async def _chunks_async(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
                 close()
 
 
-def ranged_file_response(
-    request: HttpRequest,
-    path: Path,
-    *,
-    etag: str = "",
-    content_type: str = "application/octet-stream",
-    filename: str = "",
-) -> HttpResponseBase:
-    return ranged_response(
-        request, LocalFile(path), etag=etag, content_type=content_type, filename=filename
-    )
-
-
 def ranged_response(
     request: HttpRequest,
     source: ByteSource,

@@ -3,19 +3,15 @@ each), so every process answers the same."""
 
 from __future__ import annotations
 
-from django.db.models import Count
-
 from inventory.power.models import PowerJob
 from inventory.selectors import machine_counts_by_state
 from inventory.states import PowerJobState
 from rackpilot.core.metrics import register_scrape_gauge
+from rackpilot.core.selectors import counts_by_state
 
 
 def power_job_counts_by_state() -> dict[str, int]:
-    counts = {state.value: 0 for state in PowerJobState}
-    for row in PowerJob.objects.values("state").annotate(n=Count("id")).order_by():
-        counts[row["state"]] = row["n"]
-    return counts
+    return counts_by_state(PowerJob.objects.all(), PowerJobState.values)
 
 
 def register_metrics() -> None:

@@ -9,6 +9,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from inventory.models import BMC, Disk, Machine, NetworkInterface, Rack, Site, Tag
 from inventory.states import MachineState
 from rackpilot.core.models import Event
+from rackpilot.core.selectors import counts_by_state
 
 
 def site_list() -> QuerySet[Site]:
@@ -58,10 +59,7 @@ def recent_events(*, limit: int = 20) -> QuerySet[Event]:
 
 
 def machine_counts_by_state() -> dict[str, int]:
-    counts = {state.value: 0 for state in MachineState}
-    for row in Machine.objects.values("state").annotate(n=Count("id")).order_by():
-        counts[row["state"]] = row["n"]
-    return counts
+    return counts_by_state(Machine.objects.all(), MachineState.values)
 
 
 def rack_elevation(rack: Rack) -> list[dict[str, object]]:

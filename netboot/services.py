@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 
+from builds.selectors import servable_names
 from inventory import services as inventory_services
 from inventory.models import Machine, NetworkInterface
 from inventory.states import MachineState
@@ -105,7 +106,7 @@ def _default_build(arch: str) -> tuple[int, str]:
     if found is None:
         raise NetbootRefused(f"no default build for arch {arch}")
     build, names = found
-    missing = sorted({f"vmlinuz-{arch}", f"initramfs-{arch}"} - names)
+    missing = sorted(servable_names(arch) - names)
     if missing:
         raise NetbootRefused(f"the default {arch} build #{build.pk} has no {' or '.join(missing)}")
     return build.pk, build.kind

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 
 APPLICATION = "rackpilot.asgi:application"
 SERVERS = ("uvicorn", "daphne")
@@ -106,7 +105,7 @@ def command_from_environment(environ: dict[str, str] | None = None) -> list[str]
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main() -> None:
     try:
         command = command_from_environment()
     except WebServerError as exc:

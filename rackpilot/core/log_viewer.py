@@ -79,6 +79,8 @@ class LogViewerConsumer(BrowserJsonConsumer, ABC):
     url_kwarg: str = ""
     object_id: int = 0
     subscribed = False
+    # The loop sending tips, once subscribed.
+    _tips: asyncio.Future[None] | None = None
 
     # --- what a subclass says about its object (sync: called in a worker thread) -------------
 
@@ -123,11 +125,10 @@ class LogViewerConsumer(BrowserJsonConsumer, ABC):
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        tips = getattr(self, "_tips", None)
-        if tips is not None:
-            tips.cancel()
+        if self._tips is not None:
+            self._tips.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await tips
+                await self._tips
         if self.object_id:
             await self.channel_layer.group_discard(
                 self.group_name(self.object_id), self.channel_name
