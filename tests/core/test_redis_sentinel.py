@@ -67,6 +67,20 @@ def _role(cluster: SentinelCluster, port: int) -> str:
     return str(info["role"])
 
 
+def _replica_promotable(cluster: SentinelCluster) -> bool:
+    """The sentinel lists a replica before it has connected to it; a failover asked for before
+    the sentinel has a link, a ping reply of the last 5 s and an INFO of the last 30 s from it
+    is refused with NOGOODSLAVE."""
+    replicas = cluster.client(cluster.sentinel_port).sentinel_slaves(MASTER)
+    return any(
+        replica["flags"] == "slave"
+        and replica.get("master-link-status") == "ok"
+        and replica["info-refresh"] < 20_000
+        and replica["last-ok-ping-reply"] < 2000
+        for replica in replicas
+    )
+
+
 @pytest.fixture
 def sentinel_cluster(tmp_path: Path) -> Iterator[SentinelCluster]:
     binary = shutil.which("redis-server")
@@ -105,14 +119,7 @@ def sentinel_cluster(tmp_path: Path) -> Iterator[SentinelCluster]:
         )
         start("sentinel", str(config), "--sentinel")
         wait_for(lambda: _role(cluster, cluster.replica_port) == "slave", "the replica to sync")
-        wait_for(
-            lambda: bool(
-                cluster.client(cluster.sentinel_port).execute_command(
-                    "SENTINEL", "REPLICAS", MASTER
-                )
-            ),
-            "the sentinel to discover the replica",
-        )
+        wait_for(lambda: _replica_promotable(cluster), "the sentinel to see a promotable replica")
         yield cluster
     finally:
         for process in processes:
@@ -258,9 +265,20 @@ def test_clients_follow_a_failover(sentinel_cluster: SentinelCluster):
 
     def failover() -> None:
         old = (sentinel_cluster.master_port, sentinel_cluster.replica_port)
-        sentinel_cluster.client(sentinel_cluster.sentinel_port).execute_command(
-            "SENTINEL", "FAILOVER", MASTER
-        )
+        # A loaded machine can delay the sentinel's pings past its 5 s freshness rule between
+        # the fixture's check and this command: asked again once the replica is fresh.
+        deadline = time.monotonic() + 30
+        while True:
+            wait_for(lambda: _replica_promotable(sentinel_cluster), "a promotable replica")
+            try:
+                sentinel_cluster.client(sentinel_cluster.sentinel_port).execute_command(
+                    "SENTINEL", "FAILOVER", MASTER
+                )
+                break
+            except redis.ResponseError as error:
+                if "NOGOODSLAVE" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         wait_for(
             lambda: sentinel_cluster.master_address()[1] == old[1],
             "the sentinel to promote the replica",
