@@ -367,9 +367,14 @@ def machine_delete(*, machine: Machine, actor: Actor) -> None:
     delete_with_event(machine, actor=actor, verb="machine.deleted", machine=machine)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # nothing carries on past its errors; called per script
 def machine_mark_seen(*, machine: Machine, hardware: dict[str, Any] | None = None) -> Machine:
     """An agent or a netboot request showed the machine is alive (and what it is made of)."""
+    if hardware is None:
+        # Nothing is read to decide: one UPDATE, no lock (netboot marks a machine per script).
+        machine.last_seen = timezone.now()
+        Machine.objects.filter(pk=machine.pk).update(last_seen=machine.last_seen)
+        return machine
     fields = ["last_seen"]
     machine = lock(machine)
     machine.last_seen = timezone.now()

@@ -1,15 +1,25 @@
-"""Reads for netboot: one query finds the interface, its machine and the machine's site."""
+"""Reads for netboot: one query finds the interface, its machine and the machine's site.
+
+The script path is the hottest request Rackpilot serves (a whole rack powered on at once asks
+at the same second), and building ORM queries cost more CPU than PostgreSQL spent answering
+them: its two reads are plain SQL written once per process (`benchmarks/netboot.py` profiles).
+"""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet
 
 from builds.models import Build, BuildArtifact
 from builds.states import BuildState
-from inventory.models import Machine, NetworkInterface
+from inventory.models import Machine, NetworkInterface, Rack, Site
 from inventory.states import MachineState
 from netboot.models import DiscoveryRule
-from workflows.models import Workflow
+from workflows.models import Task, Workflow
 from workflows.states import WORKFLOW_UNFINISHED
 
 
@@ -17,9 +27,89 @@ def _interfaces() -> QuerySet[NetworkInterface]:
     return NetworkInterface.objects.select_related("machine__rack__site")
 
 
-def interface_by_mac(mac: str) -> NetworkInterface | None:
-    """``mac`` is already normalised (lower-case, colons)."""
-    return _interfaces().filter(mac=mac).first()
+# What a script depends on, read with the interface (``boot_interface_by_mac``), in the model's
+# field order as Model.from_db expects a subset of them.
+_SCRIPT_FIELDS = {"id", "hostname", "rack_id", "arch", "uefi", "state", "allow_pxe"}
+_SCRIPT_FIELDS |= {"allow_workflow", "ipxe_url", "ipxe_script", "kernel_params", "metadata"}
+_MACHINE_FIELDS = tuple(
+    field.attname for field in Machine._meta.concrete_fields if field.attname in _SCRIPT_FIELDS
+)
+_BOOLEAN_FIELDS = ("uefi", "allow_pxe", "allow_workflow")
+_METADATA: Any = Machine._meta.get_field("metadata")
+
+
+@functools.cache
+def _boot_sql() -> str:
+    workflow, task = Workflow._meta.db_table, Task._meta.db_table
+    interface, machine = NetworkInterface._meta.db_table, Machine._meta.db_table
+    rack, site = Rack._meta.db_table, Site._meta.db_table
+    unfinished = ", ".join(f"'{state}'" for state in sorted(WORKFLOW_UNFINISHED))
+    # The machine's own workflows, and those whose tasks name one of its MACs as the worker
+    # (Tinkerbell's way): two index lookups rather than one OR over every unfinished workflow.
+    by_attname = {field.attname: field.column for field in Machine._meta.concrete_fields}
+    columns = ", ".join(f"m.{by_attname[name]}" for name in _MACHINE_FIELDS)
+    return f"""
+        SELECT {columns}, i.id, i.name, i.ip, i.vlan_id, i.is_boot,
+               r.site_id, s.facility_code,
+               (SELECT u.id FROM (
+                    SELECT w.id, w.created_at FROM {workflow} w
+                    WHERE w.machine_id = m.id AND w.state IN ({unfinished})
+                    UNION
+                    SELECT w.id, w.created_at FROM {workflow} w
+                    JOIN {task} t ON t.workflow_id = w.id
+                    JOIN {interface} o ON o.mac = t.worker
+                    WHERE o.machine_id = m.id AND w.state IN ({unfinished})
+                ) u ORDER BY u.created_at, u.id LIMIT 1)
+        FROM {interface} i
+        JOIN {machine} m ON m.id = i.machine_id
+        LEFT JOIN {rack} r ON r.id = m.rack_id
+        LEFT JOIN {site} s ON s.id = r.site_id
+        WHERE i.mac = %s
+    """
+
+
+@dataclass(frozen=True)
+class BootInterface:
+    """The interface a machine netboots with and what its script depends on, read at once:
+    ``workflow_id`` is the oldest pending or running workflow with work for the machine."""
+
+    interface: NetworkInterface
+    workflow_id: int | None
+
+    @property
+    def machine(self) -> Machine:
+        return self.interface.machine
+
+
+def boot_interface_by_mac(mac: str) -> BootInterface | None:
+    """``mac`` is already normalised (lower-case, colons). One statement: the interface, its
+    machine with rack and site (for the facility code) and the machine's unfinished workflow.
+    The machine holds the fields a script depends on; any other is read when first used."""
+    with connection.cursor() as cursor:
+        cursor.execute(_boot_sql(), [mac])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    count = len(_MACHINE_FIELDS)
+    values = dict(zip(_MACHINE_FIELDS, row[:count], strict=True))
+    interface_id, name, ip, vlan_id, is_boot, site_id, facility_code, workflow_id = row[count:]
+    for field in _BOOLEAN_FIELDS:  # SQLite answers 0 and 1
+        values[field] = bool(values[field])
+    values["metadata"] = _METADATA.from_db_value(values["metadata"], None, connection)
+    machine = Machine.from_db(connection.alias, list(values), list(values.values()))
+    if machine.rack_id is not None:
+        rack = Rack.from_db(connection.alias, ["id", "site_id"], [machine.rack_id, site_id])
+        rack.site = Site.from_db(
+            connection.alias, ["id", "facility_code"], [site_id, facility_code]
+        )
+        machine.rack = rack
+    interface = NetworkInterface.from_db(
+        connection.alias,
+        ["id", "machine_id", "name", "mac", "ip", "vlan_id", "is_boot"],
+        [interface_id, machine.pk, name, mac, ip, vlan_id, bool(is_boot)],
+    )
+    interface.machine = machine
+    return BootInterface(interface=interface, workflow_id=workflow_id)
 
 
 class AmbiguousAddress(Exception):
@@ -48,35 +138,45 @@ def interface_by_ip(ip: str) -> NetworkInterface | None:
     return _one_machines(_interfaces(), ip)
 
 
+def boot_interface_by_ip(ip: str) -> BootInterface | None:
+    """As ``boot_interface_by_mac`` for the interface holding ``ip``; raises AmbiguousAddress
+    as ``interface_by_ip`` does."""
+    interface = interface_by_ip(ip)
+    return boot_interface_by_mac(interface.mac) if interface is not None else None
+
+
 def interface_by_ip_with_tags(ip: str) -> NetworkInterface | None:
     """As ``interface_by_ip``, with the machine's tags prefetched (the metadata lists them)."""
     return _one_machines(_interfaces().prefetch_related("machine__tags"), ip)
 
 
-def unfinished_workflow_of(machine: Machine) -> Workflow | None:
-    """The oldest pending or running workflow with work for ``machine``: its own, or one whose
-    tasks name one of its MACs as the worker."""
-    macs = [interface.mac for interface in machine.interfaces.all()]
-    return (
-        Workflow.objects.filter(state__in=WORKFLOW_UNFINISHED)
-        .filter(Q(machine=machine) | Q(tasks__worker__in=macs))
-        .distinct()
-        .order_by("created_at", "pk")
-        .first()
-    )
+@dataclass(frozen=True)
+class DefaultBuild:
+    pk: int
+    kind: str
+    names: frozenset[str]  # its artifacts
 
 
-def default_build(arch: str) -> tuple[Build, set[str]] | None:
+@functools.cache
+def _default_build_sql() -> str:
+    build, artifact = Build._meta.db_table, BuildArtifact._meta.db_table
+    return f"""
+        SELECT b.id, b.kind, a.name FROM {build} b
+        LEFT JOIN {artifact} a ON a.build_id = b.id
+        WHERE b.arch = %s AND b.is_default = %s AND b.state = %s
+    """
+
+
+def default_build(arch: str) -> DefaultBuild | None:
     """The default successful build for ``arch`` and the names of its artifacts."""
-    rows = list(
-        BuildArtifact.objects.filter(
-            build__arch=arch, build__is_default=True, build__state=BuildState.SUCCESS
-        ).select_related("build")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_default_build_sql(), [arch, True, BuildState.SUCCESS])
+        rows = cursor.fetchall()
     if not rows:
-        build = Build.objects.filter(arch=arch, is_default=True, state=BuildState.SUCCESS).first()
-        return (build, set()) if build is not None else None
-    return rows[0].build, {row.name for row in rows}
+        return None
+    return DefaultBuild(
+        pk=rows[0][0], kind=rows[0][1], names=frozenset(row[2] for row in rows if row[2])
+    )
 
 
 def discovery_rule_list() -> QuerySet[DiscoveryRule]:

@@ -17,7 +17,7 @@ from netboot import addresses, ipxe, selectors
 from netboot.discovery import waiting_refusal
 from netboot.metadata import facility_code
 from rackpilot.core.actors import Actor
-from rackpilot.core.events import record_event
+from rackpilot.core.events import batched_events, record_event
 from workflows.agent_protocol.tokens import boot_nonce_issue
 from workflows.models import Workflow
 
@@ -102,11 +102,10 @@ def hook_kernel_args(*, target: BootTarget, token: str, discovery: bool = False)
 def _default_build(arch: str) -> tuple[int, str]:
     """The default build's id and kind for ``arch``; NetbootRefused when it cannot boot
     anything."""
-    found = selectors.default_build(arch)
-    if found is None:
+    build = selectors.default_build(arch)
+    if build is None:
         raise NetbootRefused(f"no default build for arch {arch}")
-    build, names = found
-    missing = sorted(servable_names(arch) - names)
+    missing = sorted(servable_names(arch) - build.names)
     if missing:
         raise NetbootRefused(f"the default {arch} build #{build.pk} has no {' or '.join(missing)}")
     return build.pk, build.kind
@@ -125,18 +124,19 @@ def _hook_script(*, target: BootTarget, token: str, banner: str, discovery: bool
     )
 
 
-def _work_for(machine: Machine) -> tuple[Workflow | None, str]:
+def _work_for(boot: selectors.BootInterface) -> tuple[Workflow | None, str]:
     """The workflow a boot of ``machine`` is for (None in discovery), or why there is none."""
+    machine = boot.machine
     if machine.state == MachineState.DISCOVERED:
         return None, ""  # waiting for acceptance: Hook keeps its agent in touch
     if machine.state == MachineState.RETIRED:
         return None, f"{machine.hostname} is retired"
     if not machine.allow_workflow:
         return None, f"{machine.hostname} does not allow workflows"
-    workflow = selectors.unfinished_workflow_of(machine)
-    if workflow is None:
+    if boot.workflow_id is None:
         return None, f"nothing to do for {machine.hostname}: no pending or running workflow"
-    return workflow, ""
+    # Only its id is read from here on (the nonce binds to it): no second query for the row.
+    return Workflow.from_db(None, ["id"], [boot.workflow_id]), ""
 
 
 def _machine_hook_script(
@@ -213,21 +213,41 @@ def _unknown_ip_script() -> ServedScript:
 @transaction.atomic
 def netboot_script_serve(
     *,
-    interface: NetworkInterface | None,
+    boot: selectors.BootInterface | None,
     lookup: str,
     source_ip: str | None,
     mac: str | None = None,
     ipxe_arch: str | None = None,
     platform: str | None = None,
 ) -> ServedScript:
-    """The iPXE script for ``interface``'s machine; raises NetbootRefused with the reason.
+    """The iPXE script for ``boot``'s machine; raises NetbootRefused with the reason.
 
     ``lookup`` says how the interface was found (the MAC or the source IP), for the refusal
-    and the timeline. An unknown machine (``interface`` None) gets discovery when it is on:
+    and the timeline. An unknown machine (``boot`` None) gets discovery when it is on:
     ``mac`` is the MAC it asked with (None when it asked by source IP), ``ipxe_arch`` and
     ``platform`` what its iPXE reported.
     """
-    if interface is None:
+    with batched_events():  # the nonce's and the script's events in one INSERT
+        return _serve_script(
+            boot=boot,
+            lookup=lookup,
+            source_ip=source_ip,
+            mac=mac,
+            ipxe_arch=ipxe_arch,
+            platform=platform,
+        )
+
+
+def _serve_script(
+    *,
+    boot: selectors.BootInterface | None,
+    lookup: str,
+    source_ip: str | None,
+    mac: str | None,
+    ipxe_arch: str | None,
+    platform: str | None,
+) -> ServedScript:
+    if boot is None:
         if not settings.NETBOOT_DISCOVERY:
             raise NetbootRefused(f"no machine has an interface {lookup} (discovery is off)")
         if refusal := discovery_refusal(source_ip):
@@ -235,7 +255,7 @@ def netboot_script_serve(
         if mac is None:
             return _unknown_ip_script()
         return _discovery_script(mac=mac, ipxe_arch=ipxe_arch, platform=platform)
-    machine = interface.machine
+    interface, machine = boot.interface, boot.machine
     if not machine.allow_pxe:
         raise NetbootRefused(f"allow_pxe is off for {machine.hostname}")
     if refusal := source_refusal(interface, source_ip):
@@ -246,7 +266,7 @@ def netboot_script_serve(
     elif machine.ipxe_url:
         kind, text = "chain", ipxe.chain_script(machine.ipxe_url)
     else:
-        workflow, nothing_to_do = _work_for(machine)
+        workflow, nothing_to_do = _work_for(boot)
         if nothing_to_do:
             kind, text = "exit", ipxe.exit_script(nothing_to_do)
         else:

@@ -10,7 +10,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from builds import views_artifacts
 from inventory.fields import normalize_mac
-from inventory.models import NetworkInterface
 from netboot import selectors, services
 from netboot.addresses import client_address
 from netboot.metadata import metadata_lookup, metadata_tree
@@ -44,13 +43,13 @@ _limit_artifacts = rate_limited(
 
 def _serve(
     request: HttpRequest,
-    interface: NetworkInterface | None,
+    boot: selectors.BootInterface | None,
     lookup: str,
     mac: str | None = None,
 ) -> HttpResponse:
     try:
         served = services.netboot_script_serve(
-            interface=interface,
+            boot=boot,
             lookup=lookup,
             source_ip=_source_ip(request) or None,
             mac=mac,
@@ -73,7 +72,7 @@ def script_by_mac(request: HttpRequest, mac: str) -> HttpResponse:
     except ValidationError:
         return _not_found(f"{mac!r} is not a MAC address")
     return _serve(
-        request, selectors.interface_by_mac(normalized), f"with MAC {normalized}", normalized
+        request, selectors.boot_interface_by_mac(normalized), f"with MAC {normalized}", normalized
     )
 
 
@@ -84,10 +83,10 @@ def script_by_mac(request: HttpRequest, mac: str) -> HttpResponse:
 def script_by_ip(request: HttpRequest) -> HttpResponse:
     ip = _source_ip(request)
     try:
-        interface = selectors.interface_by_ip(ip) if ip else None
+        boot = selectors.boot_interface_by_ip(ip) if ip else None
     except selectors.AmbiguousAddress as exc:
         return _not_found(str(exc))
-    return _serve(request, interface, f"with IP {ip}")
+    return _serve(request, boot, f"with IP {ip}")
 
 
 @counted("metadata")

@@ -394,6 +394,9 @@ NETBOOT_GRPC_AUTHORITY = env.str("NETBOOT_GRPC_AUTHORITY", default="")
 NETBOOT_SYSLOG_HOST = env.str("NETBOOT_SYSLOG_HOST", default="")
 NETBOOT_RETRIES = env.int("NETBOOT_RETRIES", default=10)
 NETBOOT_RETRY_DELAY_SECONDS = env.int("NETBOOT_RETRY_DELAY_SECONDS", default=3)
+# iPXE scripts are answered beside Django's ASGI handler (rackpilot/core/lean_http.py), this
+# many at a time per web process (each holds a database connection while it runs).
+NETBOOT_SCRIPT_THREADS = env.int("NETBOOT_SCRIPT_THREADS", default=4)
 
 # Tinkerbell's gRPC WorkflowService for stock tink-agents (manage.py tinkerbell_grpc).
 TINKERBELL_GRPC_BIND = env.str("TINKERBELL_GRPC_BIND", default="0.0.0.0:42113")

@@ -125,6 +125,8 @@ class Task(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["workflow", "order"], name="task_unique_order"),
         ]
+        # Netboot and the agents find a machine's work by the MACs its tasks name.
+        indexes = [models.Index(fields=["worker"], name="task_worker")]
 
     def __str__(self) -> str:
         return self.name

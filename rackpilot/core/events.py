@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import datetime
 import decimal
 import hashlib
@@ -13,7 +15,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -152,29 +154,34 @@ def publish_on_commit(group: str, message: dict[str, Any]) -> None:
     transaction.on_commit(lambda: publish(group, message))
 
 
-def record_event(
-    *,
-    actor: Actor,
-    verb: str,
-    obj: models.Model | None = None,
-    machine: Any = None,
-    changes: dict[str, Any] | None = None,
-    message: str = "",
-) -> Event:
-    event = Event.objects.create(
-        actor_kind=actor.kind,
-        actor_name=actor.name[:150],
-        actor_user_id=actor.user_id,
-        verb=verb,
-        content_type=ContentType.objects.get_for_model(obj) if obj is not None else None,
-        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
-        object_repr=str(obj)[:255] if obj is not None else "",
-        machine_id=getattr(machine, "pk", machine),
-        changes=_jsonable(redact_changes(changes or {})),
-        message=message,
-        request_id=request_id_var.get(),
-    )
-    payload = {
+# The events a ``batched_events()`` block has recorded so far (None outside one).
+_batch: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar(
+    "rackpilot_event_batch", default=None
+)
+
+
+@contextlib.contextmanager
+def batched_events() -> Iterator[None]:
+    """Events recorded inside are written as one INSERT when the block ends (inside the caller's
+    transaction, so they commit or roll back with its changes) and published after the commit.
+    For hot paths that record several events per request (an iPXE script records two); the
+    Event objects ``record_event`` returns inside have no id until the block ends."""
+    if _batch.get() is not None:  # nested: the outer block writes them all
+        yield
+        return
+    events: list[Event] = []
+    token = _batch.set(events)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if events:
+        for event in Event.objects.bulk_create(events):
+            publish_on_commit(EVENTS_GROUP, _payload(event))
+
+
+def _payload(event: Event) -> dict[str, Any]:
+    return {
         "type": "event.created",
         "event": {
             "id": event.pk,
@@ -189,5 +196,34 @@ def record_event(
             "message": event.message,
         },
     }
-    publish_on_commit(EVENTS_GROUP, payload)
+
+
+def record_event(
+    *,
+    actor: Actor,
+    verb: str,
+    obj: models.Model | None = None,
+    machine: Any = None,
+    changes: dict[str, Any] | None = None,
+    message: str = "",
+) -> Event:
+    event = Event(
+        actor_kind=actor.kind,
+        actor_name=actor.name[:150],
+        actor_user_id=actor.user_id,
+        verb=verb,
+        content_type=ContentType.objects.get_for_model(obj) if obj is not None else None,
+        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+        object_repr=str(obj)[:255] if obj is not None else "",
+        machine_id=getattr(machine, "pk", machine),
+        changes=_jsonable(redact_changes(changes or {})),
+        message=message,
+        request_id=request_id_var.get(),
+    )
+    batch = _batch.get()
+    if batch is not None:
+        batch.append(event)
+        return event
+    event.save(force_insert=True)
+    publish_on_commit(EVENTS_GROUP, _payload(event))
     return event

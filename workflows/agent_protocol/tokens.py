@@ -42,7 +42,9 @@ def _session_grace() -> timedelta:
     return timedelta(seconds=settings.AGENT_SESSION_GRACE_SECONDS)
 
 
-@transaction.atomic
+# No savepoint of its own: nothing catches its errors to carry on in an outer transaction, and
+# netboot issues one per served script.
+@transaction.atomic(savepoint=False)
 def agent_token_issue(
     *,
     machine: Machine | None,

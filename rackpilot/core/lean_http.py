@@ -1,0 +1,128 @@
+"""The iPXE script endpoints served next to Django's ASGI handler rather than through it.
+
+A rack powered on at once asks for its scripts in the same second, and under Django's ASGI
+handler each of those requests crossed between the event loop and worker threads three times
+(WhiteNoise is synchronous, django-axes and django-htmx asynchronous, so the middleware stack
+changes mode twice) and ran sessions, CSRF, authentication and messages it has no use for: about
+as much CPU as the view itself (profiled with py-spy, `benchmarks/netboot.py`). Here the view runs
+once in a thread of a small pool, behind the middleware that matters to an unauthenticated GET
+(everything in ``MIDDLEWARE`` but those listed in ``SKIPPED_MIDDLEWARE``: the client address
+behind trusted proxies, the security headers, the request id, the host check, the metrics), with
+Django's request signals around it as its handler sends them (connections are returned and
+checked exactly as for any other request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import io
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
+from django.conf import settings
+from django.core import signals
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest
+from django.core.handlers.exception import convert_exception_to_response
+from django.http import HttpRequest, HttpResponseBase
+from django.urls import Resolver404, ResolverMatch, resolve
+from django.utils.module_loading import import_string
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+Handler = Callable[[HttpRequest], HttpResponseBase]
+
+# Views served here, and the path prefix that can reach them (anything else goes to Django
+# without a resolve).
+LEAN_VIEWS = frozenset({"netboot:script-by-mac", "netboot:script-by-ip"})
+LEAN_PREFIX = "/ipxe/"
+
+# What an unauthenticated GET for a plain-text script does not need. Middleware added later is
+# run unless it is named here.
+SKIPPED_MIDDLEWARE = frozenset(
+    {
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "django_htmx.middleware.HtmxMiddleware",
+        "axes.middleware.AxesMiddleware",
+    }
+)
+
+
+def _call_view(request: HttpRequest) -> HttpResponseBase:
+    match: ResolverMatch = request.resolver_match  # type: ignore[assignment]
+    response: HttpResponseBase = match.func(request, *match.args, **match.kwargs)
+    return response
+
+
+def build_handler() -> Handler:
+    """The view behind the kept middleware, each wrapped as Django's handler wraps them."""
+    # Synchronous all the way: convert_exception_to_response keeps the mode of what it wraps.
+    handler: Any = convert_exception_to_response(_call_view)
+    for path in reversed(settings.MIDDLEWARE):
+        if path not in SKIPPED_MIDDLEWARE:
+            handler = convert_exception_to_response(import_string(path)(handler))
+    return cast(Handler, handler)
+
+
+def _respond(handler: Handler, request: HttpRequest, scope: dict[str, Any]) -> HttpResponseBase:
+    signals.request_started.send(sender=ASGIHandler, scope=scope)
+    try:
+        return handler(request)
+    finally:
+        signals.request_finished.send(sender=ASGIHandler)
+
+
+def lean_http(django_app: ASGIApp, *, threads: int) -> ASGIApp:
+    """``django_app`` with the LEAN_VIEWS answered here, ``threads`` at a time per process."""
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lean-http")
+    handler: Handler | None = None
+
+    async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        nonlocal handler
+        match = _lean_match(scope)
+        if match is None:
+            await django_app(scope, receive, send)
+            return
+        if handler is None:
+            handler = build_handler()
+        request = ASGIRequest(scope, io.BytesIO())
+        request.resolver_match = match
+        context = contextvars.copy_context()
+        response = await asyncio.get_running_loop().run_in_executor(
+            executor, context.run, _respond, handler, request, scope
+        )
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()
+        ]
+        headers += [
+            (b"Set-Cookie", cookie.output(header="").strip().encode("latin-1"))
+            for cookie in response.cookies.values()
+        ]
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
+        body = (
+            b"".join(response.streaming_content)  # type: ignore[attr-defined]
+            if response.streaming
+            else response.content  # type: ignore[attr-defined]
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return application
+
+
+def _lean_match(scope: dict[str, Any]) -> ResolverMatch | None:
+    if scope["type"] != "http" or scope.get("root_path") or scope.get("method") != "GET":
+        return None
+    path: str = scope["path"]
+    if not path.startswith(LEAN_PREFIX):
+        return None
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    return match if match.view_name in LEAN_VIEWS else None
