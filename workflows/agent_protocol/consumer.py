@@ -25,6 +25,15 @@ CLOSE_TOO_BIG = 1009
 CLOSE_REASON_BYTES = 123
 
 
+def _authenticated_dispatch(
+    raw_token: str, token: AgentToken, message_type: str, content: dict[str, Any]
+) -> dict[str, Any]:
+    """Re-check the token on every message (a revoked or expired token stops working on open
+    connections too), then run the message: one trip to a worker thread for both."""
+    agent_token_authenticate(raw_token)
+    return dispatch(token, message_type, content)
+
+
 def _bearer(scope: dict[str, Any]) -> str:
     for name, value in scope.get("headers", []):
         if name.lower() == b"authorization":
@@ -188,14 +197,11 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             return
         assert self.token is not None
         try:
-            # Re-check the token on every message: a revoked or expired token stops working
-            # on open connections too.
-            await database_sync_to_async(agent_token_authenticate)(self.raw_token)
             # Not thread-sensitive: agents' messages run in parallel worker threads (each with
             # its own database connection) instead of queueing behind one shared thread. One
             # consumer still handles its own messages one at a time, in order.
-            reply = await DatabaseSyncToAsync(dispatch, thread_sensitive=False)(
-                self.token, message_type, content
+            reply = await DatabaseSyncToAsync(_authenticated_dispatch, thread_sensitive=False)(
+                self.raw_token, self.token, message_type, content
             )
         except AgentAuthenticationError:
             self.closing = True
