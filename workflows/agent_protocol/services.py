@@ -117,7 +117,10 @@ class MachineRefusesWork(PermissionDenied):
 def _machine_refusal(machine: Machine) -> str:
     """Why the machine may not run actions now ("" if it may), read fresh from the database:
     a socket's token keeps the machine it was authenticated with for the whole connection."""
-    fresh = Machine.objects.filter(pk=machine.pk).values("allow_workflow", "state").first()
+    # order_by(): the model's ordering would only make the one-row lookup dearer to build.
+    fresh = (
+        Machine.objects.filter(pk=machine.pk).order_by().values("allow_workflow", "state").first()
+    )
     if fresh is None or fresh["state"] == MachineState.RETIRED:
         return f"{machine.hostname} is retired"
     if not fresh["allow_workflow"]:
@@ -194,9 +197,20 @@ def _authorized_action(machine: Machine, action_id: int, *, lock_row: bool) -> A
 
 
 def _locked_action(machine: Machine, action_id: int) -> tuple[Workflow, Action]:
-    """For state reports: the machine → workflow → action locks, in the engine's order."""
-    action = _authorized_action(machine, action_id, lock_row=False)
-    workflow = locked_workflow(action.task.workflow)
+    """For state reports: the machine → workflow → action locks, in the engine's order. Every
+    report comes through here, so the ownership check reads two columns, not two rows."""
+    owner = (
+        Action.objects.filter(pk=action_id)
+        .order_by()
+        .values_list("task__worker", "task__workflow_id", "task__workflow__machine_id")
+        .first()
+    )
+    if owner is None:
+        raise ValidationError({"action": f"No action {action_id}."})
+    worker, workflow_id, workflow_machine_id = owner
+    if not machine.interfaces.filter(mac=worker).order_by().exists():
+        raise PermissionDenied(f"action {action_id} belongs to another machine's agent")
+    workflow = locked_workflow(Workflow(pk=workflow_id, machine_id=workflow_machine_id))
     action = Action.objects.select_for_update().select_related("task").get(pk=action_id)
     return workflow, action
 

@@ -111,6 +111,7 @@ def agent_token_authenticate(raw: str) -> AgentToken:
     token = (
         AgentToken.objects.select_related("machine", "workflow")
         .filter(token_hash=hash_token(raw))
+        .order_by()  # the hash is unique: no ORDER BY to build on every agent message
         .first()
     )
     if token is None:

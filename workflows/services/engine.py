@@ -446,7 +446,8 @@ def tell_agent_to_stop(action: Action) -> None:
 
 def locked_workflow(workflow: Workflow) -> Workflow:
     """Lock the workflow's machine, then the workflow (the engine's lock order)."""
-    list(Machine.objects.select_for_update().filter(pk=workflow.machine_id).values_list("pk"))
+    lock = Machine.objects.select_for_update().filter(pk=workflow.machine_id).order_by()
+    list(lock.values_list("pk"))
     return Workflow.objects.select_for_update().select_related("machine").get(pk=workflow.pk)
 
 
