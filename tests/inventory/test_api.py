@@ -339,3 +339,18 @@ def test_a_machine_in_any_state_reads_and_round_trips_but_starts_discovered_or_r
     created = api.post("/api/v1/machines/", {"hostname": "new-1", "state": "provisioned"})
     assert created.status_code == 400
     assert "starts discovered or ready" in created.json()["state"][0]
+
+
+def test_each_row_of_the_machine_list_shows_its_own_bmc(api):
+    # The rows share one BMC summary serializer: nothing of one row may reach the next.
+    first = BMCFactory(machine=MachineFactory(hostname="bmc-a"), address="10.98.0.1", port=443)
+    MachineFactory(hostname="bmc-b")
+    BMCFactory(machine=MachineFactory(hostname="bmc-c"), address="10.98.0.3", port=8443)
+    rows = {
+        row["hostname"]: row["bmc"]
+        for row in api.get("/api/v1/machines/?search=bmc-").json()["results"]
+    }
+    assert rows["bmc-b"] is None
+    assert (rows["bmc-a"]["address"], rows["bmc-a"]["port"]) == ("10.98.0.1", 443)
+    assert (rows["bmc-c"]["address"], rows["bmc-c"]["port"]) == ("10.98.0.3", 8443)
+    assert rows["bmc-a"]["id"] == first.pk and "password" not in rows["bmc-a"]
