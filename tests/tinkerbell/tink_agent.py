@@ -112,18 +112,41 @@ class StandInAgent:
         if (action.namespaces.pid or action.pid) == "host":
             options["pid_mode"] = "host"
         container = self.docker_client.containers.create(**options)
-        last = ""
-        try:
-            container.start()
+        sent: list[str] = []
+        lock = threading.Lock()
+        abandoned = threading.Event()
+
+        def emit(line: str) -> None:
+            with lock:
+                if abandoned.is_set():
+                    return
+                sent.append(line)
+                syslog.emit(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
+
+        def follow() -> None:
             buffer = b""
             for chunk in container.logs(stream=True, follow=True):
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
-                    last = line.decode(errors="replace")
-                    syslog.emit(logging.makeLogRecord({"msg": last, "levelno": logging.INFO}))
+                    emit(line.decode(errors="replace"))
+
+        try:
+            container.start()
+            reader = threading.Thread(target=follow, daemon=True)
+            reader.start()
             exit_code = int(container.wait(timeout=120)["StatusCode"])
+            reader.join(timeout=10)
+            if reader.is_alive():
+                # A follow stream can stay open after the container ended (seen with podman
+                # under load): the rest of the output is read whole instead.
+                with lock:
+                    abandoned.set()
+                    rest = container.logs().decode(errors="replace").splitlines()[len(sent) :]
+                for line in rest:
+                    sent.append(line)
+                    syslog.emit(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
         finally:
             container.remove(force=True)
         time.sleep(0.05)  # the datagrams leave before the final report does
-        return exit_code, last
+        return exit_code, sent[-1] if sent else ""
