@@ -28,7 +28,6 @@ import contextlib
 import os
 import random
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from benchmarks.common import (  # noqa: E402
     command_line,
     fill_defaults,
     free_port,
+    stop_process,
     write_json,
 )
 from benchmarks.dispatch_agents import (  # noqa: E402
@@ -443,12 +443,7 @@ def main() -> None:
         print_tail(log)
         raise
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server, timeout=20)
 
     figures, notes = build_report(args, results, server_log_problems(log))
     notes.insert(

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from benchmarks.common import (  # noqa: E402
     free_port,
     percentile,
     reference,
+    stop_process,
     write_json,
 )
 
@@ -371,8 +371,7 @@ def main() -> None:
         print(f"--- last lines of {log} ---", *tail, sep="\n", file=sys.stderr)
         raise
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=15)
+        stop_process(server)
         log.unlink(missing_ok=True)
 
     total = args.agents * args.lines

@@ -1,4 +1,5 @@
-"""Netboot at fleet scale: iPXE scripts and artifact downloads from one daphne process.
+"""Netboot at fleet scale: iPXE scripts and artifact downloads from the web tier
+(`--server`, `--workers`; one uvicorn process by default).
 
 Reference measured in the same run: nginx (one worker process) serving a static file of the
 same size as a served script, and the very same initramfs file.
@@ -35,12 +36,10 @@ from benchmarks.common import (  # noqa: E402
     fill_defaults,
     free_port,
     reference,
+    stop_process,
     write_json,
 )
-
-# The server, nginx and wrk helpers live in netboot_servers; they stay importable from here.
 from benchmarks.netboot_servers import (  # noqa: E402
-    WRK_DONE,  # noqa: F401
     WRK_RANDOM_MAC,
     ConnectionWatch,
     _wait_http,
@@ -49,11 +48,8 @@ from benchmarks.netboot_servers import (  # noqa: E402
     nginx_start,
     peak_worker_rss_mib,
     print_tail,
-    server_pids,  # noqa: F401
     server_rss,
     start_server,
-    stop,
-    wrk,  # noqa: F401
 )
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rackpilot.settings")
@@ -317,7 +313,7 @@ def main() -> None:
                 run["artifact_rss"] = server_rss(server.pid)
                 run["artifact_peak_mib"] = peak_worker_rss_mib(server.pid, workers)
             runs[workers] = run
-            stop(server)
+            stop_process(server)
             server = None
     except Exception:
         print_tail(log)
@@ -326,8 +322,8 @@ def main() -> None:
         watch.stop.set()
         if sys.exc_info()[0] is not None:
             print(f"peak PostgreSQL connections of the server: {watch.peak}", file=sys.stderr)
-        stop(server)
-        stop(nginx)
+        stop_process(server)
+        stop_process(nginx)
         shutil.rmtree(workdir, ignore_errors=True)
 
     tokens = AgentToken.objects.count() - len(args.workers)  # each check issued one

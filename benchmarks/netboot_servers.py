@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -202,17 +201,6 @@ def peak_worker_rss_mib(pid: int, workers: int) -> float:
     pids = server_pids(pid)
     serving = pids[1:] if workers > 1 and len(pids) > 1 else pids
     return max(_vm_fields(each)["VmHWM"] for each in serving) / 1024
-
-
-def stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def start_server(args: argparse.Namespace, port: int, workers: int, log: Path) -> Any:

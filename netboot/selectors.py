@@ -44,10 +44,10 @@ def _boot_sql() -> str:
     interface, machine = NetworkInterface._meta.db_table, Machine._meta.db_table
     rack, site = Rack._meta.db_table, Site._meta.db_table
     unfinished = ", ".join(f"'{state}'" for state in sorted(WORKFLOW_UNFINISHED))
-    # The machine's own workflows, and those whose tasks name one of its MACs as the worker
-    # (Tinkerbell's way): two index lookups rather than one OR over every unfinished workflow.
     by_attname = {field.attname: field.column for field in Machine._meta.concrete_fields}
     columns = ", ".join(f"m.{by_attname[name]}" for name in _MACHINE_FIELDS)
+    # The workflow: the machine's own, and those whose tasks name one of its MACs as the worker
+    # (Tinkerbell's way): two index lookups rather than one OR over every unfinished workflow.
     return f"""
         SELECT {columns}, i.id, i.name, i.ip, i.vlan_id, i.is_boot,
                r.site_id, s.facility_code,
@@ -141,7 +141,11 @@ def interface_by_ip(ip: str) -> NetworkInterface | None:
 def boot_interface_by_ip(ip: str) -> BootInterface | None:
     """As ``boot_interface_by_mac`` for the interface holding ``ip``; raises AmbiguousAddress
     as ``interface_by_ip`` does."""
-    interface = interface_by_ip(ip)
+    # Only what the ambiguity check and the MAC need; the MAC's statement reads the rest.
+    light = NetworkInterface.objects.select_related("machine").only(
+        "mac", "is_boot", "machine__hostname"
+    )
+    interface = _one_machines(light, ip)
     return boot_interface_by_mac(interface.mac) if interface is not None else None
 
 

@@ -211,6 +211,7 @@ def _unknown_ip_script() -> ServedScript:
 
 
 @transaction.atomic
+@batched_events()  # the nonce's and the script's events in one INSERT, inside the transaction
 def netboot_script_serve(
     *,
     boot: selectors.BootInterface | None,
@@ -227,26 +228,6 @@ def netboot_script_serve(
     ``mac`` is the MAC it asked with (None when it asked by source IP), ``ipxe_arch`` and
     ``platform`` what its iPXE reported.
     """
-    with batched_events():  # the nonce's and the script's events in one INSERT
-        return _serve_script(
-            boot=boot,
-            lookup=lookup,
-            source_ip=source_ip,
-            mac=mac,
-            ipxe_arch=ipxe_arch,
-            platform=platform,
-        )
-
-
-def _serve_script(
-    *,
-    boot: selectors.BootInterface | None,
-    lookup: str,
-    source_ip: str | None,
-    mac: str | None,
-    ipxe_arch: str | None,
-    platform: str | None,
-) -> ServedScript:
     if boot is None:
         if not settings.NETBOOT_DISCOVERY:
             raise NetbootRefused(f"no machine has an interface {lookup} (discovery is off)")

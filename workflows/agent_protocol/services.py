@@ -183,16 +183,27 @@ class ActionReport:
     reaction: dict[str, Any] | None = None
 
 
-def _authorized_action(machine: Machine, action_id: int, *, lock_row: bool) -> Action:
-    """The action, if ``machine`` is its worker (optionally row-locked)."""
-    queryset = Action.objects.select_related("task__workflow")
-    if lock_row:
-        queryset = queryset.select_for_update(of=("self",))
-    action = queryset.filter(pk=action_id).first()
-    if action is None:
-        raise ValidationError({"action": f"No action {action_id}."})
-    if not machine.interfaces.filter(mac=action.task.worker).exists():
+def _missing(action_id: int) -> ValidationError:
+    return ValidationError({"action": f"No action {action_id}."})
+
+
+def _check_worker(machine: Machine, action_id: int, worker: str) -> None:
+    """Refuse unless ``machine`` is ``worker``, the agent of action ``action_id``'s task."""
+    if not machine.interfaces.filter(mac=worker).order_by().exists():
         raise PermissionDenied(f"action {action_id} belongs to another machine's agent")
+
+
+def _authorized_action(machine: Machine, action_id: int) -> Action:
+    """The action, row-locked, if ``machine`` is its worker."""
+    action = (
+        Action.objects.select_related("task__workflow")
+        .select_for_update(of=("self",))
+        .filter(pk=action_id)
+        .first()
+    )
+    if action is None:
+        raise _missing(action_id)
+    _check_worker(machine, action_id, action.task.worker)
     return action
 
 
@@ -206,10 +217,9 @@ def _locked_action(machine: Machine, action_id: int) -> tuple[Workflow, Action]:
         .first()
     )
     if owner is None:
-        raise ValidationError({"action": f"No action {action_id}."})
+        raise _missing(action_id)
     worker, workflow_id, workflow_machine_id = owner
-    if not machine.interfaces.filter(mac=worker).order_by().exists():
-        raise PermissionDenied(f"action {action_id} belongs to another machine's agent")
+    _check_worker(machine, action_id, worker)
     workflow = locked_workflow(Workflow(pk=workflow_id, machine_id=workflow_machine_id))
     action = Action.objects.select_for_update().select_related("task").get(pk=action_id)
     return workflow, action
@@ -330,7 +340,7 @@ def agent_upload_logs(
         raise ValidationError({"first_seq": "Sequence numbers start at 1."})
     # Only the action row is locked: it serialises this action's batches (and its seq),
     # and log uploads never wait on workflow or machine changes.
-    action = _authorized_action(_machine_of(token), action_id, lock_row=True)
+    action = _authorized_action(_machine_of(token), action_id)
     if attempt != action.attempt:
         raise StaleReport(
             f"log lines for attempt {attempt} of action {action.pk}; the current attempt is "
