@@ -167,7 +167,7 @@ def build_report(
     l99 = _ms(percentile(results.layer, 0.99))
     c50 = _ms(percentile(results.create_seconds, 0.50))
     na99 = _ms(percentile(stats.next_action_latencies, 0.99))
-    messages = stats.acked_in_window * 3 / 2  # a next_action per running + success pair
+    messages = stats.messages_in_window
     cpu_share = results.server_cpu_in_window / results.report_window
     cpu_ms_per_message = _ms(results.server_cpu_in_window / messages) if messages else 0.0
     before = max((f["VmRSS"] for f in results.memory_before.values()), default=0.0)
@@ -187,8 +187,9 @@ def build_report(
         "the channel layer is channels_redis' RedisChannelLayer (lists and BZPOPMIN, not "
         "PUBLISH): its group_send → receive in this process, same run: "
         f"p50 {l50:.2f} ms, p99 {l99:.2f} ms",
-        f"state reports: each agent loops next_action, running, success as the real agent "
-        f"does (no container); {stats.acked_in_window} reports acked in the "
+        "state reports: each agent loops next_action, running, success as the real agent "
+        "does (no container; the next action comes with the answer to a success); "
+        f"{stats.acked_in_window} reports acked in the "
         f"{results.report_window:g} s window after {args.warmup:g} s of warm-up "
         f"({stats.acked_total} in all, next_action p99 {na99:.1f} ms, "
         f"{len(stats.errors)} kinds of error, {stats.ran_out} agents out of actions); "

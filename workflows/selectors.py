@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
+from inventory.models import NetworkInterface
+from rackpilot.core.sql import table
 from workflows.models import Action, LogLine, Task, Template, Workflow
+from workflows.states import ActionState
 
 
 def template_list() -> QuerySet[Template]:
@@ -52,3 +56,29 @@ def log_backlog(
             )[:remaining]
         )
     return lines
+
+
+# Two reads of the engine's on every successful action report, written out as SQL
+# (rackpilot.core.sql says why).
+
+
+def worker_machine_ids(workflow_id: int) -> set[int]:
+    """The machines whose interfaces are the workers of the workflow's tasks."""
+    sql = f"""
+        SELECT DISTINCT i.machine_id FROM {table(NetworkInterface)} i
+        WHERE i.mac IN (SELECT t.worker FROM {table(Task)} t WHERE t.workflow_id = %s)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [workflow_id])
+        return {machine_id for (machine_id,) in cursor.fetchall()}
+
+
+def unsucceeded_action_exists(workflow_id: int) -> bool:
+    """Whether an action of the workflow has not succeeded (yet)."""
+    sql = f"""
+        SELECT 1 FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
+        WHERE t.workflow_id = %s AND a.state <> %s LIMIT 1
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [workflow_id, ActionState.SUCCESS])
+        return cursor.fetchone() is not None

@@ -68,6 +68,9 @@ class Agent:
         self._current: tuple[int, int] | None = None
         self._cancel: asyncio.Event | None = None
         self._finished: set[tuple[int, int]] = set()
+        # The next action the server gave with the answer to a final report (what next_action
+        # would answer), taken instead of asking again.
+        self._given_next: dict[str, Any] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._detached_logs: set[ActionLog] = set()
 
@@ -156,7 +159,8 @@ class Agent:
                     async with asyncio.timeout(self.settings.recheck):
                         await self._work.wait()
             self._work.clear()
-            reply = await self.connection.call({"type": "next_action"})
+            given, self._given_next = self._given_next, None
+            reply = given or await self.connection.call({"type": "next_action"})
 
     async def _wait_background(self) -> None:
         if self._background:
@@ -253,6 +257,10 @@ class Agent:
                     reaction=outcome.reaction,
                 )
                 log.info("action %s: %s (%s)", spec.action, ack.get("state"), outcome.message)
+                # Only an action is taken from the answer: "no work" is asked again, as work
+                # pushed between the answer and now would otherwise wait for the re-ask.
+                if ack.get("next"):
+                    self._given_next = {"type": "action", "action": ack["next"]}
                 if outcome.detached is not None:
                     await asyncio.to_thread(mark_reported, spec, self.settings)
             except ServerError as exc:

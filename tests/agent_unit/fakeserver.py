@@ -33,6 +33,8 @@ class FakeRackpilot:
         self.nonce_spent = False
         self.refuse_handshake = False
         self.close_after_hello: int | None = None  # a close code sent right after welcome
+        # Answer final reports with the next action, as the server does (False: an older one).
+        self.gives_next = False
         self.before_reply: Callable[[dict[str, Any]], Any] | None = None
         self._server: Server | None = None
         self.url = ""
@@ -142,13 +144,17 @@ class FakeRackpilot:
             if not duplicate and frame["state"] != "running" and action["state"] != "running":
                 return _error(409, "stale_report", f"action is {action['state']}")
             action["state"] = frame["state"]
-            return {
+            ack = {
                 "type": "action_state_ack",
                 "action": action["action"],
                 "attempt": action["attempt"],
                 "state": action["state"],
                 "duplicate": duplicate,
             }
+            if self.gives_next and action["state"] != "running":
+                following = self._current_action()
+                ack["next"] = dict(following) if following else None
+            return ack
         if kind == "logs":
             return self._logs(frame)
         if kind == "renew_token":

@@ -99,6 +99,35 @@ def test_an_action_is_reported_only_after_its_whole_log_is_acknowledged(agent_se
     assert list_spools(agent_settings.spool_dir) == []  # acknowledged, so nothing left on disk
 
 
+@pytest.mark.parametrize("gives_next", [True, False], ids=["server-gives-next", "older-server"])
+def test_the_next_action_given_with_a_report_is_run_without_asking(
+    agent_settings: Settings, gives_next: bool
+):
+    async def script(spec: ActionSpec, log: ActionLog, cancel: asyncio.Event) -> Outcome:
+        log.write("stdout", f"ran {spec.action}")
+        return Outcome("success", 0)
+
+    server = FakeRackpilot()
+    server.gives_next = gives_next
+    server.actions = [action_payload(41), action_payload(42), action_payload(43)]
+    runner = FakeRunner(script)
+
+    async def scenario() -> int:
+        url = await server.start()
+        try:
+            return await _agent(agent_settings, url, runner, once=True).run()
+        finally:
+            await server.stop()
+
+    assert _run(scenario()) == 0
+    assert runner.runs == [(41, False), (42, False), (43, False)]
+    states = [(f["action"], f["state"]) for f in server.of_type("action_state")]
+    assert states == [(a, s) for a in (41, 42, 43) for s in ("running", "success")]
+    # Given: asked at the start and after the last action (its answer had no next action).
+    # An older server's answers carry none: the agent asks after every action.
+    assert len(server.of_type("next_action")) == (2 if gives_next else 4)
+
+
 def test_pushed_work_wakes_the_agent_without_polling(agent_settings: Settings):
     async def script(spec: ActionSpec, log: ActionLog, cancel: asyncio.Event) -> Outcome:
         log.write("stdout", "ran")

@@ -12,7 +12,11 @@ from django.conf import settings
 
 from rackpilot.core.consumers import CLOSE_POLICY_VIOLATION, CLOSE_UNAUTHENTICATED
 from workflows.agent_protocol.dispatch import HANDLERS, ProtocolError, dispatch
-from workflows.agent_protocol.tokens import AgentAuthenticationError, agent_token_authenticate
+from workflows.agent_protocol.tokens import (
+    AgentAuthenticationError,
+    agent_token_authenticate,
+    agent_token_recheck,
+)
 from workflows.groups import agent_group
 from workflows.metrics import AGENTS_CONNECTED
 from workflows.models import AgentToken
@@ -30,7 +34,7 @@ def _authenticated_dispatch(
 ) -> dict[str, Any]:
     """Re-check the token on every message (a revoked or expired token stops working on open
     connections too), then run the message: one trip to a worker thread for both."""
-    agent_token_authenticate(raw_token)
+    agent_token_recheck(raw_token)
     return dispatch(token, message_type, content)
 
 

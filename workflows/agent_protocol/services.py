@@ -23,11 +23,12 @@ from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.events import record_event
+from workflows.agent_protocol import selectors
 from workflows.agent_protocol.tokens import session_bind_workflow
 from workflows.models import Action, AgentToken, LogLine, Workflow
-from workflows.services.engine import action_finish, action_start, locked_workflow
+from workflows.services.engine import action_finish, action_start
 from workflows.services.logs import action_log_store
-from workflows.states import WORKFLOW_UNFINISHED, ActionState, WorkflowState
+from workflows.states import ActionState, WorkflowState
 
 PROTOCOL_VERSION = 1
 MAX_LINES_PER_BATCH = 5000
@@ -134,33 +135,20 @@ def machine_next_action(*, machine: Machine, token: AgentToken | None = None) ->
 
     ``token`` narrows it to what the agent's session may run; an agent without one (Tinkerbell's
     tink-agent) gets the first unfinished workflow whose next step is its machine's."""
-    if _machine_refusal(machine):
-        return None
-    macs = _machine_macs(machine)
-    workflows = Workflow.objects.filter(
-        state__in=WORKFLOW_UNFINISHED, tasks__worker__in=macs
-    ).distinct()
-    if token is not None and token.workflow_id is not None:
-        workflows = workflows.filter(pk=token.workflow_id)  # a boot session's own workflow
-    elif token is not None and token.purpose == AgentToken.Purpose.SESSION:
-        # A discovery session: the first workflow an operator or a rule starts on the
-        # machine; the session is that workflow's from the first action on.
-        workflows = workflows.filter(machine=machine)
-    for workflow in workflows.order_by("created_at"):
-        action = (
-            Action.objects.select_related("task")
-            .filter(task__workflow=workflow)
-            .exclude(state=ActionState.SUCCESS)
-            .order_by("order")
-            .first()
-        )
-        if action is None or action.task.worker not in macs:
-            continue  # the next step belongs to another machine's agent
-        if action.state in (ActionState.PENDING, ActionState.RUNNING):
-            if token is not None:
-                session_bind_workflow(token=token, workflow=workflow)
-            return action
-    return None
+    workflow_id = token.workflow_id if token is not None else None
+    # A discovery session: the first workflow an operator or a rule starts on the machine;
+    # the session is that workflow's from the first action on.
+    discovery_session = (
+        token is not None and workflow_id is None and token.purpose == AgentToken.Purpose.SESSION
+    )
+    action = selectors.next_action(
+        machine_id=machine.pk, workflow_id=workflow_id, own_workflows_only=discovery_session
+    )
+    if action is not None and discovery_session:
+        assert token is not None
+        workflow = Workflow.objects.get(pk=action.task.workflow_id)
+        session_bind_workflow(token=token, workflow=workflow)
+    return action
 
 
 def agent_next_action(*, token: AgentToken) -> dict[str, Any] | None:
@@ -207,40 +195,58 @@ def _authorized_action(machine: Machine, action_id: int) -> Action:
     return action
 
 
-def _locked_action(machine: Machine, action_id: int) -> tuple[Workflow, Action]:
-    """For state reports: the machine → workflow → action locks, in the engine's order. Every
-    report comes through here, so the ownership check reads two columns, not two rows."""
-    owner = (
-        Action.objects.filter(pk=action_id)
-        .order_by()
-        .values_list("task__worker", "task__workflow_id", "task__workflow__machine_id")
-        .first()
-    )
+def _locked_action(machine: Machine, report: ActionReport) -> tuple[Workflow, Action]:
+    """For state reports: the checks, then the machine → workflow → action locks, in the
+    engine's order. Every report comes through here: one statement reads what the checks need."""
+    owner = selectors.report_owner(machine_id=machine.pk, action_id=report.action_id)
+    if report.state == ActionState.RUNNING:
+        if owner is None:
+            refusal = _machine_refusal(machine)
+        elif owner.machine_retired:
+            refusal = f"{machine.hostname} is retired"
+        elif not owner.machine_allows_work:
+            refusal = f"{machine.hostname} does not allow workflows (allow_workflow is off)"
+        else:
+            refusal = ""
+        if refusal:
+            raise MachineRefusesWork(f"{refusal}: no action may start on it")
     if owner is None:
-        raise _missing(action_id)
-    worker, workflow_id, workflow_machine_id = owner
-    _check_worker(machine, action_id, worker)
-    workflow = locked_workflow(Workflow(pk=workflow_id, machine_id=workflow_machine_id))
-    action = Action.objects.select_for_update().select_related("task").get(pk=action_id)
-    return workflow, action
+        raise _missing(report.action_id)
+    if not owner.machine_is_worker:
+        raise PermissionDenied(f"action {report.action_id} belongs to another machine's agent")
+    return selectors.lock_for_report(
+        machine_id=owner.workflow_machine_id,
+        workflow_id=owner.workflow_id,
+        action_id=report.action_id,
+    )
 
 
 def agent_report_action(*, token: AgentToken, report: ActionReport) -> dict[str, Any]:
-    return machine_report_action(machine=_machine_of(token), report=report)
+    """Apply the report; the answer to a final state also carries the agent's next action
+    (``next``: what ``next_action`` would answer now, None for no work), which saves the agent
+    a round trip and the server a push."""
+    machine = _machine_of(token)
+    result = machine_report_action(machine=machine, report=report, told_agent=True)
+    if report.state in FINAL_ACTION_STATES:
+        result["next"] = agent_next_action(token=token)
+    return result
 
 
 @transaction.atomic
 def machine_report_action(
-    *, machine: Machine, report: ActionReport, exit_code_required: bool = True
+    *,
+    machine: Machine,
+    report: ActionReport,
+    exit_code_required: bool = True,
+    told_agent: bool = False,
 ) -> dict[str, Any]:
     """Apply the report of ``machine``'s agent; returns the action's resulting state (the same
     for a repeat). Tinkerbell's agent reports a failure without its exit code
-    (``exit_code_required=False``)."""
+    (``exit_code_required=False``). ``told_agent``: the caller gives the agent its next action
+    with the answer, so the machine is not also pushed ``work_available`` for it."""
     if report.state not in {ActionState.RUNNING, *FINAL_ACTION_STATES}:
         raise ValidationError({"state": f"'{report.state}' is not a state an agent reports."})
-    if report.state == ActionState.RUNNING and (refusal := _machine_refusal(machine)):
-        raise MachineRefusesWork(f"{refusal}: no action may start on it")
-    workflow, action = _locked_action(machine, report.action_id)
+    workflow, action = _locked_action(machine, report)
     if report.attempt != action.attempt:
         raise StaleReport(
             f"report for attempt {report.attempt} of action {action.pk}; the current attempt "
@@ -259,15 +265,17 @@ def machine_report_action(
             WorkflowState.RUNNING,
         ):
             raise StaleReport(f"action {action.pk} is {action.state}; it cannot start now")
-        earlier = Action.objects.filter(task__workflow=workflow, order__lt=action.order).exclude(
-            state=ActionState.SUCCESS
-        )
-        if earlier.exists():
+        if selectors.earlier_action_unfinished(workflow_id=workflow.pk, order=action.order):
             raise StaleReport(f"action {action.pk} cannot start before the actions before it")
-        action_start(workflow=workflow, action=action, actor=actor, at=now)
         # A retried action starts a new attempt: the previous attempt's end is not this one's.
         action.agent_started_at, action.agent_finished_at = report.at, None
-        action.save(update_fields=["agent_started_at", "agent_finished_at"])
+        action_start(
+            workflow=workflow,
+            action=action,
+            actor=actor,
+            at=now,
+            also_save=("agent_started_at", "agent_finished_at"),
+        )
     else:
         if action.state != ActionState.RUNNING:
             raise StaleReport(
@@ -275,6 +283,7 @@ def machine_report_action(
             )
         if report.state == ActionState.FAILED and report.exit_code is None and exit_code_required:
             raise ValidationError({"exit_code": "A failed action reports its exit code."})
+        action.agent_finished_at = report.at
         action_finish(
             workflow=workflow,
             action=action,
@@ -284,9 +293,9 @@ def machine_report_action(
             exit_code=report.exit_code,
             message=report.message[:10_000],
             reaction=report.reaction,
+            also_save=("agent_finished_at",),
+            told_machine_id=machine.pk if told_agent else None,
         )
-        action.agent_finished_at = report.at
-        action.save(update_fields=["agent_finished_at"])
     return {**result, "state": action.state, "duplicate": False}
 
 

@@ -15,12 +15,14 @@ and keep their own expiry.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from inventory.models import Machine
 from inventory.states import MachineState
@@ -93,44 +95,118 @@ def agent_token_revoke(*, token: AgentToken, actor: Actor) -> AgentToken:
     return token
 
 
-def _session_ended(token: AgentToken) -> str:
-    """Why a session (or nonce) bound to a workflow no longer works ("" while it does)."""
-    workflow = token.workflow
-    if workflow is None or workflow.state in WORKFLOW_UNFINISHED:
+def _refusal(
+    *,
+    revoked_at: datetime | None,
+    expires_at: datetime,
+    purpose: str,
+    spent_at: datetime | None,
+    workflow_id: int | None,
+    workflow_state: str | None,
+    workflow_ended_at: datetime | None,
+    now: datetime,
+) -> str:
+    """Why a found token does not authenticate ("" when it does)."""
+    if revoked_at is not None:
+        return "agent token revoked"
+    if expires_at <= now:
+        return "agent token expired"
+    if purpose == Purpose.BOOT and spent_at is not None:
+        return "boot nonce already used: it is good for one hello, which returned a session token"
+    # A session (or nonce) bound to a workflow ends with it, after a grace that lets the
+    # agent's last reports and log lines of the workflow land.
+    if workflow_id is None or workflow_state in WORKFLOW_UNFINISHED:
         return ""
-    ended = workflow.finished_at or workflow.updated_at
-    if ended + _session_grace() > timezone.now():
-        return ""  # the agent's last reports and log lines of the workflow still land
-    return f"workflow #{workflow.pk} is {workflow.state}: the session ended with it"
+    if workflow_ended_at is not None and workflow_ended_at + _session_grace() > now:
+        return ""
+    return f"workflow #{workflow_id} is {workflow_state}: the session ended with it"
+
+
+def _touch(token_id: int, last_used_at: datetime | None, now: datetime) -> None:
+    # At most once a minute: every report would otherwise write the token row.
+    if last_used_at is None or now - last_used_at > timedelta(minutes=1):
+        AgentToken.objects.filter(pk=token_id).update(last_used_at=now)
+
+
+def _hash_of(raw: str) -> str:
+    if not raw or not raw.startswith(TOKEN_PREFIX):
+        raise AgentAuthenticationError("missing or malformed agent token")
+    return hash_token(raw)
 
 
 def agent_token_authenticate(raw: str) -> AgentToken:
     """The valid token for ``raw``; raises AgentAuthenticationError otherwise."""
-    if not raw or not raw.startswith(TOKEN_PREFIX):
-        raise AgentAuthenticationError("missing or malformed agent token")
     token = (
         AgentToken.objects.select_related("machine", "workflow")
-        .filter(token_hash=hash_token(raw))
-        .order_by()  # the hash is unique: no ORDER BY to build on every agent message
+        .filter(token_hash=_hash_of(raw))
+        .order_by()  # the hash is unique: no ORDER BY to build
         .first()
     )
     if token is None:
         raise AgentAuthenticationError("unknown agent token")
-    if token.revoked_at is not None:
-        raise AgentAuthenticationError("agent token revoked")
+    workflow = token.workflow
     now = timezone.now()
-    if token.expires_at <= now:
-        raise AgentAuthenticationError("agent token expired")
-    if token.purpose == Purpose.BOOT and token.spent_at is not None:
-        raise AgentAuthenticationError(
-            "boot nonce already used: it is good for one hello, which returned a session token"
-        )
-    if ended := _session_ended(token):
-        raise AgentAuthenticationError(ended)
-    # Touch at most once a minute: every report would otherwise write the token row.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        AgentToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    refusal = _refusal(
+        revoked_at=token.revoked_at,
+        expires_at=token.expires_at,
+        purpose=token.purpose,
+        spent_at=token.spent_at,
+        workflow_id=token.workflow_id,
+        workflow_state=workflow.state if workflow else None,
+        workflow_ended_at=(workflow.finished_at or workflow.updated_at) if workflow else None,
+        now=now,
+    )
+    if refusal:
+        raise AgentAuthenticationError(refusal)
+    _touch(token.pk, token.last_used_at, now)
     return token
+
+
+def _as_aware(value: Any) -> Any:
+    """A timestamp column as the ORM would give it (SQLite hands back naive or text ones)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if isinstance(value, datetime) and timezone.is_naive(value):
+        return timezone.make_aware(value, UTC)
+    return value
+
+
+def agent_token_recheck(raw: str) -> None:
+    """``agent_token_authenticate`` for a connection that already holds the token: the same
+    refusals (a token revoked, expired or ended with its workflow stops working on open
+    connections too), from one row of plain columns. It runs on every agent message, so it is
+    written out as SQL and builds no model instances."""
+    tokens = connection.ops.quote_name(AgentToken._meta.db_table)
+    workflows = connection.ops.quote_name(Workflow._meta.db_table)
+    sql = f"""
+        SELECT t.id, t.revoked_at, t.expires_at, t.purpose, t.spent_at, t.last_used_at,
+               t.workflow_id, w.state, w.finished_at, w.updated_at
+        FROM {tokens} t LEFT JOIN {workflows} w ON w.id = t.workflow_id
+        WHERE t.token_hash = %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_hash_of(raw)])
+        row = cursor.fetchone()
+    if row is None:
+        raise AgentAuthenticationError("unknown agent token")
+    pk, purpose, workflow_id, state = row[0], row[3], row[6], row[7]
+    revoked, expires, spent, used, finished, updated = (
+        _as_aware(row[i]) for i in (1, 2, 4, 5, 8, 9)
+    )
+    now = timezone.now()
+    refusal = _refusal(
+        revoked_at=revoked,
+        expires_at=expires,
+        purpose=purpose,
+        spent_at=spent,
+        workflow_id=workflow_id,
+        workflow_state=state,
+        workflow_ended_at=finished or updated,
+        now=now,
+    )
+    if refusal:
+        raise AgentAuthenticationError(refusal)
+    _touch(pk, used, now)
 
 
 # --- boot nonces and sessions ---------------------------------------------------------------

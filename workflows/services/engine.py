@@ -25,6 +25,7 @@ from rackpilot.core.services import lock
 from workflows.groups import agent_group, workflow_group
 from workflows.models import Action, LogLine, Task, Template, Workflow
 from workflows.rendering import RenderedWorkflow
+from workflows.selectors import unsucceeded_action_exists, worker_machine_ids
 from workflows.services.boot_power import power_cycle_into_pxe, queue_boot_power_job
 from workflows.services.planning import STARTABLE_MACHINE_STATES as STARTABLE_MACHINE_STATES
 from workflows.services.planning import (
@@ -233,16 +234,10 @@ def workflow_bulk_create(
 # --- live updates -------------------------------------------------------------------------------
 
 
-def _worker_machine_ids(workflow: Workflow) -> set[int]:
-    workers = set(workflow.tasks.values_list("worker", flat=True))
-    return set(
-        NetworkInterface.objects.filter(mac__in=workers).values_list("machine_id", flat=True)
-    )
-
-
-def _announce_work(workflow: Workflow) -> None:
-    """Tell the agents of the workflow's machines, after the commit, that work is waiting."""
-    for machine_id in _worker_machine_ids(workflow):
+def _announce_work(workflow: Workflow, *, told_machine_id: int | None = None) -> None:
+    """Tell the agents of the workflow's machines, after the commit, that work is waiting
+    (``told_machine_id``'s agent is given its next action in the answer to its report)."""
+    for machine_id in worker_machine_ids(workflow.pk) - {told_machine_id}:
         publish_on_commit(
             agent_group(machine_id), {"type": "work.available", "workflow": workflow.pk}
         )
@@ -302,11 +297,19 @@ def _set_workflow_state(workflow: Workflow, target: str) -> None:
     workflow.state = target
 
 
-def action_start(*, workflow: Workflow, action: Action, actor: Actor, at: datetime) -> None:
-    """The agent started the action. Caller holds the locks and checked the order."""
+def action_start(
+    *,
+    workflow: Workflow,
+    action: Action,
+    actor: Actor,
+    at: datetime,
+    also_save: tuple[str, ...] = (),
+) -> None:
+    """The agent started the action. Caller holds the locks and checked the order.
+    ``also_save``: fields the caller set on the action, written in the same UPDATE."""
     _set_action_state(action, ActionState.RUNNING)
     action.started_at = at
-    action.save(update_fields=["state", "started_at"])
+    action.save(update_fields=["state", "started_at", *also_save])
     if workflow.state == WorkflowState.PENDING:
         _set_workflow_state(workflow, WorkflowState.RUNNING)
         workflow.started_at = at
@@ -402,24 +405,28 @@ def action_finish(
     exit_code: int | None,
     message: str,
     reaction: dict[str, Any] | None = None,
+    also_save: tuple[str, ...] = (),
+    told_machine_id: int | None = None,
 ) -> None:
-    """A running action ended (agent report or server-side timeout). Caller holds the locks."""
+    """A running action ended (agent report or server-side timeout). Caller holds the locks.
+    ``also_save``: fields the caller set on the action, written in the same UPDATE;
+    ``told_machine_id``: the reporting agent's machine, which learns its next action from the
+    answer to its report instead of a push."""
     _set_action_state(action, target)
     action.finished_at = at
     action.exit_code = exit_code
     action.message = message
     action.reaction = reaction or {}
-    action.save(update_fields=["state", "finished_at", "exit_code", "message", "reaction"])
+    action.save(
+        update_fields=["state", "finished_at", "exit_code", "message", "reaction", *also_save]
+    )
     if target == ActionState.SUCCESS:
-        remaining = Action.objects.filter(task__workflow=workflow).exclude(
-            state=ActionState.SUCCESS
-        )
-        if not remaining.exists():
+        if not unsucceeded_action_exists(workflow.pk):
             workflow_end(
                 workflow=workflow, target=WorkflowState.SUCCESS, actor=actor, action=action
             )
         else:
-            _announce_work(workflow)
+            _announce_work(workflow, told_machine_id=told_machine_id)
             _publish_state(workflow, action)
         return
     workflow_target = (

@@ -1,0 +1,162 @@
+"""Reads on the agent protocol's per-message path, written out as SQL.
+
+Every agent message runs some of these. Built through the ORM's query compiler they cost more
+CPU than the database spends answering them (profiled under a thousand reporting agents: most
+of a report's time went to compiling joins, filters and orderings), so each is one statement
+of plain SQL that returns what the ORM version returned (``rackpilot.core.sql``). The SQL runs
+on PostgreSQL and SQLite alike (row locks only where the database has them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+
+from inventory.models import Machine, NetworkInterface
+from inventory.states import MachineState
+from rackpilot.core.sql import attnames, column, for_update, model_from_row, select_list, table
+from workflows.models import Action, Task, Workflow
+from workflows.states import WORKFLOW_UNFINISHED, ActionState
+
+# Every action column (a report or an agent's payload uses most of them), and the task columns
+# these paths read: the task's other fields are deferred.
+ACTION_COLUMNS = attnames(Action)
+TASK_COLUMNS = ("id", "workflow_id", "name", "worker", "order")
+WORKFLOW_COLUMNS = attnames(Workflow)
+
+
+def _action_and_task_columns() -> str:
+    return f"{select_list(Action, ACTION_COLUMNS, 'a')}, {select_list(Task, TASK_COLUMNS, 't')}"
+
+
+def _action_with_task(row: tuple[object, ...]) -> Action:
+    count = len(ACTION_COLUMNS)
+    action = model_from_row(Action, ACTION_COLUMNS, row[:count])
+    action.task = model_from_row(Task, TASK_COLUMNS, row[count:])
+    return action
+
+
+@dataclass(frozen=True)
+class ReportOwner:
+    """What a state report is checked against before anything is locked."""
+
+    worker: str
+    workflow_id: int
+    workflow_machine_id: int
+    machine_is_worker: bool
+    machine_allows_work: bool
+    machine_retired: bool
+
+
+def report_owner(*, machine_id: int, action_id: int) -> ReportOwner | None:
+    """Action ``action_id``'s worker and workflow, whether machine ``machine_id`` is that
+    worker (one of its interfaces has the worker's MAC), and whether it may run work now."""
+    sql = f"""
+        SELECT t.worker, t.workflow_id, w.machine_id,
+               EXISTS (SELECT 1 FROM {table(NetworkInterface)} i
+                       WHERE i.machine_id = %s AND i.mac = t.worker),
+               m.allow_workflow, m.state
+        FROM {table(Action)} a
+        JOIN {table(Task)} t ON t.id = a.task_id
+        JOIN {table(Workflow)} w ON w.id = t.workflow_id
+        LEFT JOIN {table(Machine)} m ON m.id = %s
+        WHERE a.id = %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [machine_id, machine_id, action_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    worker, workflow_id, workflow_machine_id, is_worker, allows, state = row
+    return ReportOwner(
+        worker=worker,
+        workflow_id=workflow_id,
+        workflow_machine_id=workflow_machine_id,
+        machine_is_worker=bool(is_worker),
+        machine_allows_work=bool(allows),
+        machine_retired=state is None or state == MachineState.RETIRED,
+    )
+
+
+def lock_for_report(
+    *, machine_id: int, workflow_id: int, action_id: int
+) -> tuple[Workflow, Action]:
+    """Row-lock the machine, the workflow and the action, in the engine's lock order, and
+    return the workflow and the action (with its task)."""
+    workflow_sql = f"""
+        SELECT {select_list(Workflow, WORKFLOW_COLUMNS, "w")} FROM {table(Workflow)} w
+        WHERE w.id = %s{for_update()}
+    """
+    action_sql = f"""
+        SELECT {_action_and_task_columns()}
+        FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
+        WHERE a.id = %s{for_update("a")}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {table(Machine)} WHERE id = %s{for_update()}", [machine_id])
+        cursor.execute(workflow_sql, [workflow_id])
+        workflow = model_from_row(Workflow, WORKFLOW_COLUMNS, cursor.fetchone())
+        cursor.execute(action_sql, [action_id])
+        action = _action_with_task(cursor.fetchone())
+    return workflow, action
+
+
+def earlier_action_unfinished(*, workflow_id: int, order: int) -> bool:
+    """Whether an action before position ``order`` of the workflow has not succeeded."""
+    sql = f"""
+        SELECT 1 FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
+        WHERE t.workflow_id = %s AND a.{column("order")} < %s AND a.state <> %s
+        LIMIT 1
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [workflow_id, order, ActionState.SUCCESS])
+        return cursor.fetchone() is not None
+
+
+def next_action(
+    *, machine_id: int, workflow_id: int | None = None, own_workflows_only: bool = False
+) -> Action | None:
+    """The action machine ``machine_id``'s agent should run now (or is running), with its task.
+
+    Among the unfinished workflows with a task for one of the machine's MACs, oldest first,
+    the first whose next unsucceeded action is that machine's and pending or running. None
+    when there is none or the machine may not run work (retired, or workflows turned off).
+    ``workflow_id`` narrows it to one workflow; ``own_workflows_only`` to the workflows
+    created for the machine itself.
+    """
+    macs = f"SELECT i.mac FROM {table(NetworkInterface)} i WHERE i.machine_id = %s"
+    first_unsucceeded = f"""
+        SELECT a2.id FROM {table(Action)} a2 JOIN {table(Task)} t2 ON t2.id = a2.task_id
+        WHERE t2.workflow_id = w.id AND a2.state <> %s
+        ORDER BY a2.{column("order")} LIMIT 1
+    """
+    unfinished = sorted(WORKFLOW_UNFINISHED)
+    params: list[str | int | bool] = [ActionState.SUCCESS, *unfinished, machine_id, machine_id]
+    params += [ActionState.PENDING, ActionState.RUNNING, machine_id, True, MachineState.RETIRED]
+    narrowing = ""
+    if workflow_id is not None:
+        narrowing += " AND w.id = %s"
+        params.append(workflow_id)
+    if own_workflows_only:
+        narrowing += " AND w.machine_id = %s"
+        params.append(machine_id)
+    sql = f"""
+        SELECT {_action_and_task_columns()}
+        FROM {table(Workflow)} w
+        JOIN {table(Action)} a ON a.id = ({first_unsucceeded})
+        JOIN {table(Task)} t ON t.id = a.task_id
+        WHERE w.state IN ({", ".join(["%s"] * len(unfinished))})
+          AND w.id IN (SELECT t3.workflow_id FROM {table(Task)} t3 WHERE t3.worker IN ({macs}))
+          AND t.worker IN ({macs})
+          AND a.state IN (%s, %s)
+          AND EXISTS (SELECT 1 FROM {table(Machine)} m
+                      WHERE m.id = %s AND m.allow_workflow = %s AND m.state <> %s)
+          {narrowing}
+        ORDER BY w.created_at, w.id
+        LIMIT 1
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else _action_with_task(row)
