@@ -1,5 +1,6 @@
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -14,7 +15,23 @@ CLOSE_POLICY_VIOLATION = 4008
 VIEW_PERMISSION = "core.view_event"
 
 
-class BrowserJsonConsumer(AsyncJsonWebsocketConsumer):
+class DirectDispatch(AsyncJsonWebsocketConsumer):
+    """A consumer whose handlers run without channels' per-message connection sweep.
+
+    channels closes stale database connections before every handler (``aclose_old_connections``):
+    a hop to the one thread-sensitive thread per frame, behind which a thousand agents' frames
+    and every viewer's every log batch queue. Every database call of these consumers goes through
+    ``database_sync_to_async``, which closes stale connections in the thread that uses them.
+    """
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class BrowserJsonConsumer(DirectDispatch):
     """A browser socket: JSON text frames only (anything else is ignored, never a crash), and
     ``permitted`` to refuse a user before anything is joined or sent."""
 
@@ -44,7 +61,7 @@ class BrowserJsonConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content, **kwargs)
 
 
-class EventStreamConsumer(AsyncJsonWebsocketConsumer):
+class EventStreamConsumer(DirectDispatch):
     """``/ws/events/``: every audit event as it is committed, for users who may view events.
 
     Subscribed at connect (there is no ``subscribe`` message, so there is nothing to repeat);

@@ -51,6 +51,24 @@ def test_lines_keep_ansi_codes_and_long_lines_are_refused_not_truncated(workflow
     assert "split" in str(too_long.json()["detail"])
 
 
+def test_a_line_is_measured_in_utf8_bytes_and_a_lone_surrogate_is_named(workflow, agent):
+    action = _first_action(workflow)
+    # 16,384 four-byte characters are exactly the limit; one more character is over it.
+    at_limit = "\U0001f600" * (16 * 1024)
+    assert agent.logs(action.pk, 1, 1, [at_limit]).status_code == 200
+    over = agent.logs(action.pk, 1, 2, ["ok", at_limit + "x"])
+    assert over.status_code == 400
+    assert "Line 1: longer than 65536 bytes" in str(over.json()["detail"])
+    response = agent.client.post(
+        f"/api/v1/agent/actions/{action.pk}/logs/",
+        data='{"attempt": 1, "first_seq": 2, "lines": [{"text": "ok"}, {"text": "\\ud800"}]}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "Line 1: not UTF-8 text" in str(response.json()["detail"])
+    assert list(LogLine.objects.filter(action=action).values_list("seq", flat=True)) == [1]
+
+
 def test_malformed_batches_are_400(workflow, agent):
     action = _first_action(workflow)
     response = agent.client.post(

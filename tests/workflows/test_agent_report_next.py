@@ -4,9 +4,11 @@ keeps its statement count (written-out SQL: ``workflows/agent_protocol/selectors
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection
@@ -144,4 +146,33 @@ async def test_only_the_other_machines_agent_is_pushed_after_a_success():
     await asyncio.sleep(0.5)  # a push to A would have arrived by now
     assert await ws_a.receive_nothing(timeout=0.5)
     for ws in sockets:
+        await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_agent_frames_do_not_queue_behind_the_shared_sync_thread():
+    """channels runs a connection sweep on its one thread-sensitive thread before every
+    handler; agents' frames skip it, so a busy shared thread holds none of them up."""
+
+    def setup() -> str:
+        machine = make_machine("busy-a", A_MAC)
+        return agent_token_issue(machine=machine, actor=SYSTEM)[1]
+
+    raw = await database_sync_to_async(setup)()
+    ws = WebsocketCommunicator(
+        websocket_application, "/ws/agent/", headers=[(b"authorization", f"Bearer {raw}".encode())]
+    )
+    assert (await ws.connect())[0]
+    release = threading.Event()
+    busy = asyncio.create_task(sync_to_async(release.wait, thread_sensitive=True)(10))
+    try:
+        await ws.send_json_to({"id": 1, "type": "hello", "worker_id": A_MAC})
+        assert (await ws.receive_json_from(timeout=3))["type"] == "welcome"
+        await ws.send_json_to({"id": 2, "type": "next_action"})
+        assert (await ws.receive_json_from(timeout=3))["type"] == "no_work"
+        assert not busy.done()  # answered while the shared thread was still held
+    finally:
+        release.set()
+        await busy
         await ws.disconnect()

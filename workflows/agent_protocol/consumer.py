@@ -7,10 +7,13 @@ import time
 from typing import Any
 
 from channels.db import DatabaseSyncToAsync, database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from rackpilot.core.consumers import CLOSE_POLICY_VIOLATION, CLOSE_UNAUTHENTICATED
+from rackpilot.core.consumers import (
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_UNAUTHENTICATED,
+    DirectDispatch,
+)
 from workflows.agent_protocol.dispatch import HANDLERS, ProtocolError, dispatch
 from workflows.agent_protocol.tokens import (
     AgentAuthenticationError,
@@ -101,7 +104,7 @@ class FrameRateLimiter:
         return True
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(DirectDispatch):
     token: AgentToken | None = None
     raw_token = ""
     said_hello = False

@@ -102,6 +102,35 @@ def lock_for_report(
     return workflow, action
 
 
+# What a log batch needs of its action: the attempt, the acknowledged seq, the workflow (for
+# its viewers' group) and the worker.
+LOG_ACTION_COLUMNS = ("id", "task_id", "attempt", "log_seq")
+LOG_TASK_COLUMNS = ("id", "workflow_id", "worker")
+
+
+def lock_for_logs(*, machine_id: int, action_id: int) -> tuple[Action, bool] | None:
+    """Action ``action_id`` row-locked (only the action: log batches never wait on workflow or
+    machine changes), with what a log batch needs of it and its task, and whether machine
+    ``machine_id`` is its worker; None if there is no such action."""
+    sql = f"""
+        SELECT {select_list(Action, LOG_ACTION_COLUMNS, "a")},
+               {select_list(Task, LOG_TASK_COLUMNS, "t")},
+               EXISTS (SELECT 1 FROM {table(NetworkInterface)} i
+                       WHERE i.machine_id = %s AND i.mac = t.worker)
+        FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
+        WHERE a.id = %s{for_update("a")}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [machine_id, action_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(LOG_ACTION_COLUMNS)
+    action = model_from_row(Action, LOG_ACTION_COLUMNS, row[:split])
+    action.task = model_from_row(Task, LOG_TASK_COLUMNS, row[split:-1])
+    return action, bool(row[-1])
+
+
 def earlier_action_unfinished(*, workflow_id: int, order: int) -> bool:
     """Whether an action before position ``order`` of the workflow has not succeeded."""
     sql = f"""

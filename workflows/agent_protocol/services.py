@@ -175,23 +175,18 @@ def _missing(action_id: int) -> ValidationError:
     return ValidationError({"action": f"No action {action_id}."})
 
 
-def _check_worker(machine: Machine, action_id: int, worker: str) -> None:
-    """Refuse unless ``machine`` is ``worker``, the agent of action ``action_id``'s task."""
-    if not machine.interfaces.filter(mac=worker).order_by().exists():
-        raise PermissionDenied(f"action {action_id} belongs to another machine's agent")
+def _not_the_worker(action_id: int) -> PermissionDenied:
+    return PermissionDenied(f"action {action_id} belongs to another machine's agent")
 
 
 def _authorized_action(machine: Machine, action_id: int) -> Action:
-    """The action, row-locked, if ``machine`` is its worker."""
-    action = (
-        Action.objects.select_related("task__workflow")
-        .select_for_update(of=("self",))
-        .filter(pk=action_id)
-        .first()
-    )
-    if action is None:
+    """The action (its attempt, log seq and task), row-locked, if ``machine`` is its worker."""
+    found = selectors.lock_for_logs(machine_id=machine.pk, action_id=action_id)
+    if found is None:
         raise _missing(action_id)
-    _check_worker(machine, action_id, action.task.worker)
+    action, machine_is_worker = found
+    if not machine_is_worker:
+        raise _not_the_worker(action_id)
     return action
 
 
@@ -213,7 +208,7 @@ def _locked_action(machine: Machine, report: ActionReport) -> tuple[Workflow, Ac
     if owner is None:
         raise _missing(report.action_id)
     if not owner.machine_is_worker:
-        raise PermissionDenied(f"action {report.action_id} belongs to another machine's agent")
+        raise _not_the_worker(report.action_id)
     return selectors.lock_for_report(
         machine_id=owner.workflow_machine_id,
         workflow_id=owner.workflow_id,
@@ -302,35 +297,58 @@ def machine_report_action(
 # --- log lines --------------------------------------------------------------------------------
 
 
+_STREAMS = frozenset(LogLine.Stream.values)
+
+
+def _line_error(index: int, problem: str) -> ValidationError:
+    return ValidationError({"lines": f"Line {index}: {problem}"})
+
+
 def _parse_lines(lines: Any) -> list[tuple[str, datetime, str, str]]:
-    """(stream, timestamp, the timestamp as sent or made, text) per line."""
+    """(stream, timestamp, the timestamp as sent or made, text) per line.
+
+    Runs over every line of every batch: what does not depend on the line is done once, and
+    a line's bytes are counted only when it is not plain ASCII (then its length is its size).
+    """
     if not isinstance(lines, list):
         raise ValidationError({"lines": "Expected a list of lines."})
     if len(lines) > MAX_LINES_PER_BATCH:
         raise ValidationError({"lines": f"At most {MAX_LINES_PER_BATCH} lines per batch."})
     parsed = []
     now = timezone.now()
+    now_text = now.isoformat()
+    stdout = LogLine.Stream.STDOUT.value
     for index, line in enumerate(lines):
-        if not isinstance(line, dict) or not isinstance(line.get("text"), str):
-            raise ValidationError({"lines": f"Line {index}: expected an object with 'text'."})
-        stream = line.get("stream", LogLine.Stream.STDOUT)
-        if stream not in LogLine.Stream.values:
-            raise ValidationError({"lines": f"Line {index}: unknown stream '{stream}'."})
-        if len(line["text"].encode()) > MAX_LINE_BYTES:
-            raise ValidationError(
-                {"lines": f"Line {index}: longer than {MAX_LINE_BYTES} bytes; split it."}
-            )
-        timestamp = now
-        if line.get("ts"):
+        text = line.get("text") if isinstance(line, dict) else None
+        if not isinstance(text, str):
+            raise _line_error(index, "expected an object with 'text'.")
+        stream = line.get("stream", stdout)
+        if stream not in _STREAMS:
+            raise _line_error(index, f"unknown stream '{stream}'.")
+        if text.isascii():
+            size = len(text)
+        else:
             try:
-                timestamp = datetime.fromisoformat(str(line["ts"]))
+                size = len(text.encode())
+            except UnicodeEncodeError:
+                raise _line_error(index, "not UTF-8 text (a lone surrogate).") from None
+        if size > MAX_LINE_BYTES:
+            raise _line_error(index, f"longer than {MAX_LINE_BYTES} bytes; split it.")
+        sent = line.get("ts")
+        if sent:
+            try:
+                timestamp = datetime.fromisoformat(str(sent))
             except ValueError:
-                raise ValidationError({"lines": f"Line {index}: bad timestamp."}) from None
+                raise _line_error(index, "bad timestamp.") from None
             if timezone.is_naive(timestamp):
                 timestamp = timezone.make_aware(timestamp, UTC)
-        # PostgreSQL text cannot hold NUL (a binary printed to stdout has them): shown as ␀.
-        text = line["text"].replace("\x00", NUL_SHOWN_AS)
-        parsed.append((stream, timestamp, timestamp.isoformat(), text))
+            stamp = timestamp.isoformat()
+        else:
+            timestamp, stamp = now, now_text
+        if "\x00" in text:
+            # PostgreSQL text cannot hold NUL (a binary printed to stdout has them): shown as ␀.
+            text = text.replace("\x00", NUL_SHOWN_AS)
+        parsed.append((stream, timestamp, stamp, text))
     return parsed
 
 

@@ -317,7 +317,7 @@ def action_start(
         record_event(
             actor=actor, verb="workflow.started", obj=workflow, machine=workflow.machine_id
         )
-        machine = lock(workflow.machine)
+        machine = Machine.objects.select_for_update().get(pk=workflow.machine_id)
         if machine.state != MachineState.PROVISIONING:
             _machine_to(
                 machine, MachineState.PROVISIONING, actor=actor, reason=f"workflow #{workflow.pk}"
@@ -373,7 +373,7 @@ def workflow_end(
         changes={"state": [previous, target]},
         message=str(workflow.failure_reason.get("message", "")) if workflow.failure_reason else "",
     )
-    machine = lock(workflow.machine)
+    machine = Machine.objects.select_for_update().get(pk=workflow.machine_id)
     if machine.state == MachineState.PROVISIONING:
         final = MachineState.PROVISIONED if target == WorkflowState.SUCCESS else MachineState.FAILED
         _machine_to(machine, final, actor=actor, reason=f"workflow #{workflow.pk} {target}")

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import publish_on_commit, record_event
+from rackpilot.core.sql import table
 from workflows.groups import workflow_group
 from workflows.logstore import log_lines_insert
 from workflows.metrics import LOG_LINES_RECEIVED
@@ -30,7 +31,11 @@ def action_log_store(*, action: Action, attempt: int, lines: list[NumberedLine])
         return
     log_lines_insert([(action.pk, attempt, q, s, t, x) for q, s, t, _, x in lines])
     action.log_seq = lines[-1][0]
-    action.save(update_fields=["log_seq"])
+    # Written out: one of these per batch, and an ORM save compiles its UPDATE every time.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table(Action)} SET log_seq = %s WHERE id = %s", [action.log_seq, action.pk]
+        )
     # Counted once stored: a rolled-back batch is resent by the agent and counted then.
     count = len(lines)
     transaction.on_commit(lambda: LOG_LINES_RECEIVED.inc(count))
