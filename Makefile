@@ -123,7 +123,9 @@ EMBEDDED_SUITES ?= tests/core/test_page_crawl.py tests/inventory/test_selection_
 	tests/inventory/test_parsing_properties.py tests/workflows/test_phases.py tests/workflows/test_overview.py \
 	tests/workflows/test_log_viewer_tips.py tests/workflows/test_timeouts_due_only.py \
 	tests/core/test_celery_queues.py tests/core/test_enqueue_retry.py \
-	tests/builds_app/test_artifact_storage.py tests/builds_app/test_demo_builds.py
+	tests/builds_app/test_artifact_storage.py tests/builds_app/test_demo_builds.py \
+	tests/workflows/test_agent_report_next.py tests/workflows/test_log_groups.py \
+	tests/core/test_sql_rows.py
 EMBEDDED_VAR_DIR := $(CURDIR)/var/test-embedded
 pytest-embedded: $(VENV)/.installed-dev
 	env -u DATABASE_URL -u REDIS_URL RACKPILOT_VAR_DIR=$(EMBEDDED_VAR_DIR) DB_CONN_MAX_AGE=0 \

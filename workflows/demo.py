@@ -17,7 +17,8 @@ from django.db import transaction
 from inventory.models import Machine
 from inventory.states import MachineState
 from rackpilot.core.actors import Actor
-from workflows.agent_protocol.services import ActionReport, agent_report_action, agent_upload_logs
+from workflows.agent_protocol.logs import agent_upload_logs
+from workflows.agent_protocol.services import ActionReport, agent_report_action
 from workflows.agent_protocol.tokens import agent_token_issue
 from workflows.models import Action, Template, Workflow
 from workflows.services.engine import workflow_create

@@ -21,7 +21,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from rackpilot.core.actors import Actor
 from tests.live_server import AsgiLiveServer, asgi_live_server, call_in_thread, sign_in_page
 from tests.workflows.conftest import TWO_ACTIONS, make_machine
-from workflows.agent_protocol.services import agent_upload_logs
+from workflows.agent_protocol.logs import agent_upload_logs
 from workflows.agent_protocol.tokens import agent_token_issue
 from workflows.models import Action, AgentToken, Workflow
 from workflows.services import templates as template_services

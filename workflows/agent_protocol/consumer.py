@@ -14,7 +14,16 @@ from rackpilot.core.consumers import (
     CLOSE_UNAUTHENTICATED,
     DirectDispatch,
 )
-from workflows.agent_protocol.dispatch import HANDLERS, ProtocolError, dispatch
+from workflows.agent_protocol.dispatch import (
+    HANDLERS,
+    REFUSALS,
+    ProtocolError,
+    as_protocol_error,
+    dispatch,
+    log_batch,
+    logs_ack,
+)
+from workflows.agent_protocol.intake import log_intake
 from workflows.agent_protocol.tokens import (
     AgentAuthenticationError,
     agent_token_authenticate,
@@ -203,6 +212,9 @@ class AgentConsumer(DirectDispatch):
             )
             return
         assert self.token is not None
+        if message_type == "logs":
+            await self._logs(content, reply_to)
+            return
         try:
             # Not thread-sensitive: agents' messages run in parallel worker threads (each with
             # its own database connection) instead of queueing behind one shared thread. One
@@ -225,6 +237,30 @@ class AgentConsumer(DirectDispatch):
             if not self.joined_machine_group and self.token.machine_id is not None:
                 # A discovery token belongs to a machine from its first hello on.
                 await self._join_machine_group()
+        if reply_to is not None:
+            reply["reply_to"] = reply_to
+        await self.send_json(reply)
+
+    async def _logs(self, content: dict[str, Any], reply_to: Any) -> None:
+        """A log batch goes to the process's intake, stored with the other sockets' batches."""
+        assert self.token is not None
+        try:
+            batch = log_batch(self.token, content)
+        except ProtocolError as exc:
+            await self.send_json(exc.as_frame(reply_to))
+            return
+        batch.raw_token = self.raw_token  # re-checked with the group's tokens
+        outcome = await log_intake().submit(batch)
+        if isinstance(outcome, AgentAuthenticationError):
+            self.closing = True
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if isinstance(outcome, REFUSALS):
+            await self.send_json(as_protocol_error(outcome).as_frame(reply_to))
+            return
+        if isinstance(outcome, Exception):
+            raise outcome  # the socket closes with 1011, as for any failed message
+        reply = logs_ack(outcome)
         if reply_to is not None:
             reply["reply_to"] = reply_to
         await self.send_json(reply)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError, validation_detail
 from rackpilot.core.statemachine import TransitionError
+from workflows.agent_protocol import logs as agent_logs
 from workflows.agent_protocol import services as agent_services
 from workflows.agent_protocol import tokens as token_services
 from workflows.models import AgentToken
@@ -124,15 +125,30 @@ def _action_state(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def log_batch(token: AgentToken, payload: dict[str, Any]) -> agent_logs.LogBatch:
+    """A ``logs`` message as a batch to store; ProtocolError if it cannot be one."""
+    _refuse_boot_nonce(token, "logs")
+    try:
+        return agent_logs.LogBatch(
+            token=token,
+            action_id=_int(payload, "action") or 0,
+            attempt=_int(payload, "attempt") or 0,
+            first_seq=_int(payload, "first_seq") or 0,
+            lines=payload.get("lines"),
+        )
+    except ValidationError as exc:
+        raise as_protocol_error(exc) from exc
+
+
+def logs_ack(stored: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "logs_ack", **stored}
+
+
 def _logs(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
-    result = agent_services.agent_upload_logs(
-        token=token,
-        action_id=_int(payload, "action") or 0,
-        attempt=_int(payload, "attempt") or 0,
-        first_seq=_int(payload, "first_seq") or 0,
-        lines=payload.get("lines"),
-    )
-    return {"type": "logs_ack", **result}
+    (outcome,) = agent_logs.store_log_batches([log_batch(token, payload)])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return logs_ack(outcome)
 
 
 def _hardware(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
@@ -157,24 +173,36 @@ HANDLERS: dict[str, Callable[[AgentToken, dict[str, Any]], dict[str, Any]]] = {
 }
 
 
-def dispatch(token: AgentToken, message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one protocol message; raises ProtocolError for anything refused."""
-    handler = HANDLERS.get(message_type)
-    if handler is None:
-        raise ProtocolError(400, "unknown_type", f"unknown message type '{message_type}'")
+def _refuse_boot_nonce(token: AgentToken, message_type: str) -> None:
     if token.purpose == AgentToken.Purpose.BOOT and message_type != "hello":
         raise ProtocolError(
             403,
             "boot_nonce",
             "a boot nonce is only good for the first hello; use the session token it returned",
         )
+
+
+def dispatch(token: AgentToken, message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one protocol message; raises ProtocolError for anything refused."""
+    handler = HANDLERS.get(message_type)
+    if handler is None:
+        raise ProtocolError(400, "unknown_type", f"unknown message type '{message_type}'")
+    _refuse_boot_nonce(token, message_type)
     try:
         return handler(token, payload)
-    except ValidationError as exc:
-        raise ProtocolError(400, "invalid", validation_detail(exc)) from exc
-    except PermissionDenied as exc:
-        raise ProtocolError(403, "forbidden", str(exc)) from exc
-    except TransitionError as exc:
-        raise ProtocolError(409, exc.code, str(exc)) from exc
-    except ConflictError as exc:
-        raise ProtocolError(409, exc.code, str(exc)) from exc
+    except REFUSALS as exc:
+        raise as_protocol_error(exc) from exc
+
+
+# What a service raises for a message it refuses, as a protocol error.
+REFUSALS = (ValidationError, PermissionDenied, TransitionError, ConflictError)
+
+
+def as_protocol_error(exc: Exception) -> ProtocolError:
+    if isinstance(exc, ValidationError):
+        return ProtocolError(400, "invalid", validation_detail(exc))
+    if isinstance(exc, PermissionDenied):
+        return ProtocolError(403, "forbidden", str(exc))
+    if isinstance(exc, TransitionError | ConflictError):
+        return ProtocolError(409, exc.code, str(exc))
+    raise TypeError(f"not a refusal: {exc!r}")

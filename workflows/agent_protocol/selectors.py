@@ -9,6 +9,7 @@ on PostgreSQL and SQLite alike (row locks only where the database has them).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.db import connection
@@ -108,27 +109,40 @@ LOG_ACTION_COLUMNS = ("id", "task_id", "attempt", "log_seq")
 LOG_TASK_COLUMNS = ("id", "workflow_id", "worker")
 
 
-def lock_for_logs(*, machine_id: int, action_id: int) -> tuple[Action, bool] | None:
-    """Action ``action_id`` row-locked (only the action: log batches never wait on workflow or
-    machine changes), with what a log batch needs of it and its task, and whether machine
-    ``machine_id`` is its worker; None if there is no such action."""
+def lock_actions_for_logs(action_ids: Collection[int]) -> dict[int, Action]:
+    """The actions row-locked in id order (only the actions: log batches never wait on
+    workflow or machine changes), with what a log batch needs of them and of their tasks."""
+    if not action_ids:
+        return {}
     sql = f"""
         SELECT {select_list(Action, LOG_ACTION_COLUMNS, "a")},
-               {select_list(Task, LOG_TASK_COLUMNS, "t")},
-               EXISTS (SELECT 1 FROM {table(NetworkInterface)} i
-                       WHERE i.machine_id = %s AND i.mac = t.worker)
+               {select_list(Task, LOG_TASK_COLUMNS, "t")}
         FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
-        WHERE a.id = %s{for_update("a")}
+        WHERE a.id IN ({", ".join(["%s"] * len(action_ids))})
+        ORDER BY a.id{for_update("a")}
+    """
+    found: dict[int, Action] = {}
+    split = len(LOG_ACTION_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, sorted(action_ids))
+        for row in cursor.fetchall():
+            action = model_from_row(Action, LOG_ACTION_COLUMNS, row[:split])
+            action.task = model_from_row(Task, LOG_TASK_COLUMNS, row[split:])
+            found[action.pk] = action
+    return found
+
+
+def interface_macs(machine_ids: Collection[int]) -> set[tuple[int, str]]:
+    """(machine id, MAC) of every interface of the machines."""
+    if not machine_ids:
+        return set()
+    sql = f"""
+        SELECT i.machine_id, i.mac FROM {table(NetworkInterface)} i
+        WHERE i.machine_id IN ({", ".join(["%s"] * len(machine_ids))})
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [machine_id, action_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    split = len(LOG_ACTION_COLUMNS)
-    action = model_from_row(Action, LOG_ACTION_COLUMNS, row[:split])
-    action.task = model_from_row(Task, LOG_TASK_COLUMNS, row[split:-1])
-    return action, bool(row[-1])
+        cursor.execute(sql, list(machine_ids))
+        return {(machine_id, mac) for machine_id, mac in cursor.fetchall()}
 
 
 def earlier_action_unfinished(*, workflow_id: int, order: int) -> bool:

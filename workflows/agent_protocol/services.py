@@ -9,7 +9,7 @@ answered like the first; a stale or out-of-order one raises ``StaleReport`` (HTT
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,18 +22,14 @@ from inventory.models import Machine
 from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
-from rackpilot.core.events import record_event
+from rackpilot.core.events import batched_events, record_event
 from workflows.agent_protocol import selectors
 from workflows.agent_protocol.tokens import session_bind_workflow
-from workflows.models import Action, AgentToken, LogLine, Workflow
+from workflows.models import Action, AgentToken, Workflow
 from workflows.services.engine import action_finish, action_start
-from workflows.services.logs import action_log_store
 from workflows.states import ActionState, WorkflowState
 
 PROTOCOL_VERSION = 1
-MAX_LINES_PER_BATCH = 5000
-MAX_LINE_BYTES = 64 * 1024
-NUL_SHOWN_AS = "\u2400"  # SYMBOL FOR NULL
 FINAL_ACTION_STATES = {ActionState.SUCCESS, ActionState.FAILED, ActionState.TIMEOUT}
 
 
@@ -179,17 +175,6 @@ def _not_the_worker(action_id: int) -> PermissionDenied:
     return PermissionDenied(f"action {action_id} belongs to another machine's agent")
 
 
-def _authorized_action(machine: Machine, action_id: int) -> Action:
-    """The action (its attempt, log seq and task), row-locked, if ``machine`` is its worker."""
-    found = selectors.lock_for_logs(machine_id=machine.pk, action_id=action_id)
-    if found is None:
-        raise _missing(action_id)
-    action, machine_is_worker = found
-    if not machine_is_worker:
-        raise _not_the_worker(action_id)
-    return action
-
-
 def _locked_action(machine: Machine, report: ActionReport) -> tuple[Workflow, Action]:
     """For state reports: the checks, then the machine → workflow → action locks, in the
     engine's order. Every report comes through here: one statement reads what the checks need."""
@@ -228,6 +213,7 @@ def agent_report_action(*, token: AgentToken, report: ActionReport) -> dict[str,
 
 
 @transaction.atomic
+@batched_events()  # a workflow's start or end records two or three: one INSERT
 def machine_report_action(
     *,
     machine: Machine,
@@ -292,94 +278,3 @@ def machine_report_action(
             told_machine_id=machine.pk if told_agent else None,
         )
     return {**result, "state": action.state, "duplicate": False}
-
-
-# --- log lines --------------------------------------------------------------------------------
-
-
-_STREAMS = frozenset(LogLine.Stream.values)
-
-
-def _line_error(index: int, problem: str) -> ValidationError:
-    return ValidationError({"lines": f"Line {index}: {problem}"})
-
-
-def _parse_lines(lines: Any) -> list[tuple[str, datetime, str, str]]:
-    """(stream, timestamp, the timestamp as sent or made, text) per line.
-
-    Runs over every line of every batch: what does not depend on the line is done once, and
-    a line's bytes are counted only when it is not plain ASCII (then its length is its size).
-    """
-    if not isinstance(lines, list):
-        raise ValidationError({"lines": "Expected a list of lines."})
-    if len(lines) > MAX_LINES_PER_BATCH:
-        raise ValidationError({"lines": f"At most {MAX_LINES_PER_BATCH} lines per batch."})
-    parsed = []
-    now = timezone.now()
-    now_text = now.isoformat()
-    stdout = LogLine.Stream.STDOUT.value
-    for index, line in enumerate(lines):
-        text = line.get("text") if isinstance(line, dict) else None
-        if not isinstance(text, str):
-            raise _line_error(index, "expected an object with 'text'.")
-        stream = line.get("stream", stdout)
-        if stream not in _STREAMS:
-            raise _line_error(index, f"unknown stream '{stream}'.")
-        if text.isascii():
-            size = len(text)
-        else:
-            try:
-                size = len(text.encode())
-            except UnicodeEncodeError:
-                raise _line_error(index, "not UTF-8 text (a lone surrogate).") from None
-        if size > MAX_LINE_BYTES:
-            raise _line_error(index, f"longer than {MAX_LINE_BYTES} bytes; split it.")
-        sent = line.get("ts")
-        if sent:
-            try:
-                timestamp = datetime.fromisoformat(str(sent))
-            except ValueError:
-                raise _line_error(index, "bad timestamp.") from None
-            if timezone.is_naive(timestamp):
-                timestamp = timezone.make_aware(timestamp, UTC)
-            stamp = timestamp.isoformat()
-        else:
-            timestamp, stamp = now, now_text
-        if "\x00" in text:
-            # PostgreSQL text cannot hold NUL (a binary printed to stdout has them): shown as ␀.
-            text = text.replace("\x00", NUL_SHOWN_AS)
-        parsed.append((stream, timestamp, stamp, text))
-    return parsed
-
-
-@transaction.atomic
-def agent_upload_logs(
-    *, token: AgentToken, action_id: int, attempt: int, first_seq: int, lines: Any
-) -> dict[str, Any]:
-    """Persist a batch (one bulk insert) and acknowledge the highest persisted seq.
-
-    Lines at or below the acknowledged seq are resends after a reconnect: skipped, never stored
-    twice. A batch that starts past the acknowledged seq + 1 would leave a gap: refused, and the
-    agent resends from the acknowledged seq.
-    """
-    parsed = _parse_lines(lines)
-    if first_seq < 1:
-        raise ValidationError({"first_seq": "Sequence numbers start at 1."})
-    # Only the action row is locked: it serialises this action's batches (and its seq),
-    # and log uploads never wait on workflow or machine changes.
-    action = _authorized_action(_machine_of(token), action_id)
-    if attempt != action.attempt:
-        raise StaleReport(
-            f"log lines for attempt {attempt} of action {action.pk}; the current attempt is "
-            f"{action.attempt}"
-        )
-    acked = action.log_seq
-    if first_seq > acked + 1:
-        raise StaleReport(f"gap in log lines: expected seq {acked + 1}, got {first_seq}")
-    fresh = [
-        (first_seq + i, stream, timestamp, stamp, text)
-        for i, (stream, timestamp, stamp, text) in enumerate(parsed)
-        if first_seq + i > acked
-    ]
-    action_log_store(action=action, attempt=attempt, lines=fresh)
-    return {"action": action.pk, "attempt": attempt, "acked_seq": action.log_seq}

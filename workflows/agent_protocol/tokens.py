@@ -15,6 +15,7 @@ and keep their own expiry.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -122,9 +123,13 @@ def _refusal(
     return f"workflow #{workflow_id} is {workflow_state}: the session ended with it"
 
 
-def _touch(token_id: int, last_used_at: datetime | None, now: datetime) -> None:
+def _due_for_touch(last_used_at: datetime | None, now: datetime) -> bool:
     # At most once a minute: every report would otherwise write the token row.
-    if last_used_at is None or now - last_used_at > timedelta(minutes=1):
+    return last_used_at is None or now - last_used_at > timedelta(minutes=1)
+
+
+def _touch(token_id: int, last_used_at: datetime | None, now: datetime) -> None:
+    if _due_for_touch(last_used_at, now):
         AgentToken.objects.filter(pk=token_id).update(last_used_at=now)
 
 
@@ -176,37 +181,57 @@ def agent_token_recheck(raw: str) -> None:
     refusals (a token revoked, expired or ended with its workflow stops working on open
     connections too), from one row of plain columns. It runs on every agent message, so it is
     written out as SQL and builds no model instances."""
+    if refusal := agent_tokens_recheck([raw])[raw]:
+        raise AgentAuthenticationError(refusal)
+
+
+def agent_tokens_recheck(raws: Collection[str]) -> dict[str, str]:
+    """``agent_token_recheck`` for several tokens in one statement: the refusal for each
+    ("" for a token that still authenticates)."""
+    refusals: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    for raw in raws:
+        try:
+            hashes[_hash_of(raw)] = raw
+        except AgentAuthenticationError as exc:
+            refusals[raw] = str(exc)
+    if not hashes:
+        return refusals
     tokens = connection.ops.quote_name(AgentToken._meta.db_table)
     workflows = connection.ops.quote_name(Workflow._meta.db_table)
     sql = f"""
-        SELECT t.id, t.revoked_at, t.expires_at, t.purpose, t.spent_at, t.last_used_at,
-               t.workflow_id, w.state, w.finished_at, w.updated_at
+        SELECT t.token_hash, t.id, t.revoked_at, t.expires_at, t.purpose, t.spent_at,
+               t.last_used_at, t.workflow_id, w.state, w.finished_at, w.updated_at
         FROM {tokens} t LEFT JOIN {workflows} w ON w.id = t.workflow_id
-        WHERE t.token_hash = %s
+        WHERE t.token_hash IN ({", ".join(["%s"] * len(hashes))})
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_hash_of(raw)])
-        row = cursor.fetchone()
-    if row is None:
-        raise AgentAuthenticationError("unknown agent token")
-    pk, purpose, workflow_id, state = row[0], row[3], row[6], row[7]
-    revoked, expires, spent, used, finished, updated = (
-        _as_aware(row[i]) for i in (1, 2, 4, 5, 8, 9)
-    )
+        cursor.execute(sql, list(hashes))
+        rows = cursor.fetchall()
     now = timezone.now()
-    refusal = _refusal(
-        revoked_at=revoked,
-        expires_at=expires,
-        purpose=purpose,
-        spent_at=spent,
-        workflow_id=workflow_id,
-        workflow_state=state,
-        workflow_ended_at=finished or updated,
-        now=now,
-    )
-    if refusal:
-        raise AgentAuthenticationError(refusal)
-    _touch(pk, used, now)
+    touch: list[int] = []
+    for row in rows:
+        token_hash, pk, purpose, workflow_id, state = row[0], row[1], row[4], row[7], row[8]
+        revoked, expires, spent, used, finished, updated = (
+            _as_aware(row[i]) for i in (2, 3, 5, 6, 9, 10)
+        )
+        refusals[hashes.pop(token_hash)] = refusal = _refusal(
+            revoked_at=revoked,
+            expires_at=expires,
+            purpose=purpose,
+            spent_at=spent,
+            workflow_id=workflow_id,
+            workflow_state=state,
+            workflow_ended_at=finished or updated,
+            now=now,
+        )
+        if not refusal and _due_for_touch(used, now):
+            touch.append(pk)
+    if touch:
+        AgentToken.objects.filter(pk__in=touch).update(last_used_at=now)
+    for raw in hashes.values():
+        refusals[raw] = "unknown agent token"
+    return refusals
 
 
 # --- boot nonces and sessions ---------------------------------------------------------------

@@ -3,6 +3,7 @@ of long-finished workflows are pruned in bounded chunks."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -24,33 +25,49 @@ NumberedLine = tuple[int, str, datetime, str, str]
 
 
 def action_log_store(*, action: Action, attempt: int, lines: list[NumberedLine]) -> None:
-    """Store ``lines`` of ``action``'s attempt (one COPY), move its acknowledged seq to the last
-    of them and send them to the workflow's viewers after the commit. The caller holds the
-    action's row lock, so seqs are assigned and stored in order."""
-    if not lines:
+    """Store ``lines`` of ``action``'s attempt, move its acknowledged seq to the last of them
+    and send them to the workflow's viewers after the commit. The caller holds the action's
+    row lock, so seqs are assigned and stored in order."""
+    action_logs_store([(action, attempt, lines)])
+
+
+def action_logs_store(batches: Sequence[tuple[Action, int, list[NumberedLine]]]) -> None:
+    """``action_log_store`` for several batches at once (of one action or many, in order): one
+    COPY for all their lines and one UPDATE for the actions' acknowledged seqs. Each action
+    must have its task loaded (its workflow names the viewers' group)."""
+    batches = [batch for batch in batches if batch[2]]
+    if not batches:
         return
-    log_lines_insert([(action.pk, attempt, q, s, t, x) for q, s, t, _, x in lines])
-    action.log_seq = lines[-1][0]
-    # Written out: one of these per batch, and an ORM save compiles its UPDATE every time.
+    log_lines_insert(
+        [(action.pk, n, q, s, t, x) for action, n, lines in batches for q, s, t, _, x in lines]
+    )
+    last_seq: dict[int, int] = {}
+    for action, _attempt, lines in batches:
+        action.log_seq = last_seq[action.pk] = lines[-1][0]
+    # Written out: these run for every batch, and the ORM would compile them every time.
+    cases = " ".join("WHEN %s THEN %s" for _ in last_seq)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table(Action)} SET log_seq = %s WHERE id = %s", [action.log_seq, action.pk]
+            f"UPDATE {table(Action)} SET log_seq = CASE id {cases} END "
+            f"WHERE id IN ({', '.join(['%s'] * len(last_seq))})",
+            [*(v for pair in last_seq.items() for v in pair), *last_seq],
         )
     # Counted once stored: a rolled-back batch is resent by the agent and counted then.
-    count = len(lines)
+    count = sum(len(lines) for _, _, lines in batches)
     transaction.on_commit(lambda: LOG_LINES_RECEIVED.inc(count))
-    publish_on_commit(
-        workflow_group(action.task.workflow_id),
-        {
-            "type": "log.lines",
-            "action": action.pk,
-            "attempt": attempt,
-            "first_seq": lines[0][0],
-            "lines": [
-                {"seq": q, "stream": s, "ts": stamp, "text": x} for q, s, _, stamp, x in lines
-            ],
-        },
-    )
+    for action, attempt, lines in batches:
+        publish_on_commit(
+            workflow_group(action.task.workflow_id),
+            {
+                "type": "log.lines",
+                "action": action.pk,
+                "attempt": attempt,
+                "first_seq": lines[0][0],
+                "lines": [
+                    {"seq": q, "stream": s, "ts": stamp, "text": x} for q, s, _, stamp, x in lines
+                ],
+            },
+        )
 
 
 def logs_prune(*, older_than: datetime | None = None, actor: Actor | None = None) -> int:

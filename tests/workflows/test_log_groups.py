@@ -1,0 +1,153 @@
+"""Log batches of many agents stored together (``store_log_batches`` and the sockets' intake):
+each batch is answered on its own, a group costs the same statements however many it holds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from rackpilot.core.actors import Actor
+from rackpilot.routing import websocket_application
+from tests.workflows.conftest import TWO_ACTIONS, make_machine
+from workflows.agent_protocol.logs import LogBatch, store_log_batches
+from workflows.agent_protocol.services import StaleReport
+from workflows.agent_protocol.tokens import (
+    AgentAuthenticationError,
+    agent_token_issue,
+    agent_token_revoke,
+)
+from workflows.models import Action, AgentToken, LogLine
+from workflows.services import templates as template_services
+from workflows.services.engine import workflow_create
+
+SYSTEM = Actor.system("tests")
+
+
+def _fleet(count: int, prefix: str = "grp") -> list[tuple[AgentToken, str, Action]]:
+    """``count`` machines, each with a workflow and an agent token: (token, raw, first action)."""
+    template = template_services.template_create(actor=SYSTEM, name=prefix, body=TWO_ACTIONS)
+    fleet = []
+    for index in range(count):
+        machine = make_machine(
+            f"{prefix}-{index}", f"52:54:00:f1:{index // 256:02x}:{index % 256:02x}"
+        )
+        workflow = workflow_create(template=template, machine=machine, actor=SYSTEM)
+        token, raw = agent_token_issue(machine=machine, actor=SYSTEM)
+        action = Action.objects.filter(task__workflow=workflow).order_by("order").first()
+        assert action is not None
+        fleet.append((token, raw, action))
+    return fleet
+
+
+def _batch(token: AgentToken, raw: str, action: Action, first: int, texts: list[str]) -> LogBatch:
+    lines = [{"stream": "stdout", "text": text} for text in texts]
+    return LogBatch(
+        token=token, raw_token=raw, action_id=action.pk, attempt=1, first_seq=first, lines=lines
+    )
+
+
+def _stored(action: Action) -> list[tuple[int, str]]:
+    return list(LogLine.objects.filter(action=action).order_by("seq").values_list("seq", "text"))
+
+
+@pytest.mark.django_db
+def test_each_batch_of_a_group_is_answered_on_its_own():
+    (a_token, a_raw, a_action), (b_token, b_raw, b_action), (c_token, c_raw, c_action) = _fleet(3)
+    outcomes = store_log_batches(
+        [
+            _batch(a_token, a_raw, a_action, 1, ["a1", "a2"]),
+            _batch(b_token, b_raw, b_action, 3, ["b3"]),  # a gap: b has nothing stored yet
+            _batch(a_token, a_raw, a_action, 2, ["a2", "a3"]),  # the same action, in order
+            _batch(c_token, c_raw, a_action, 1, ["not c's"]),  # another machine's action
+            _batch(c_token, c_raw, c_action, 1, ["c1"]),
+            _batch(c_token, "rpa_unknown", c_action, 2, ["c2"]),
+        ]
+    )
+    assert outcomes[0] == {"action": a_action.pk, "attempt": 1, "acked_seq": 2}
+    assert isinstance(outcomes[1], StaleReport) and "expected seq 1" in str(outcomes[1])
+    assert outcomes[2] == {"action": a_action.pk, "attempt": 1, "acked_seq": 3}
+    assert "another machine's agent" in str(outcomes[3])
+    assert outcomes[4] == {"action": c_action.pk, "attempt": 1, "acked_seq": 1}
+    assert isinstance(outcomes[5], AgentAuthenticationError)
+    assert _stored(a_action) == [(1, "a1"), (2, "a2"), (3, "a3")]
+    assert _stored(b_action) == []
+    assert _stored(c_action) == [(1, "c1")]
+    assert Action.objects.get(pk=a_action.pk).log_seq == 3
+
+
+@pytest.mark.django_db
+def test_a_group_costs_the_same_statements_whatever_its_size():
+    fleet = _fleet(12)
+
+    def statements(members: list[tuple[AgentToken, str, Action]], first: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            outcomes = store_log_batches(
+                [_batch(t, raw, action, first, [f"line {first}"]) for t, raw, action in members]
+            )
+        assert all(isinstance(outcome, dict) for outcome in outcomes), outcomes
+        return len(queries)
+
+    assert statements(fleet[:2], 1) == statements(fleet[2:], 1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_sockets_sending_at_once_are_acknowledged_and_stored_once():
+    fleet = await database_sync_to_async(_fleet)(20, "sock")
+    revoked_token, _, revoked_action = fleet[-1]
+
+    async def connect(token: AgentToken, raw: str, action: Action) -> WebsocketCommunicator:
+        ws = WebsocketCommunicator(
+            websocket_application,
+            "/ws/agent/",
+            headers=[(b"authorization", f"Bearer {raw}".encode())],
+        )
+        assert (await ws.connect())[0]
+        mac = await database_sync_to_async(lambda: action.task.worker)()
+        await ws.send_json_to({"id": 0, "type": "hello", "worker_id": mac})
+        await ws.receive_json_from(timeout=5)
+        return ws
+
+    async def send_logs(ws: WebsocketCommunicator, action: Action) -> list[dict[str, Any]]:
+        replies = []
+        for round_ in range(5):
+            await ws.send_json_to(
+                {
+                    "id": round_ + 1,
+                    "type": "logs",
+                    "action": action.pk,
+                    "attempt": 1,
+                    "first_seq": round_ * 2 + 1,
+                    "lines": [{"text": f"{action.pk} {round_} {n}"} for n in range(2)],
+                }
+            )
+            output = await ws.receive_output(timeout=5)
+            if output["type"] == "websocket.close":
+                replies.append({"closed": output["code"]})
+                break
+            replies.append(json.loads(output["text"]))
+        await ws.disconnect()
+        return replies
+
+    # Connected one after the other; the batches then all at once. The last socket's token is
+    # revoked while it is open.
+    sockets = [await connect(token, raw, action) for token, raw, action in fleet]
+    await database_sync_to_async(agent_token_revoke)(token=revoked_token, actor=SYSTEM)
+    answers = await asyncio.gather(
+        *(send_logs(ws, action) for ws, (_, _, action) in zip(sockets, fleet, strict=True))
+    )
+
+    for (_, _, action), replies in zip(fleet[:-1], answers[:-1], strict=True):
+        assert [reply["acked_seq"] for reply in replies] == [2, 4, 6, 8, 10]
+        stored = await database_sync_to_async(_stored)(action)
+        assert [seq for seq, _ in stored] == list(range(1, 11))
+    # A revoked token's socket is closed; the others in its groups were not held up by it.
+    assert answers[-1] == [{"closed": 4401}]
+    assert await database_sync_to_async(_stored)(revoked_action) == []
