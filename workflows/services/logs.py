@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from rackpilot.core.actors import Actor
-from rackpilot.core.events import publish_on_commit, record_event
+from rackpilot.core.events import publish_many_on_commit, record_event
 from rackpilot.core.sql import table
 from workflows.groups import workflow_group
 from workflows.logstore import log_lines_insert
@@ -55,19 +55,24 @@ def action_logs_store(batches: Sequence[tuple[Action, int, list[NumberedLine]]])
     # Counted once stored: a rolled-back batch is resent by the agent and counted then.
     count = sum(len(lines) for _, _, lines in batches)
     transaction.on_commit(lambda: LOG_LINES_RECEIVED.inc(count))
-    for action, attempt, lines in batches:
-        publish_on_commit(
-            workflow_group(action.task.workflow_id),
-            {
-                "type": "log.lines",
-                "action": action.pk,
-                "attempt": attempt,
-                "first_seq": lines[0][0],
-                "lines": [
-                    {"seq": q, "stream": s, "ts": stamp, "text": x} for q, s, _, stamp, x in lines
-                ],
-            },
-        )
+    publish_many_on_commit(
+        [
+            (
+                workflow_group(action.task.workflow_id),
+                {
+                    "type": "log.lines",
+                    "action": action.pk,
+                    "attempt": attempt,
+                    "first_seq": lines[0][0],
+                    "lines": [
+                        {"seq": q, "stream": s, "ts": stamp, "text": x}
+                        for q, s, _, stamp, x in lines
+                    ],
+                },
+            )
+            for action, attempt, lines in batches
+        ]
+    )
 
 
 def logs_prune(*, older_than: datetime | None = None, actor: Actor | None = None) -> int:
