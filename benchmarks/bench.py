@@ -55,6 +55,9 @@ class Run:
     optional: bool = False  # skipped (and said so) when the script is not there
 
 
+# The web tier as make run starts it on this machine: WEB_CONCURRENCY defaults to the cores.
+WEB2 = ["--workers", "2"]
+
 RUNS = [
     Run("netboot", "netboot.py", "netboot", 10, full_timeout=240),
     Run(
@@ -71,8 +74,9 @@ RUNS = [
         "log_pipeline.py",
         "log_pipeline",
         12,
-        full=["--agents", "100", "--viewers", "20", "--rate", "20", "--lines", "600"],
-        quick=["--agents", "50", "--viewers", "10", "--rate", "20", "--lines", "100"],
+        # Two web processes: WEB_CONCURRENCY's default (one per core) on this 2-core machine.
+        full=["--agents", "100", "--viewers", "20", "--rate", "20", "--lines", "600", *WEB2],
+        quick=["--agents", "50", "--viewers", "10", "--rate", "20", "--lines", "100", *WEB2],
         full_timeout=180,
     ),
     Run(
@@ -80,8 +84,8 @@ RUNS = [
         "log_pipeline.py",
         "log_pipeline",
         12,
-        full=["--agents", "100", "--viewers", "20", "--lines", "1000"],
-        quick=["--agents", "50", "--viewers", "10", "--lines", "300"],
+        full=["--agents", "100", "--viewers", "20", "--lines", "1000", *WEB2],
+        quick=["--agents", "50", "--viewers", "10", "--lines", "300", *WEB2],
         full_timeout=240,
     ),
     Run(
@@ -98,6 +102,8 @@ RUNS = [
         "dispatch.py",
         "dispatch",
         13,
+        full=WEB2,
+        quick=WEB2,
         full_timeout=300,
         quick_timeout=120,
         optional=True,

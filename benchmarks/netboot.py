@@ -252,7 +252,7 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="rackpilot-bench-netboot-"))
     artifacts_dir = workdir / "artifacts"
-    port, nginx_port = free_port(), free_port()
+    port, nginx_port, front_port = free_port(), free_port(), free_port()
     os.environ.update(
         {
             "BUILD_ARTIFACTS_DIR": str(artifacts_dir),
@@ -287,6 +287,7 @@ def main() -> None:
     script_ng: dict[str, Any] = {}
     artifact_ng: dict[str, Any] = {}
     runs: dict[int, dict[str, Any]] = {}
+    proxied: dict[str, Any] = {}
     script = b""
     try:
         for workers in args.workers:
@@ -294,7 +295,8 @@ def main() -> None:
             _wait_http(f"{base}/healthz", args.server, log)
             script = check_server(base, macs[0], artifact, log)
             if nginx is None:
-                nginx = nginx_start(workdir, nginx_port, len(script), artifact.full_path)
+                front = (front_port, port, artifacts_dir)
+                nginx = nginx_start(workdir, nginx_port, len(script), artifact.full_path, front)
             run: dict[str, Any] = {}
             # nginx first in each pair: requests the server still works on after wrk stops
             # must not slow the reference down. The reference is measured once.
@@ -313,6 +315,22 @@ def main() -> None:
                 run["artifact_rss"] = server_rss(server.pid)
                 run["artifact_peak_mib"] = peak_worker_rss_mib(server.pid, workers)
             runs[workers] = run
+            stop_process(server)
+            server = None
+        if "downloads" in args.parts:
+            # Behind nginx, as docs/nginx-rackpilot.conf deploys it: Rackpilot checks each
+            # download and hands the file to nginx (X-Accel-Redirect).
+            behind_nginx = {
+                "ARTIFACTS_ACCEL_REDIRECT": "/_artifacts",
+                "TRUSTED_PROXIES": "127.0.0.1/32",
+            }
+            server = start_server(args, port, args.workers[0], log, behind_nginx)
+            _wait_http(f"{base}/healthz", args.server, log)
+            front_url = f"http://127.0.0.1:{front_port}/artifacts/{ARCH}/{artifact.name}"
+            with urllib.request.urlopen(front_url, timeout=30) as answer:
+                if len(answer.read()) != artifact.size:
+                    fail("nginx did not send the whole artifact for Rackpilot", log)
+            proxied = measure(front_url, "", args, **long)
             stop_process(server)
             server = None
     except Exception:
@@ -353,6 +371,15 @@ def main() -> None:
             ratio = run["artifact"]["mib_s"] / artifact_ng["mib_s"]
             print(f"  ratio rackpilot / nginx: {ratio:.4f}")
             print(f"  {args.server} after the downloads: {run['artifact_rss']}")
+    if proxied:
+        print(
+            "the same download through nginx (X-Accel-Redirect), "
+            f"{args.server} x {args.workers[0]}:"
+        )
+        print(row("rackpilot", proxied, throughput=True))
+        print(
+            f"  ratio rackpilot behind nginx / nginx: {proxied['mib_s'] / artifact_ng['mib_s']:.4f}"
+        )
     if len(runs) > 1 and all("script" in run for run in runs.values()):
         first = min(runs)
         print("scaling, iPXE scripts req/s by web processes:")
@@ -379,7 +406,7 @@ def main() -> None:
     write_json(
         args.json,
         "netboot",
-        figures_of(args, runs, script_ng, artifact_ng),
+        figures_of(args, runs, script_ng, artifact_ng, proxied),
         [
             f"{args.server}, {args.machines:,} machines, {args.connections} wrk connections, "
             f"{args.duration:g} s per script measurement, {args.artifact_seconds:g} s of "
@@ -394,6 +421,7 @@ def figures_of(
     runs: dict[int, dict[str, Any]],
     script_ng: dict[str, Any],
     artifact_ng: dict[str, Any],
+    proxied: dict[str, Any],
 ) -> list[Figure]:
     figures: list[Figure] = []
     clients = f"{args.machines:,} machines, {args.connections} clients"
@@ -455,6 +483,18 @@ def figures_of(
                     f"web peak RSS after the downloads, {procs}", run["artifact_peak_mib"], "MiB"
                 ),
             ]
+    if proxied:
+        ratio = proxied["mib_s"] / artifact_ng["mib_s"]
+        figures.append(
+            figure(
+                f"initramfs downloads through nginx (X-Accel-Redirect), {args.connections} clients",
+                proxied["mib_s"],
+                "MiB/s",
+                goal="≥ 80 % of nginx",
+                met=ratio >= 0.8,
+                reference=reference("nginx sendfile, same file", artifact_ng["mib_s"], "MiB/s"),
+            )
+        )
     if scaling and all("script" in run for run in runs.values()):
         first = min(runs)
         for workers, run in runs.items():

@@ -95,8 +95,31 @@ class ConnectionWatch(threading.Thread):
 
 
 def nginx_start(
-    workdir: Path, port: int, script_size: int, artifact: Path
+    workdir: Path,
+    port: int,
+    script_size: int,
+    artifact: Path,
+    front: tuple[int, int, Path] | None = None,
 ) -> subprocess.Popen[bytes]:
+    """nginx serving the reference files on ``port``; with ``front`` (its port, Rackpilot's
+    port, the artifacts folder) also in front of Rackpilot as docs/nginx-rackpilot.conf is:
+    proxied, and the artifacts Rackpilot hands over with X-Accel-Redirect sent from disk."""
+    front_block = ""
+    if front is not None:
+        front_port, upstream_port, artifacts_dir = front
+        front_block = f"""
+    upstream rackpilot {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{front_port};
+        location /_artifacts/ {{ internal; alias {artifacts_dir}/; }}
+        location / {{
+            proxy_pass http://rackpilot;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+        }}
+    }}"""
     (workdir / "nginx" / "www").mkdir(parents=True)
     (workdir / "nginx" / "www" / "script.ipxe").write_bytes(b"#" * script_size)
     user = "user root;" if os.geteuid() == 0 else ""  # workers must read the tmp files
@@ -119,7 +142,7 @@ http {{
         listen 127.0.0.1:{port};
         location = /script.ipxe {{ root {workdir}/nginx/www; }}
         location = /initramfs {{ alias {artifact}; }}
-    }}
+    }}{front_block}
 }}
 """
     )
@@ -203,10 +226,16 @@ def peak_worker_rss_mib(pid: int, workers: int) -> float:
     return max(_vm_fields(each)["VmHWM"] for each in serving) / 1024
 
 
-def start_server(args: argparse.Namespace, port: int, workers: int, log: Path) -> Any:
+def start_server(
+    args: argparse.Namespace,
+    port: int,
+    workers: int,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Any:
     from rackpilot.webserver import web_command
 
-    server_env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    server_env = {**os.environ, "LOG_LEVEL": "WARNING", **(extra_env or {})}
     if args.db_conn_max_age is not None:
         # Persistent connections replace the pool (the two cannot be combined).
         server_env["DB_POOL_MAX_SIZE"] = "0"
