@@ -22,6 +22,7 @@ from inventory.importers.csv_import import CSVImportError, machines_import_csv
 from inventory.models import PowerJob, Tag
 from inventory.power import services as power_services
 from rackpilot.core import access
+from rackpilot.core.api.pagination import NarrowSortPagination
 from rackpilot.core.api.viewsets import ServiceModelViewSet
 
 
@@ -62,6 +63,7 @@ class MachineViewSet(ServiceModelViewSet):
     queryset = selectors.machine_list()
     serializer_class = serializers.MachineSerializer
     filterset_class = filtersets.MachineFilterSet
+    pagination_class = NarrowSortPagination  # 10,000 machines, wide rows
     action_permissions = {
         "transition": ("inventory.change_machine",),
         "power": (access.POWER_MACHINE,),
