@@ -24,6 +24,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,6 +47,7 @@ os.environ.setdefault("CHANNELS_PREFIX", f"rackpilot-bench-{os.getpid()}")
 BATCH = 500
 WINDOW = 4  # batches an agent may have in flight before it waits for an ack
 BATCH_INTERVAL = 0.05  # the real agent ships a line at most this long after writing it
+TIP_GRACE = 1.0  # the dashboard's TIP_GRACE_MS (static/rackpilot/live-log.js)
 
 
 def prepare(agents: int) -> tuple[list[dict[str, object]], str]:
@@ -207,26 +209,45 @@ async def run_browser(
         await ws.send(json.dumps({"type": "subscribe"}))
         last_seq = 0
         fetching = False
+        # (action, its log_seq in a tip, when to ask): a tip is read from the database, so
+        # lines committed just before it may still be on their way live. As the dashboard
+        # does, they get TIP_GRACE seconds before the viewer asks for them.
+        behind: dict[int, tuple[dict[str, Any], float]] = {}
         while received < expected:
-            frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=120))
-            if frame.get("type") == "tip":
-                # The server has lines this viewer never got live (a lost last frame, or a
-                # fetch whose answer was dropped): ask for them, as the dashboard does.
-                for action in frame["actions"]:
-                    if action["log_seq"] > last_seq:
-                        fetching = True
-                        gaps.append(action["log_seq"] - last_seq)
-                        await ws.send(
-                            json.dumps(
-                                {
-                                    "type": "fetch",
-                                    "action": action["id"],
-                                    "attempt": action["attempt"],
-                                    "after_seq": last_seq,
-                                    "until_seq": action["log_seq"],
-                                }
-                            )
+            due = min((at for _, at in behind.values()), default=time.monotonic() + 120)
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=max(0.0, due - time.monotonic()))
+            except TimeoutError:
+                raw = None
+            for action_id, (action, at) in list(behind.items()):
+                if at > time.monotonic():
+                    continue
+                del behind[action_id]
+                if action["log_seq"] > last_seq:
+                    # The server has lines this viewer never got live (a lost last frame, or
+                    # a fetch whose answer was dropped): ask for them.
+                    fetching = True
+                    gaps.append(action["log_seq"] - last_seq)
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "fetch",
+                                "action": action["id"],
+                                "attempt": action["attempt"],
+                                "after_seq": last_seq,
+                                "until_seq": action["log_seq"],
+                            }
                         )
+                    )
+            if raw is None:
+                if not behind and due - time.monotonic() <= 0:
+                    raise TimeoutError("no frame for 120 s")
+                continue
+            frame = json.loads(raw)
+            if frame.get("type") == "tip":
+                for action in frame["actions"]:
+                    if action["log_seq"] > last_seq and action["id"] not in behind:
+                        behind[action["id"]] = (action, time.monotonic() + TIP_GRACE)
                 continue
             if frame.get("type") != "lines":
                 continue

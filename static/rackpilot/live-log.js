@@ -25,6 +25,9 @@
   const LIVE_URL = page.dataset.liveUrl;
   const FETCH_RETRY_MS = 3000;
   const FETCH_GIVE_UP = 3;
+  // A tip is read from the database: lines committed just before it may still be on their way
+  // as a live frame. They get this long to arrive before the page asks the server for them.
+  const TIP_GRACE_MS = 1000;
   const LABELS = {
     pending: "Pending", running: "Running", success: "Success", failed: "Failed",
     timeout: "Timed out", skipped: "Skipped", cancelled: "Cancelled",
@@ -371,11 +374,17 @@
         log.newAttempt(action.attempt);
       }
       applyActionState(log, action);
-      if ((action.log_seq || 0) > log.knownSeq) {
-        log.knownSeq = action.log_seq;
-      }
-      if (backlogDone) {
-        requestMissing(log);
+      const tipSeq = action.log_seq || 0;
+      if (tipSeq > log.knownSeq) {
+        const attempt = log.attempt;
+        window.setTimeout(function () {
+          if (log.attempt === attempt && tipSeq > log.knownSeq) {
+            log.knownSeq = tipSeq;
+          }
+          if (backlogDone) {
+            requestMissing(log);
+          }
+        }, TIP_GRACE_MS);
       }
     });
   }
