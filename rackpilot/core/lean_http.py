@@ -1,4 +1,5 @@
-"""The iPXE script endpoints served next to Django's ASGI handler rather than through it.
+"""The iPXE script and artifact endpoints served next to Django's ASGI handler rather than
+through it.
 
 A rack powered on at once asks for its scripts in the same second, and under Django's ASGI
 handler each of those requests crossed between the event loop and worker threads three times
@@ -15,6 +16,7 @@ checked exactly as for any other request).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import io
 from collections.abc import Awaitable, Callable
@@ -32,10 +34,11 @@ from django.utils.module_loading import import_string
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 Handler = Callable[[HttpRequest], HttpResponseBase]
 
-# Views served here, and the path prefix that can reach them (anything else goes to Django
-# without a resolve).
-LEAN_VIEWS = frozenset({"netboot:script-by-mac", "netboot:script-by-ip"})
-LEAN_PREFIX = "/ipxe/"
+# Views served here, and the path prefixes that can reach them (anything else goes to Django
+# without a resolve). Artifact downloads come a rack at a time as well: behind nginx each is a
+# check and an X-Accel-Redirect, and otherwise a stream whose chunks are sent as they are read.
+LEAN_VIEWS = frozenset({"netboot:script-by-mac", "netboot:script-by-ip", "netboot:artifact"})
+LEAN_PREFIXES = ("/ipxe/", "/artifacts/")
 
 # What an unauthenticated GET for a plain-text script does not need. Middleware added later is
 # run unless it is named here.
@@ -69,11 +72,17 @@ def build_handler() -> Handler:
 
 
 def _respond(handler: Handler, request: HttpRequest, scope: dict[str, Any]) -> HttpResponseBase:
+    """The response, with ``request_finished`` sent in this thread, the one whose database
+    connections the view used (they are returned or closed as after any request). A body that
+    is a stream is read later; closing the response then closes what it reads from."""
     signals.request_started.send(sender=ASGIHandler, scope=scope)
     try:
-        return handler(request)
+        response = handler(request)
     finally:
         signals.request_finished.send(sender=ASGIHandler)
+    if not response.streaming:
+        response.close()
+    return response
 
 
 def lean_http(django_app: ASGIApp, *, threads: int) -> ASGIApp:
@@ -95,31 +104,52 @@ def lean_http(django_app: ASGIApp, *, threads: int) -> ASGIApp:
         response = await asyncio.get_running_loop().run_in_executor(
             executor, context.run, _respond, handler, request, scope
         )
-        headers = [
-            (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()
-        ]
-        headers += [
-            (b"Set-Cookie", cookie.output(header="").strip().encode("latin-1"))
-            for cookie in response.cookies.values()
-        ]
-        await send(
-            {"type": "http.response.start", "status": response.status_code, "headers": headers}
-        )
-        body = (
-            b"".join(response.streaming_content)  # type: ignore[attr-defined]
-            if response.streaming
-            else response.content  # type: ignore[attr-defined]
-        )
-        await send({"type": "http.response.body", "body": body})
+        loop = asyncio.get_running_loop()
+        try:
+            await _send_response(response, send, loop, executor)
+        finally:
+            if response.streaming:
+                # What the stream read from (request_finished again: harmless, the signal's
+                # receivers only let go of what this thread holds).
+                await loop.run_in_executor(executor, context.run, response.close)
 
     return application
+
+
+async def _send_response(
+    response: HttpResponseBase,
+    send: Any,
+    loop: asyncio.AbstractEventLoop,
+    executor: ThreadPoolExecutor,
+) -> None:
+    headers = [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()
+    ]
+    headers += [
+        (b"Set-Cookie", cookie.output(header="").strip().encode("latin-1"))
+        for cookie in response.cookies.values()
+    ]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    if not response.streaming:
+        await send({"type": "http.response.body", "body": response.content})  # type: ignore[attr-defined]
+        return
+    content: Any = response.streaming_content  # type: ignore[attr-defined]
+    if response.is_async:  # type: ignore[attr-defined]
+        async with contextlib.aclosing(content):  # a client gone mid-way stops the reads too
+            async for chunk in content:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    else:
+        chunks = iter(content)
+        while (chunk := await loop.run_in_executor(executor, next, chunks, None)) is not None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _lean_match(scope: dict[str, Any]) -> ResolverMatch | None:
     if scope["type"] != "http" or scope.get("root_path") or scope.get("method") != "GET":
         return None
     path: str = scope["path"]
-    if not path.startswith(LEAN_PREFIX):
+    if not path.startswith(LEAN_PREFIXES):
         return None
     try:
         match = resolve(path)

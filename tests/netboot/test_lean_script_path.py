@@ -22,7 +22,37 @@ MAC = "52:54:00:7e:00:01"
 IP = "10.7.0.5"
 
 
-def asgi_get(
+def asgi_get(path: str, **options: Any) -> tuple[int, dict[str, str], bytes]:
+    """``asgi_exchange`` from synchronous code."""
+    return asyncio.run(asgi_exchange(path, **options))
+
+
+def watch_django(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Route the application's HTTP through a fresh lean layer whose Django side records every
+    path it is handed: the list stays empty while the lean path answers everything."""
+    from rackpilot import asgi
+
+    through_django: list[str] = []
+
+    def watch(app: Any) -> Any:
+        async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            through_django.append(scope["path"])
+            await app(scope, receive, send)
+
+        return wrapped
+
+    monkeypatch.setattr(
+        asgi.application,
+        "application_mapping",
+        {
+            **asgi.application.application_mapping,
+            "http": lean_http.lean_http(watch(asgi.django_asgi_app), threads=2),
+        },
+    )
+    return through_django
+
+
+async def asgi_exchange(
     path: str,
     *,
     peer: str = "127.0.0.1",
@@ -30,6 +60,7 @@ def asgi_get(
     method: str = "GET",
     query: str = "",
 ) -> tuple[int, dict[str, str], bytes]:
+    """One request through the ASGI application: status, headers (lower-case) and body."""
     from rackpilot.asgi import application
 
     scope = {
@@ -49,22 +80,18 @@ def asgi_get(
         "client": (peer, 40000),
         "server": ("127.0.0.1", 8000),
     }
-
-    async def exchange() -> tuple[int, dict[str, str], bytes]:
-        communicator = ApplicationCommunicator(application, scope)
-        await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
-        start = await communicator.receive_output(30)
-        body = b""
-        while True:
-            message = await communicator.receive_output(30)
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        await communicator.wait(5)
-        found = {name.decode().lower(): value.decode() for name, value in start["headers"]}
-        return start["status"], found, body
-
-    return asyncio.run(exchange())
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await communicator.receive_output(30)
+    body = b""
+    while True:
+        message = await communicator.receive_output(30)
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await communicator.wait(5)
+    found = {name.decode().lower(): value.decode() for name, value in start["headers"]}
+    return start["status"], found, body
 
 
 @pytest.fixture
@@ -77,27 +104,8 @@ def machine(settings: Any) -> Any:
 def test_a_script_is_answered_beside_django_with_what_its_middleware_adds(
     machine: Any, monkeypatch: pytest.MonkeyPatch
 ):
-    through_django: list[str] = []
-    real = lean_http.lean_http
-
     # Django's own handler must not see the request: every call reaching it is recorded.
-    def watch(app: Any) -> Any:
-        async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            through_django.append(scope["path"])
-            await app(scope, receive, send)
-
-        return wrapped
-
-    from rackpilot import asgi
-
-    monkeypatch.setattr(
-        asgi.application,
-        "application_mapping",
-        {
-            **asgi.application.application_mapping,
-            "http": real(watch(asgi.django_asgi_app), threads=2),
-        },
-    )
+    through_django = watch_django(monkeypatch)
     status, headers, body = asgi_get(f"/ipxe/{MAC}/auto.ipxe", headers={"X-Request-ID": "abc123"})
     assert status == 200, body
     assert body.startswith(b"#!ipxe") and b"rackpilot_token=rpa_" in body
