@@ -214,10 +214,13 @@ async def run_browser(
         # does, they get TIP_GRACE seconds before the viewer asks for them.
         behind: dict[int, tuple[dict[str, Any], float]] = {}
         while received < expected:
+            idle = not behind  # then only a frame ends the wait, or 120 s without one
             due = min((at for _, at in behind.values()), default=time.monotonic() + 120)
             try:
                 raw = await asyncio.wait_for(ws.recv(), timeout=max(0.0, due - time.monotonic()))
             except TimeoutError:
+                if idle:
+                    raise TimeoutError("no frame for 120 s") from None
                 raw = None
             for action_id, (action, at) in list(behind.items()):
                 if at > time.monotonic():
@@ -240,8 +243,6 @@ async def run_browser(
                         )
                     )
             if raw is None:
-                if not behind and due - time.monotonic() <= 0:
-                    raise TimeoutError("no frame for 120 s")
                 continue
             frame = json.loads(raw)
             if frame.get("type") == "tip":
