@@ -6,7 +6,7 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from inventory.models import NetworkInterface
-from rackpilot.core.sql import table
+from rackpilot.core.sql import column, table
 from workflows.models import Action, LogLine, Task, Template, Workflow
 from workflows.states import ActionState
 
@@ -58,7 +58,7 @@ def log_backlog(
     return lines
 
 
-# Two reads of the engine's on every successful action report, written out as SQL
+# Reads of the engine's and the agent protocol's on every action report, written out as SQL
 # (rackpilot.core.sql says why).
 
 
@@ -73,12 +73,17 @@ def worker_machine_ids(workflow_id: int) -> set[int]:
         return {machine_id for (machine_id,) in cursor.fetchall()}
 
 
-def unsucceeded_action_exists(workflow_id: int) -> bool:
-    """Whether an action of the workflow has not succeeded (yet)."""
+def unsucceeded_action_exists(workflow_id: int, *, before_order: int | None = None) -> bool:
+    """Whether an action of the workflow (before position ``before_order``, if given) has not
+    succeeded (yet)."""
+    before = "" if before_order is None else f" AND a.{column('order')} < %s"
     sql = f"""
         SELECT 1 FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
-        WHERE t.workflow_id = %s AND a.state <> %s LIMIT 1
+        WHERE t.workflow_id = %s AND a.state <> %s{before} LIMIT 1
     """
+    params: list[int | str] = [workflow_id, ActionState.SUCCESS]
+    if before_order is not None:
+        params.append(before_order)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [workflow_id, ActionState.SUCCESS])
+        cursor.execute(sql, params)
         return cursor.fetchone() is not None

@@ -124,11 +124,7 @@ class _PublisherLoop:
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
 
-    def send(self, layer: Any, group: str, message: dict[str, Any]) -> None:
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self.loop())
-        future.result(timeout=PUBLISH_TIMEOUT)
-
-    def send_many(self, layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
+    def send(self, layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
         """Send to many groups at once: each group's messages in order, the groups side by
         side (one after the other, a hundred groups would wait for a hundred round trips)."""
         by_group: dict[str, list[dict[str, Any]]] = {}
@@ -161,10 +157,7 @@ def publish_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
     if layer is None or not messages:
         return
     try:
-        if len(messages) == 1:
-            _publisher.send(layer, *messages[0])
-        else:
-            _publisher.send_many(layer, messages)
+        _publisher.send(layer, messages)
     except Exception as exc:
         # The change is committed and clients can refetch it; a down channel layer must not
         # flood the log with one traceback per event.

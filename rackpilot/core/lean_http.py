@@ -101,10 +101,10 @@ def lean_http(django_app: ASGIApp, *, threads: int) -> ASGIApp:
         request = ASGIRequest(scope, io.BytesIO())
         request.resolver_match = match
         context = contextvars.copy_context()
-        response = await asyncio.get_running_loop().run_in_executor(
+        loop = asyncio.get_running_loop()
+        response = await loop.run_in_executor(
             executor, context.run, _respond, handler, request, scope
         )
-        loop = asyncio.get_running_loop()
         try:
             await _send_response(response, send, loop, executor)
         finally:

@@ -71,8 +71,11 @@ def model_from_row(model: type[M], attnames: Sequence[str], values: Sequence[Any
     return model.from_db(connection.alias, list(names), converted)
 
 
-def attnames(model: type[Model], *, leave_out: Sequence[str] = ()) -> tuple[str, ...]:
-    """The model's column attnames in field order, less ``leave_out``."""
+def attnames(model: type[Model], *, only: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The model's column attnames (or those of ``only``) in field order, the order
+    ``model_from_row`` takes them in."""
     return tuple(
-        field.attname for field in model._meta.concrete_fields if field.attname not in leave_out
+        field.attname
+        for field in model._meta.concrete_fields
+        if only is None or field.attname in only
     )

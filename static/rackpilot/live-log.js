@@ -386,6 +386,9 @@
           }
         }, TIP_GRACE_MS);
       }
+      if (backlogDone) {
+        requestMissing(log); // what earlier frames showed missing; the tip's lines wait above
+      }
     });
   }
 

@@ -63,6 +63,17 @@ def _agent(agent_settings: Settings, url: str, runner: FakeRunner, **changes: An
     return Agent(agent_settings, runner=runner)  # type: ignore[arg-type]
 
 
+async def _until_no_work(
+    server: FakeRackpilot, agent_settings: Settings, runner: FakeRunner
+) -> int:
+    """Run an agent with ``once`` against ``server`` until it has nothing left to do."""
+    url = await server.start()
+    try:
+        return await _agent(agent_settings, url, runner, once=True).run()
+    finally:
+        await server.stop()
+
+
 def test_an_action_is_reported_only_after_its_whole_log_is_acknowledged(agent_settings: Settings):
     async def script(spec: ActionSpec, log: ActionLog, cancel: asyncio.Event) -> Outcome:
         for index in range(1200):
@@ -73,14 +84,7 @@ def test_an_action_is_reported_only_after_its_whole_log_is_acknowledged(agent_se
     server.actions = [action_payload(31)]
     runner = FakeRunner(script)
 
-    async def scenario() -> int:
-        url = await server.start()
-        try:
-            return await _agent(agent_settings, url, runner, once=True).run()
-        finally:
-            await server.stop()
-
-    assert _run(scenario()) == 0
+    assert _run(_until_no_work(server, agent_settings, runner)) == 0
     hello = server.of_type("hello")[0]
     assert hello["worker_id"] == agent_settings.worker_id
     assert set(hello["hardware"]) >= {"cpu", "disks", "nics", "dmi"}
@@ -112,14 +116,7 @@ def test_the_next_action_given_with_a_report_is_run_without_asking(
     server.actions = [action_payload(41), action_payload(42), action_payload(43)]
     runner = FakeRunner(script)
 
-    async def scenario() -> int:
-        url = await server.start()
-        try:
-            return await _agent(agent_settings, url, runner, once=True).run()
-        finally:
-            await server.stop()
-
-    assert _run(scenario()) == 0
+    assert _run(_until_no_work(server, agent_settings, runner)) == 0
     assert runner.runs == [(41, False), (42, False), (43, False)]
     states = [(f["action"], f["state"]) for f in server.of_type("action_state")]
     assert states == [(a, s) for a in (41, 42, 43) for s in ("running", "success")]
@@ -183,14 +180,7 @@ def test_a_cancel_push_stops_the_action_and_nothing_more_is_reported(agent_setti
     server.before_reply = cancel_when_running
     runner = FakeRunner(script)
 
-    async def scenario() -> int:
-        url = await server.start()
-        try:
-            return await _agent(agent_settings, url, runner, once=True).run()
-        finally:
-            await server.stop()
-
-    assert _run(scenario()) == 0
+    assert _run(_until_no_work(server, agent_settings, runner)) == 0
     assert [state["state"] for state in server.of_type("action_state")] == ["running"]
     assert list_spools(agent_settings.spool_dir) == []
 
@@ -216,14 +206,7 @@ def test_a_dropped_connection_is_reestablished_and_the_log_resent_once(agent_set
     server.before_reply = drop_second_batch
     runner = FakeRunner(script)
 
-    async def scenario() -> int:
-        url = await server.start()
-        try:
-            return await _agent(agent_settings, url, runner, once=True).run()
-        finally:
-            await server.stop()
-
-    assert _run(scenario()) == 0
+    assert _run(_until_no_work(server, agent_settings, runner)) == 0
     assert dropped
     assert server.types().count("hello") == 2
     assert server.log_texts(4) == [f"l{index}" for index in range(300)]
@@ -239,14 +222,7 @@ def test_lines_spooled_by_an_earlier_process_are_resent_at_start(agent_settings:
     spool.close()
     server = FakeRackpilot()
 
-    async def scenario() -> int:
-        url = await server.start()
-        try:
-            return await _agent(agent_settings, url, FakeRunner(_never), once=True).run()
-        finally:
-            await server.stop()
-
-    assert _run(scenario()) == 0
+    assert _run(_until_no_work(server, agent_settings, FakeRunner(_never))) == 0
     assert server.log_texts(12) == ["before crash 1", "before crash 2", "before crash 3"]
     assert not directory.exists()
 
@@ -268,14 +244,7 @@ def test_a_restarted_agent_resumes_a_running_action_after_the_servers_seq(agent_
     server.lines[(8, 1)] = {seq: {"text": f"old {seq}"} for seq in (1, 2)}
     runner = FakeRunner(script)
 
-    async def scenario() -> int:
-        url = await server.start()
-        try:
-            return await _agent(agent_settings, url, runner, once=True).run()
-        finally:
-            await server.stop()
-
-    assert _run(scenario()) == 0
+    assert _run(_until_no_work(server, agent_settings, runner)) == 0
     assert runner.runs == [(8, True)]  # resumed, not reported as newly running
     assert server.log_texts(8) == ["old 1", "old 2", "old 3", "old 4", "old 5", "new"]
     assert [state["state"] for state in server.of_type("action_state")] == ["success"]
@@ -395,13 +364,6 @@ def test_a_reboot_action_is_told_once_its_success_is_reported(agent_settings: Se
     server = FakeRackpilot()
     server.actions = [action_payload(31, image="127.0.0.1:5000/actions/reboot:v1")]
 
-    async def scenario() -> int:
-        url = await server.start()
-        try:
-            return await _agent(agent_settings, url, FakeRunner(reboot), once=True).run()
-        finally:
-            await server.stop()
-
-    assert _run(scenario()) == 0
+    assert _run(_until_no_work(server, agent_settings, FakeRunner(reboot))) == 0
     assert seen["reports_before_file"] == ["running", "success"]
     assert not folder.exists()

@@ -145,10 +145,7 @@ def logs_ack(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def _logs(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
-    (outcome,) = agent_logs.store_log_batches([log_batch(token, payload)])
-    if isinstance(outcome, Exception):
-        raise outcome
-    return logs_ack(outcome)
+    return logs_ack(agent_logs.store_log_batch(log_batch(token, payload)))
 
 
 def _hardware(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:

@@ -170,14 +170,20 @@ def store_log_batches(batches: list[LogBatch]) -> list[Outcome]:
     return outcomes  # type: ignore[return-value]
 
 
-def agent_upload_logs(
-    *, token: AgentToken, action_id: int, attempt: int, first_seq: int, lines: Any
-) -> dict[str, Any]:
-    """Persist one batch and acknowledge the highest persisted seq (see the module)."""
-    batch = LogBatch(
-        token=token, action_id=action_id, attempt=attempt, first_seq=first_seq, lines=lines
-    )
+def store_log_batch(batch: LogBatch) -> dict[str, Any]:
+    """Store one batch; its acknowledgement, or its refusal raised."""
     (outcome,) = store_log_batches([batch])
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
+
+
+def agent_upload_logs(
+    *, token: AgentToken, action_id: int, attempt: int, first_seq: int, lines: Any
+) -> dict[str, Any]:
+    """Persist one batch and acknowledge the highest persisted seq (see the module)."""
+    return store_log_batch(
+        LogBatch(
+            token=token, action_id=action_id, attempt=attempt, first_seq=first_seq, lines=lines
+        )
+    )

@@ -23,7 +23,7 @@ from workflows.states import WORKFLOW_UNFINISHED, ActionState
 # Every action column (a report or an agent's payload uses most of them), and the task columns
 # these paths read: the task's other fields are deferred.
 ACTION_COLUMNS = attnames(Action)
-TASK_COLUMNS = ("id", "workflow_id", "name", "worker", "order")
+TASK_COLUMNS = attnames(Task, only=("id", "workflow_id", "name", "worker", "order"))
 WORKFLOW_COLUMNS = attnames(Workflow)
 
 
@@ -42,7 +42,6 @@ def _action_with_task(row: tuple[object, ...]) -> Action:
 class ReportOwner:
     """What a state report is checked against before anything is locked."""
 
-    worker: str
     workflow_id: int
     workflow_machine_id: int
     machine_is_worker: bool
@@ -54,7 +53,7 @@ def report_owner(*, machine_id: int, action_id: int) -> ReportOwner | None:
     """Action ``action_id``'s worker and workflow, whether machine ``machine_id`` is that
     worker (one of its interfaces has the worker's MAC), and whether it may run work now."""
     sql = f"""
-        SELECT t.worker, t.workflow_id, w.machine_id,
+        SELECT t.workflow_id, w.machine_id,
                EXISTS (SELECT 1 FROM {table(NetworkInterface)} i
                        WHERE i.machine_id = %s AND i.mac = t.worker),
                m.allow_workflow, m.state
@@ -69,9 +68,8 @@ def report_owner(*, machine_id: int, action_id: int) -> ReportOwner | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    worker, workflow_id, workflow_machine_id, is_worker, allows, state = row
+    workflow_id, workflow_machine_id, is_worker, allows, state = row
     return ReportOwner(
-        worker=worker,
         workflow_id=workflow_id,
         workflow_machine_id=workflow_machine_id,
         machine_is_worker=bool(is_worker),
@@ -105,8 +103,8 @@ def lock_for_report(
 
 # What a log batch needs of its action: the attempt, the acknowledged seq, the workflow (for
 # its viewers' group) and the worker.
-LOG_ACTION_COLUMNS = ("id", "task_id", "attempt", "log_seq")
-LOG_TASK_COLUMNS = ("id", "workflow_id", "worker")
+LOG_ACTION_COLUMNS = attnames(Action, only=("id", "task_id", "attempt", "log_seq"))
+LOG_TASK_COLUMNS = attnames(Task, only=("id", "workflow_id", "worker"))
 
 
 def lock_actions_for_logs(action_ids: Collection[int]) -> dict[int, Action]:
@@ -143,18 +141,6 @@ def interface_macs(machine_ids: Collection[int]) -> set[tuple[int, str]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, list(machine_ids))
         return {(machine_id, mac) for machine_id, mac in cursor.fetchall()}
-
-
-def earlier_action_unfinished(*, workflow_id: int, order: int) -> bool:
-    """Whether an action before position ``order`` of the workflow has not succeeded."""
-    sql = f"""
-        SELECT 1 FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
-        WHERE t.workflow_id = %s AND a.{column("order")} < %s AND a.state <> %s
-        LIMIT 1
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [workflow_id, order, ActionState.SUCCESS])
-        return cursor.fetchone() is not None
 
 
 def next_action(

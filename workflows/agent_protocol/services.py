@@ -26,6 +26,7 @@ from rackpilot.core.events import batched_events, record_event
 from workflows.agent_protocol import selectors
 from workflows.agent_protocol.tokens import session_bind_workflow
 from workflows.models import Action, AgentToken, Workflow
+from workflows.selectors import unsucceeded_action_exists
 from workflows.services.engine import action_finish, action_start
 from workflows.states import ActionState, WorkflowState
 
@@ -79,10 +80,6 @@ def agent_report_hardware(*, token: AgentToken, hardware: Any) -> None:
 
 
 # --- next action ----------------------------------------------------------------------------
-
-
-def _machine_macs(machine: Machine) -> list[str]:
-    return list(machine.interfaces.values_list("mac", flat=True))
 
 
 def action_payload(action: Action) -> dict[str, Any]:
@@ -246,7 +243,7 @@ def machine_report_action(
             WorkflowState.RUNNING,
         ):
             raise StaleReport(f"action {action.pk} is {action.state}; it cannot start now")
-        if selectors.earlier_action_unfinished(workflow_id=workflow.pk, order=action.order):
+        if unsucceeded_action_exists(workflow.pk, before_order=action.order):
             raise StaleReport(f"action {action.pk} cannot start before the actions before it")
         # A retried action starts a new attempt: the previous attempt's end is not this one's.
         action.agent_started_at, action.agent_finished_at = report.at, None

@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from inventory.models import Machine
 from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
 from rackpilot.core.services import lock
+from rackpilot.core.sql import attnames, model_from_row, select_list, table
 from workflows.models import AgentToken, Workflow, hash_token
 from workflows.states import WORKFLOW_UNFINISHED
 
@@ -96,31 +95,21 @@ def agent_token_revoke(*, token: AgentToken, actor: Actor) -> AgentToken:
     return token
 
 
-def _refusal(
-    *,
-    revoked_at: datetime | None,
-    expires_at: datetime,
-    purpose: str,
-    spent_at: datetime | None,
-    workflow_id: int | None,
-    workflow_state: str | None,
-    workflow_ended_at: datetime | None,
-    now: datetime,
-) -> str:
-    """Why a found token does not authenticate ("" when it does)."""
-    if revoked_at is not None:
+def _refusal(token: AgentToken, workflow: Workflow | None, now: datetime) -> str:
+    """Why a found token does not authenticate ("" when it does); ``workflow`` is the token's."""
+    if token.revoked_at is not None:
         return "agent token revoked"
-    if expires_at <= now:
+    if token.expires_at <= now:
         return "agent token expired"
-    if purpose == Purpose.BOOT and spent_at is not None:
+    if token.purpose == Purpose.BOOT and token.spent_at is not None:
         return "boot nonce already used: it is good for one hello, which returned a session token"
     # A session (or nonce) bound to a workflow ends with it, after a grace that lets the
     # agent's last reports and log lines of the workflow land.
-    if workflow_id is None or workflow_state in WORKFLOW_UNFINISHED:
+    if workflow is None or workflow.state in WORKFLOW_UNFINISHED:
         return ""
-    if workflow_ended_at is not None and workflow_ended_at + _session_grace() > now:
+    if (workflow.finished_at or workflow.updated_at) + _session_grace() > now:
         return ""
-    return f"workflow #{workflow_id} is {workflow_state}: the session ended with it"
+    return f"workflow #{workflow.pk} is {workflow.state}: the session ended with it"
 
 
 def _due_for_touch(last_used_at: datetime | None, now: datetime) -> bool:
@@ -149,38 +138,36 @@ def agent_token_authenticate(raw: str) -> AgentToken:
     )
     if token is None:
         raise AgentAuthenticationError("unknown agent token")
-    workflow = token.workflow
     now = timezone.now()
-    refusal = _refusal(
-        revoked_at=token.revoked_at,
-        expires_at=token.expires_at,
-        purpose=token.purpose,
-        spent_at=token.spent_at,
-        workflow_id=token.workflow_id,
-        workflow_state=workflow.state if workflow else None,
-        workflow_ended_at=(workflow.finished_at or workflow.updated_at) if workflow else None,
-        now=now,
-    )
+    refusal = _refusal(token, token.workflow, now)
     if refusal:
         raise AgentAuthenticationError(refusal)
     _touch(token.pk, token.last_used_at, now)
     return token
 
 
-def _as_aware(value: Any) -> Any:
-    """A timestamp column as the ORM would give it (SQLite hands back naive or text ones)."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if isinstance(value, datetime) and timezone.is_naive(value):
-        return timezone.make_aware(value, UTC)
-    return value
+# What a re-check reads of a token and of its workflow: plain columns, no related models.
+_RECHECK_TOKEN = attnames(
+    AgentToken,
+    only=(
+        "id",
+        "workflow_id",
+        "purpose",
+        "token_hash",
+        "expires_at",
+        "revoked_at",
+        "spent_at",
+        "last_used_at",
+    ),
+)
+_RECHECK_WORKFLOW = attnames(Workflow, only=("id", "state", "finished_at", "updated_at"))
 
 
 def agent_token_recheck(raw: str) -> None:
     """``agent_token_authenticate`` for a connection that already holds the token: the same
     refusals (a token revoked, expired or ended with its workflow stops working on open
     connections too), from one row of plain columns. It runs on every agent message, so it is
-    written out as SQL and builds no model instances."""
+    written out as SQL: no query to compile, no related models to build."""
     if refusal := agent_tokens_recheck([raw])[raw]:
         raise AgentAuthenticationError(refusal)
 
@@ -197,12 +184,10 @@ def agent_tokens_recheck(raws: Collection[str]) -> dict[str, str]:
             refusals[raw] = str(exc)
     if not hashes:
         return refusals
-    tokens = connection.ops.quote_name(AgentToken._meta.db_table)
-    workflows = connection.ops.quote_name(Workflow._meta.db_table)
     sql = f"""
-        SELECT t.token_hash, t.id, t.revoked_at, t.expires_at, t.purpose, t.spent_at,
-               t.last_used_at, t.workflow_id, w.state, w.finished_at, w.updated_at
-        FROM {tokens} t LEFT JOIN {workflows} w ON w.id = t.workflow_id
+        SELECT {select_list(AgentToken, _RECHECK_TOKEN, "t")},
+               {select_list(Workflow, _RECHECK_WORKFLOW, "w")}
+        FROM {table(AgentToken)} t LEFT JOIN {table(Workflow)} w ON w.id = t.workflow_id
         WHERE t.token_hash IN ({", ".join(["%s"] * len(hashes))})
     """
     with connection.cursor() as cursor:
@@ -210,23 +195,18 @@ def agent_tokens_recheck(raws: Collection[str]) -> dict[str, str]:
         rows = cursor.fetchall()
     now = timezone.now()
     touch: list[int] = []
+    split = len(_RECHECK_TOKEN)
     for row in rows:
-        token_hash, pk, purpose, workflow_id, state = row[0], row[1], row[4], row[7], row[8]
-        revoked, expires, spent, used, finished, updated = (
-            _as_aware(row[i]) for i in (2, 3, 5, 6, 9, 10)
+        token = model_from_row(AgentToken, _RECHECK_TOKEN, row[:split])
+        workflow = (
+            model_from_row(Workflow, _RECHECK_WORKFLOW, row[split:])
+            if token.workflow_id is not None
+            else None
         )
-        refusals[hashes.pop(token_hash)] = refusal = _refusal(
-            revoked_at=revoked,
-            expires_at=expires,
-            purpose=purpose,
-            spent_at=spent,
-            workflow_id=workflow_id,
-            workflow_state=state,
-            workflow_ended_at=finished or updated,
-            now=now,
-        )
-        if not refusal and _due_for_touch(used, now):
-            touch.append(pk)
+        refusal = _refusal(token, workflow, now)
+        refusals[hashes.pop(token.token_hash)] = refusal
+        if not refusal and _due_for_touch(token.last_used_at, now):
+            touch.append(token.pk)
     if touch:
         AgentToken.objects.filter(pk__in=touch).update(last_used_at=now)
     for raw in hashes.values():
