@@ -96,11 +96,12 @@ typecheck: $(VENV)/.installed-dev
 # ran dry after ~20 socket tests; without a pool they are closed when collected. The servers
 # the tests start keep the pool (tests/live_server.py). The schema fuzzing module
 # runs in a pytest of its own (pytest-fuzz): schemathesis prepares its cases as it collects,
-# which every worker of every run would otherwise pay for.
+# which every worker of every run would otherwise pay for. The hot statements are prepared as in
+# production (DB_PREPARED_STATEMENTS), though each test's connection is new.
 FUZZ_SUITE := tests/core/test_api_schema_fuzz.py
 pytest: $(VENV)/.installed-dev
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 DB_POOL_MAX_SIZE=0 \
-		$(VENV)/bin/pytest -n 2 --ignore=$(FUZZ_SUITE) $(PYTEST_ARGS)
+		DB_PREPARED_STATEMENTS=true $(VENV)/bin/pytest -n 2 --ignore=$(FUZZ_SUITE) $(PYTEST_ARGS)
 
 # The README's screenshots, as the browser tests take them (tests/browser/, test-artifacts/).
 SCREENSHOTS ?= overview machine-list fleet-list-two-ticked site-elevations machine-detail \
@@ -125,7 +126,7 @@ EMBEDDED_SUITES ?= tests/core/test_page_crawl.py tests/inventory/test_selection_
 	tests/core/test_celery_queues.py tests/core/test_enqueue_retry.py \
 	tests/builds_app/test_artifact_storage.py tests/builds_app/test_demo_builds.py \
 	tests/workflows/test_agent_report_next.py tests/workflows/test_log_groups.py \
-	tests/core/test_sql_rows.py
+	tests/core/test_sql_rows.py tests/core/test_group_commit.py tests/core/test_hot_cursor.py
 EMBEDDED_VAR_DIR := $(CURDIR)/var/test-embedded
 pytest-embedded: $(VENV)/.installed-dev
 	env -u DATABASE_URL -u REDIS_URL RACKPILOT_VAR_DIR=$(EMBEDDED_VAR_DIR) DB_CONN_MAX_AGE=0 \

@@ -59,7 +59,7 @@ class Run:
 WEB2 = ["--workers", "2"]
 
 RUNS = [
-    Run("netboot", "netboot.py", "netboot", 10, full_timeout=240),
+    Run("netboot", "netboot.py", "netboot", 10, full=WEB2, quick=WEB2, full_timeout=240),
     Run(
         "netboot-scaling",
         "netboot.py",

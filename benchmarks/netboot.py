@@ -408,7 +408,8 @@ def main() -> None:
         "netboot",
         figures_of(args, runs, script_ng, artifact_ng, proxied),
         [
-            f"{args.server}, {args.machines:,} machines, {args.connections} wrk connections, "
+            f"{args.server} x {', '.join(map(str, args.workers))} web processes, "
+            f"{args.machines:,} machines, {args.connections} wrk connections, "
             f"{args.duration:g} s per script measurement, {args.artifact_seconds:g} s of "
             f"{args.artifact_mib} MiB downloads; nginx: one worker, sendfile on",
             f"peak PostgreSQL connections held by the server: {watch.peak}",

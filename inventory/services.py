@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -365,6 +366,11 @@ def machine_delete(*, machine: Machine, actor: Actor) -> None:
             {"state": f"Machine {machine.hostname} is {machine.state}; wait or retire it first."}
         )
     delete_with_event(machine, actor=actor, verb="machine.deleted", machine=machine)
+
+
+def machines_mark_seen(*, machine_ids: Iterable[int], when: datetime) -> None:
+    """Netboot requests showed these machines alive: one UPDATE for a group of scripts."""
+    Machine.objects.filter(pk__in=sorted(set(machine_ids))).update(last_seen=when)
 
 
 @transaction.atomic(savepoint=False)  # nothing carries on past its errors; called per script

@@ -19,6 +19,7 @@ from builds.states import BuildState
 from inventory.models import Machine, NetworkInterface, Rack, Site
 from inventory.states import MachineState
 from netboot.models import DiscoveryRule
+from rackpilot.core.sql import hot_cursor
 from workflows.models import Task, Workflow
 from workflows.states import WORKFLOW_UNFINISHED
 
@@ -85,7 +86,7 @@ def boot_interface_by_mac(mac: str) -> BootInterface | None:
     """``mac`` is already normalised (lower-case, colons). One statement: the interface, its
     machine with rack and site (for the facility code) and the machine's unfinished workflow.
     The machine holds the fields a script depends on; any other is read when first used."""
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(_boot_sql(), [mac])
         row = cursor.fetchone()
     if row is None:
@@ -173,7 +174,7 @@ def _default_build_sql() -> str:
 
 def default_build(arch: str) -> DefaultBuild | None:
     """The default successful build for ``arch`` and the names of its artifacts."""
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(_default_build_sql(), [arch, True, BuildState.SUCCESS])
         rows = cursor.fetchall()
     if not rows:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from builds.selectors import servable_names
 from inventory import services as inventory_services
@@ -18,8 +20,10 @@ from netboot.discovery import waiting_refusal
 from netboot.metadata import facility_code
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import batched_events, record_event
-from workflows.agent_protocol.tokens import boot_nonce_issue
-from workflows.models import Workflow
+from rackpilot.core.group_commit import GroupCommit
+from rackpilot.core.request_context import request_id_var
+from workflows.agent_protocol.tokens import boot_nonce_issue, boot_nonce_new, token_issued_event
+from workflows.models import AgentToken, Workflow
 
 NETBOOT = Actor.system("netboot")
 
@@ -141,11 +145,10 @@ def _work_for(boot: selectors.BootInterface) -> tuple[Workflow | None, str]:
 
 def _machine_hook_script(
     *, machine: Machine, interface: NetworkInterface, workflow: Workflow | None
-) -> tuple[str, int]:
+) -> tuple[str, int, AgentToken]:
+    """The script, the build it boots and its nonce (not saved yet: see ``_BootWrites``)."""
     build_id, hook_kind = _default_build(machine.arch)
-    _, nonce = boot_nonce_issue(
-        machine=machine, workflow=workflow, mac=interface.mac, actor=NETBOOT
-    )
+    nonce, raw = boot_nonce_new(machine=machine, workflow=workflow, mac=interface.mac)
     target = BootTarget(
         mac=interface.mac,
         arch=machine.arch,
@@ -156,7 +159,7 @@ def _machine_hook_script(
         hook_kind=hook_kind,
     )
     banner = f"Rackpilot: booting {machine.hostname} ({interface.mac}) into Hook build #{build_id}"
-    return _hook_script(target=target, token=nonce, banner=banner), build_id
+    return _hook_script(target=target, token=raw, banner=banner), build_id, nonce
 
 
 # iPXE's ${buildarch} → the machine arch of the build to boot. A legacy-BIOS iPXE
@@ -164,6 +167,8 @@ def _machine_hook_script(
 IPXE_BUILD_ARCHES = {"x86_64": "x86_64", "i386": "x86_64", "arm64": "aarch64"}
 
 
+@transaction.atomic
+@batched_events()  # the nonce's and the script's events in one INSERT, inside the transaction
 def _discovery_script(*, mac: str, ipxe_arch: str | None, platform: str | None) -> ServedScript:
     if not ipxe_arch:
         # The firmware's arch decides which build to boot: ask iPXE, then serve the real script.
@@ -210,8 +215,39 @@ def _unknown_ip_script() -> ServedScript:
     return ServedScript(text=ipxe.chain_script(url), kind="discovery-probe", machine=None)
 
 
-@transaction.atomic
-@batched_events()  # the nonce's and the script's events in one INSERT, inside the transaction
+@dataclass(frozen=True)
+class _BootWrites:
+    """What serving a known machine its script writes: stored before the script is sent (Hook
+    presents the nonce seconds later), with those of the scripts served meanwhile."""
+
+    machine: Machine
+    nonce: AgentToken | None
+    served: dict[str, Any]  # the record_event arguments of netboot.script_served
+    request_id: str  # the request's, for its events (they are recorded in the writer's thread)
+
+
+def _boot_writes_store(group: list[_BootWrites]) -> None:
+    """A group's nonces in one INSERT, their machines' last-seen in one UPDATE and every
+    event in one INSERT."""
+    nonces = [writes.nonce for writes in group if writes.nonce is not None]
+    AgentToken.objects.bulk_create(nonces)  # ids come back: the events name them
+    with batched_events():
+        for writes in group:
+            request = request_id_var.set(writes.request_id)
+            try:
+                if writes.nonce is not None:
+                    token_issued_event(writes.nonce, NETBOOT)
+                record_event(**writes.served)
+            finally:
+                request_id_var.reset(request)
+    inventory_services.machines_mark_seen(
+        machine_ids=[writes.machine.pk for writes in group], when=timezone.now()
+    )
+
+
+_boot_writes = GroupCommit("netboot-writes", _boot_writes_store)
+
+
 def netboot_script_serve(
     *,
     boot: selectors.BootInterface | None,
@@ -241,7 +277,7 @@ def netboot_script_serve(
         raise NetbootRefused(f"allow_pxe is off for {machine.hostname}")
     if refusal := source_refusal(interface, source_ip):
         raise NetbootRefused(refusal)
-    build_id = workflow = None
+    build_id = workflow = nonce = None
     if machine.ipxe_script.strip():
         kind, text = "custom", machine.ipxe_script
     elif machine.ipxe_url:
@@ -252,23 +288,25 @@ def netboot_script_serve(
             kind, text = "exit", ipxe.exit_script(nothing_to_do)
         else:
             kind = "hook"
-            text, build_id = _machine_hook_script(
+            text, build_id, nonce = _machine_hook_script(
                 machine=machine, interface=interface, workflow=workflow
             )
-    inventory_services.machine_mark_seen(machine=machine)
-    record_event(
-        actor=NETBOOT,
-        verb="netboot.script_served",
-        obj=machine,
-        machine=machine,
-        changes={
+    served = {
+        "actor": NETBOOT,
+        "verb": "netboot.script_served",
+        "obj": machine,
+        "machine": machine,
+        "changes": {
             "script": kind,
             "mac": interface.mac,
             "source_ip": source_ip,
             "build": build_id,
             "workflow": workflow.pk if workflow else None,
         },
-        message=f"{kind} iPXE script for {interface.mac}",
+        "message": f"{kind} iPXE script for {interface.mac}",
+    }
+    _boot_writes.commit(
+        _BootWrites(machine=machine, nonce=nonce, served=served, request_id=request_id_var.get())
     )
     return ServedScript(text=text, kind=kind, machine=machine)
 

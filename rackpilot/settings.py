@@ -185,6 +185,13 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Hot hand-written statements prepared once per reused connection (core/sql.py: hot_cursor);
+# behind PgBouncer this needs its max_prepared_statements (docs/scale-out.md).
+DB_PREPARED_STATEMENTS = env.bool(
+    "DB_PREPARED_STATEMENTS",
+    default=bool(DATABASES["default"].get("OPTIONS", {}).get("pool"))
+    or DATABASES["default"].get("CONN_MAX_AGE") != 0,
+)
 # Behind PgBouncer in transaction pooling a server-side cursor (QuerySet.iterator(): CSV
 # exports, backlogs) would outlive the transaction its server connection was lent for.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(

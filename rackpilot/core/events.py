@@ -198,8 +198,8 @@ def batched_events() -> Iterator[None]:
     finally:
         _batch.reset(token)
     if events:
-        for event in Event.objects.bulk_create(events):
-            publish_on_commit(EVENTS_GROUP, _payload(event))
+        created = Event.objects.bulk_create(events)
+        publish_many_on_commit([(EVENTS_GROUP, _payload(event)) for event in created])
 
 
 def _payload(event: Event) -> dict[str, Any]:

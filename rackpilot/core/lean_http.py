@@ -10,7 +10,9 @@ once in a thread of a small pool, behind the middleware that matters to an unaut
 (everything in ``MIDDLEWARE`` but those listed in ``SKIPPED_MIDDLEWARE``: the client address
 behind trusted proxies, the security headers, the request id, the host check, the metrics), with
 Django's request signals around it as its handler sends them (connections are returned and
-checked exactly as for any other request).
+checked exactly as for any other request). Writes a view hands to a group commit are waited for
+here, on the event loop, before the response goes out: the view's thread and its database
+connection serve the next request meanwhile.
 """
 
 from __future__ import annotations
@@ -20,16 +22,18 @@ import contextlib
 import contextvars
 import io
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, cast
 
 from django.conf import settings
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler, ASGIRequest
-from django.core.handlers.exception import convert_exception_to_response
+from django.core.handlers.exception import convert_exception_to_response, response_for_exception
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, ResolverMatch, resolve
 from django.utils.module_loading import import_string
+
+from rackpilot.core.group_commit import COMMIT_TIMEOUT, awaited_commits
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 Handler = Callable[[HttpRequest], HttpResponseBase]
@@ -100,11 +104,15 @@ def lean_http(django_app: ASGIApp, *, threads: int) -> ASGIApp:
             handler = build_handler()
         request = ASGIRequest(scope, io.BytesIO())
         request.resolver_match = match
+        pending: list[Future[None]] = []
         context = contextvars.copy_context()
+        context.run(awaited_commits.set, pending)
         loop = asyncio.get_running_loop()
         response = await loop.run_in_executor(
             executor, context.run, _respond, handler, request, scope
         )
+        if pending:
+            response = await _committed(response, pending, request, loop, executor, context)
         try:
             await _send_response(response, send, loop, executor)
         finally:
@@ -114,6 +122,28 @@ def lean_http(django_app: ASGIApp, *, threads: int) -> ASGIApp:
                 await loop.run_in_executor(executor, context.run, response.close)
 
     return application
+
+
+async def _committed(
+    response: HttpResponseBase,
+    pending: list[Future[None]],
+    request: HttpRequest,
+    loop: asyncio.AbstractEventLoop,
+    executor: ThreadPoolExecutor,
+    context: contextvars.Context,
+) -> HttpResponseBase:
+    """``response`` once the writes the view handed over are committed; if they failed, what
+    Django answers for the exception (a 500: the client asks again)."""
+    try:
+        waits = [asyncio.wrap_future(done) for done in pending]
+        await asyncio.wait_for(asyncio.gather(*waits), timeout=COMMIT_TIMEOUT)
+    except Exception as exc:
+        response.close()
+        failed: HttpResponseBase = await loop.run_in_executor(
+            executor, context.run, response_for_exception, request, exc
+        )
+        return failed
+    return response
 
 
 async def _send_response(

@@ -171,6 +171,54 @@ def test_refusals_a_bad_host_and_a_failing_view_are_answered_as_django_would(
     assert b"database on fire" not in body  # no traceback to an unauthenticated client
 
 
+def test_scripts_at_once_are_stored_in_groups_and_sent_once_committed(settings: Any):
+    from netboot import services
+    from workflows.models import AgentToken
+
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.NETBOOT_TRUSTED_PROXIES = ["127.0.0.1/32"]
+    make_default_build()
+    macs = [f"52:54:00:7e:01:{n:02x}" for n in range(24)]
+    for n, mac in enumerate(macs):
+        with_work(make_machine(hostname=f"lean-g{n:02d}", mac=mac, ip=f"10.7.1.{n + 2}"))
+    groups: list[int] = []
+    write = services._boot_writes._write
+
+    def counted(group: list[Any]) -> None:
+        groups.append(len(group))
+        write(group)
+
+    services._boot_writes._write = counted
+    try:
+
+        async def all_at_once() -> list[tuple[int, dict[str, str], bytes]]:
+            return await asyncio.gather(*(asgi_exchange(f"/ipxe/{mac}/auto.ipxe") for mac in macs))
+
+        answers = asyncio.run(all_at_once())
+    finally:
+        services._boot_writes._write = write
+    assert [status for status, _, _ in answers] == [200] * len(macs)
+    # Each answer's nonce was stored before it was sent, with its machine's last-seen.
+    prefixes = {body.split(b"rackpilot_token=rpa_")[1][:8].decode() for _, _, body in answers}
+    assert set(AgentToken.objects.values_list("prefix", flat=True)) == prefixes
+    assert Event.objects.filter(verb="netboot.script_served").count() == len(macs)
+    assert sum(groups) == len(macs) and len(groups) < len(macs)  # some were written together
+
+
+def test_a_script_whose_writes_fail_is_not_sent(machine: Any, monkeypatch: pytest.MonkeyPatch):
+    from netboot import services
+    from workflows.models import AgentToken
+
+    def refused(group: list[Any]) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services._boot_writes, "_write", refused)
+    status, _, body = asgi_get(f"/ipxe/{MAC}/auto.ipxe")
+    assert status == 500
+    assert b"rackpilot_token" not in body and b"disk full" not in body
+    assert not AgentToken.objects.exists()
+
+
 def test_only_what_a_script_needs_is_skipped():
     from django.conf import settings
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from inventory.models import Machine
@@ -28,7 +28,7 @@ from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
 from rackpilot.core.services import lock
-from rackpilot.core.sql import attnames, model_from_row, select_list, table
+from rackpilot.core.sql import attnames, hot_cursor, model_from_row, select_list, table
 from workflows.models import AgentToken, Workflow, hash_token
 from workflows.states import WORKFLOW_UNFINISHED
 
@@ -44,8 +44,49 @@ def _session_grace() -> timedelta:
     return timedelta(seconds=settings.AGENT_SESSION_GRACE_SECONDS)
 
 
-# No savepoint of its own: nothing catches its errors to carry on in an outer transaction, and
-# netboot issues one per served script.
+def agent_token_new(
+    *,
+    machine: Machine | None,
+    ttl: timedelta | None = None,
+    purpose: str = Purpose.AGENT,
+    mac: str = "",
+    workflow: Workflow | None = None,
+    description: str = "",
+) -> tuple[AgentToken, str]:
+    """A token not saved yet and its raw value (only the hash is ever stored): for a caller
+    that writes it with others (netboot's group commit), then records ``token_issued_event``."""
+    if purpose in (Purpose.AGENT, Purpose.SESSION) and machine is None:
+        raise ValidationError({"machine": "An agent or session token belongs to a machine."})
+    if purpose == Purpose.BOOT and machine is None and not mac:
+        raise ValidationError({"machine": "A boot nonce belongs to a machine or a MAC."})
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    lifetime = ttl or timedelta(seconds=settings.AGENT_TOKEN_TTL_SECONDS)
+    token = AgentToken(
+        machine=machine,
+        purpose=purpose,
+        mac=mac,
+        workflow=workflow,
+        token_hash=hash_token(raw),
+        prefix=raw[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + 8],
+        description=description,
+        expires_at=timezone.now() + lifetime,
+    )
+    return token, raw
+
+
+def token_issued_event(token: AgentToken, actor: Actor) -> None:
+    """The timeline's record of ``token``, once it is saved."""
+    record_event(
+        actor=actor,
+        verb="agent_token.issued",
+        obj=token,
+        machine=token.machine_id,
+        changes={"purpose": token.purpose, "workflow": token.workflow_id},
+        message=f"expires {token.expires_at.isoformat()}",
+    )
+
+
+# No savepoint of its own: nothing catches its errors to carry on in an outer transaction.
 @transaction.atomic(savepoint=False)
 def agent_token_issue(
     *,
@@ -58,30 +99,16 @@ def agent_token_issue(
     description: str = "",
 ) -> tuple[AgentToken, str]:
     """A new token; the raw value is returned once and only its hash is stored."""
-    if purpose in (Purpose.AGENT, Purpose.SESSION) and machine is None:
-        raise ValidationError({"machine": "An agent or session token belongs to a machine."})
-    if purpose == Purpose.BOOT and machine is None and not mac:
-        raise ValidationError({"machine": "A boot nonce belongs to a machine or a MAC."})
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    lifetime = ttl or timedelta(seconds=settings.AGENT_TOKEN_TTL_SECONDS)
-    token = AgentToken.objects.create(
+    token, raw = agent_token_new(
         machine=machine,
+        ttl=ttl,
         purpose=purpose,
         mac=mac,
         workflow=workflow,
-        token_hash=hash_token(raw),
-        prefix=raw[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + 8],
         description=description,
-        expires_at=timezone.now() + lifetime,
     )
-    record_event(
-        actor=actor,
-        verb="agent_token.issued",
-        obj=token,
-        machine=machine,
-        changes={"purpose": purpose, "workflow": workflow.pk if workflow else None},
-        message=f"expires {token.expires_at.isoformat()}",
-    )
+    token.save(force_insert=True)
+    token_issued_event(token, actor)
     return token, raw
 
 
@@ -190,7 +217,7 @@ def agent_tokens_recheck(raws: Collection[str]) -> dict[str, str]:
         FROM {table(AgentToken)} t LEFT JOIN {table(Workflow)} w ON w.id = t.workflow_id
         WHERE t.token_hash IN ({", ".join(["%s"] * len(hashes))})
     """
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, list(hashes))
         rows = cursor.fetchall()
     now = timezone.now()
@@ -217,21 +244,32 @@ def agent_tokens_recheck(raws: Collection[str]) -> dict[str, str]:
 # --- boot nonces and sessions ---------------------------------------------------------------
 
 
-def boot_nonce_issue(
-    *, machine: Machine | None, workflow: Workflow | None, mac: str, actor: Actor
+def boot_nonce_new(
+    *, machine: Machine | None, workflow: Workflow | None, mac: str
 ) -> tuple[AgentToken, str]:
-    """The one-time nonce an iPXE script carries: for ``workflow`` on ``machine``, or for
-    discovery (``machine`` waiting to be accepted, or None for an unknown ``mac``)."""
+    """The one-time nonce an iPXE script carries, not saved yet: for ``workflow`` on
+    ``machine``, or for discovery (``machine`` waiting to be accepted, or None for an unknown
+    ``mac``)."""
     what = f"workflow #{workflow.pk}" if workflow else "discovery"
-    return agent_token_issue(
+    return agent_token_new(
         machine=machine,
-        actor=actor,
         ttl=timedelta(seconds=settings.NETBOOT_TOKEN_TTL_SECONDS),
         purpose=Purpose.BOOT,
         mac=mac,
         workflow=workflow,
         description=f"netboot of {mac} for {what}",
     )
+
+
+@transaction.atomic(savepoint=False)
+def boot_nonce_issue(
+    *, machine: Machine | None, workflow: Workflow | None, mac: str, actor: Actor
+) -> tuple[AgentToken, str]:
+    """``boot_nonce_new``, saved and on the timeline."""
+    token, raw = boot_nonce_new(machine=machine, workflow=workflow, mac=mac)
+    token.save(force_insert=True)
+    token_issued_event(token, actor)
+    return token, raw
 
 
 def _unfinished_workflow(machine: Machine) -> Workflow | None:
