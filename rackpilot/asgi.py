@@ -10,6 +10,7 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from rackpilot.core.lean_http import lean_http  # noqa: E402
+from rackpilot.core.process import freeze_loaded_objects  # noqa: E402
 from rackpilot.core.proxies import forwarded_client_asgi  # noqa: E402
 from rackpilot.routing import websocket_application  # noqa: E402
 
@@ -19,3 +20,5 @@ application = ProtocolTypeRouter(
         "websocket": forwarded_client_asgi(websocket_application),
     }
 )
+
+freeze_loaded_objects()  # the last thing at start: everything above stays out of full GC passes

@@ -2,6 +2,9 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init
+
+from rackpilot.core.process import freeze_loaded_objects
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rackpilot.settings")
 
@@ -18,3 +21,9 @@ REDBEAT_SETTINGS = ("redbeat_redis_url", "redbeat_redis_options", "redbeat_key_p
 @app.on_after_configure.connect
 def _name_redbeat_settings(sender: Celery, source: Any, **kwargs: Any) -> None:
     source.update({name: source[name] for name in REDBEAT_SETTINGS if source.get(name)})
+
+
+@worker_process_init.connect
+def _freeze_loaded_objects(**kwargs: Any) -> None:
+    # Each pool process, once it has loaded the tasks: see rackpilot/core/process.py.
+    freeze_loaded_objects()

@@ -161,6 +161,7 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'rackpilot.sqlite3'}"),
 }
+_connections_reused = False  # from one request to the next (a pool, or a maximum age)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the Celery worker and beat share the file without
     # "database is locked" errors on every concurrent write.
@@ -176,6 +177,7 @@ elif (pool_max_size := env.int("DB_POOL_MAX_SIZE", default=20)) > 0:
     # open connections instead (opening one per message cost more than storing the message);
     # past ``max_size`` a request waits up to ``timeout`` seconds for one.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    _connections_reused = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": pool_max_size,
@@ -183,15 +185,12 @@ elif (pool_max_size := env.int("DB_POOL_MAX_SIZE", default=20)) > 0:
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+    _connections_reused = DATABASES["default"]["CONN_MAX_AGE"] != 0
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # Hot hand-written statements prepared once per reused connection (core/sql.py: hot_cursor);
 # behind PgBouncer this needs its max_prepared_statements (docs/scale-out.md).
-DB_PREPARED_STATEMENTS = env.bool(
-    "DB_PREPARED_STATEMENTS",
-    default=bool(DATABASES["default"].get("OPTIONS", {}).get("pool"))
-    or DATABASES["default"].get("CONN_MAX_AGE") != 0,
-)
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=_connections_reused)
 # Behind PgBouncer in transaction pooling a server-side cursor (QuerySet.iterator(): CSV
 # exports, backlogs) would outlive the transaction its server connection was lent for.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
