@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from builds.models import Build, BuildArtifact
+from builds.selectors import servable_names
 from builds.states import BuildState
 from inventory.models import Machine, NetworkInterface, Rack, Site
 from inventory.states import MachineState
@@ -39,19 +40,35 @@ _BOOLEAN_FIELDS = ("uefi", "allow_pxe", "allow_workflow")
 _METADATA: Any = Machine._meta.get_field("metadata")
 
 
+def _servable_names_sql(arch_column: str) -> str:
+    """``servable_names`` of the arch in ``arch_column``, as SQL (``'vmlinuz-' || m.arch``)."""
+    mark = "\x00"
+    names = []
+    for name in sorted(servable_names(mark)):
+        before, _, after = name.partition(mark)
+        literals = [f"'{part}'" for part in (before, after) if part]
+        names.append(" || ".join([literals[0], arch_column, *literals[1:]]))
+    return ", ".join(names)
+
+
 @functools.cache
 def _boot_sql() -> str:
     workflow, task = Workflow._meta.db_table, Task._meta.db_table
     interface, machine = NetworkInterface._meta.db_table, Machine._meta.db_table
     rack, site = Rack._meta.db_table, Site._meta.db_table
+    build, artifact = Build._meta.db_table, BuildArtifact._meta.db_table
     unfinished = ", ".join(f"'{state}'" for state in sorted(WORKFLOW_UNFINISHED))
     by_attname = {field.attname: field.column for field in Machine._meta.concrete_fields}
     columns = ", ".join(f"m.{by_attname[name]}" for name in _MACHINE_FIELDS)
     # The workflow: the machine's own, and those whose tasks name one of its MACs as the worker
     # (Tinkerbell's way): two index lookups rather than one OR over every unfinished workflow.
+    # The default build of the machine's arch comes along, with how many of the files netboot
+    # serves from it it has.
     return f"""
         SELECT {columns}, i.id, i.name, i.ip, i.vlan_id, i.is_boot,
-               r.site_id, s.facility_code,
+               r.site_id, s.facility_code, b.id, b.kind,
+               (SELECT COUNT(*) FROM {artifact} a
+                WHERE a.build_id = b.id AND a.name IN ({_servable_names_sql("m.arch")})),
                (SELECT u.id FROM (
                     SELECT w.id, w.created_at FROM {workflow} w
                     WHERE w.machine_id = m.id AND w.state IN ({unfinished})
@@ -65,6 +82,8 @@ def _boot_sql() -> str:
         JOIN {machine} m ON m.id = i.machine_id
         LEFT JOIN {rack} r ON r.id = m.rack_id
         LEFT JOIN {site} s ON s.id = r.site_id
+        LEFT JOIN {build} b
+            ON b.arch = m.arch AND b.is_default = %s AND b.state = '{BuildState.SUCCESS}'
         WHERE i.mac = %s
     """
 
@@ -76,6 +95,9 @@ class BootInterface:
 
     interface: NetworkInterface
     workflow_id: int | None
+    # The id and kind of the default build of the machine's arch, if it has what netboot
+    # serves (otherwise ``default_build`` tells what is missing).
+    servable_build: tuple[int, str] | None = None
 
     @property
     def machine(self) -> Machine:
@@ -87,13 +109,14 @@ def boot_interface_by_mac(mac: str) -> BootInterface | None:
     machine with rack and site (for the facility code) and the machine's unfinished workflow.
     The machine holds the fields a script depends on; any other is read when first used."""
     with hot_cursor() as cursor:
-        cursor.execute(_boot_sql(), [mac])
+        cursor.execute(_boot_sql(), [True, mac])
         row = cursor.fetchone()
     if row is None:
         return None
     count = len(_MACHINE_FIELDS)
     values = dict(zip(_MACHINE_FIELDS, row[:count], strict=True))
-    interface_id, name, ip, vlan_id, is_boot, site_id, facility_code, workflow_id = row[count:]
+    interface_id, name, ip, vlan_id, is_boot, site_id, facility_code = row[count : count + 7]
+    build_id, build_kind, servable_files, workflow_id = row[count + 7 :]
     for field in _BOOLEAN_FIELDS:  # SQLite answers 0 and 1
         values[field] = bool(values[field])
     values["metadata"] = _METADATA.from_db_value(values["metadata"], None, connection)
@@ -110,7 +133,12 @@ def boot_interface_by_mac(mac: str) -> BootInterface | None:
         [interface_id, machine.pk, name, mac, ip, vlan_id, bool(is_boot)],
     )
     interface.machine = machine
-    return BootInterface(interface=interface, workflow_id=workflow_id)
+    servable = build_id is not None and servable_files == len(servable_names(machine.arch))
+    return BootInterface(
+        interface=interface,
+        workflow_id=workflow_id,
+        servable_build=(build_id, build_kind) if servable else None,
+    )
 
 
 class AmbiguousAddress(Exception):

@@ -144,10 +144,11 @@ def _work_for(boot: selectors.BootInterface) -> tuple[Workflow | None, str]:
 
 
 def _machine_hook_script(
-    *, machine: Machine, interface: NetworkInterface, workflow: Workflow | None
+    *, boot: selectors.BootInterface, workflow: Workflow | None
 ) -> tuple[str, int, AgentToken]:
     """The script, the build it boots and its nonce (not saved yet: see ``_BootWrites``)."""
-    build_id, hook_kind = _default_build(machine.arch)
+    interface, machine = boot.interface, boot.machine
+    build_id, hook_kind = boot.servable_build or _default_build(machine.arch)
     nonce, raw = boot_nonce_new(machine=machine, workflow=workflow, mac=interface.mac)
     target = BootTarget(
         mac=interface.mac,
@@ -288,9 +289,7 @@ def netboot_script_serve(
             kind, text = "exit", ipxe.exit_script(nothing_to_do)
         else:
             kind = "hook"
-            text, build_id, nonce = _machine_hook_script(
-                machine=machine, interface=interface, workflow=workflow
-            )
+            text, build_id, nonce = _machine_hook_script(boot=boot, workflow=workflow)
     served = {
         "actor": NETBOOT,
         "verb": "netboot.script_served",

@@ -10,7 +10,7 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from rackpilot.core.lean_http import lean_http  # noqa: E402
-from rackpilot.core.process import freeze_loaded_objects  # noqa: E402
+from rackpilot.core.process import tune_garbage_collection  # noqa: E402
 from rackpilot.core.proxies import forwarded_client_asgi  # noqa: E402
 from rackpilot.routing import websocket_application  # noqa: E402
 
@@ -21,4 +21,4 @@ application = ProtocolTypeRouter(
     }
 )
 
-freeze_loaded_objects()  # the last thing at start: everything above stays out of full GC passes
+tune_garbage_collection()  # the last thing at start: see rackpilot/core/process.py

@@ -4,7 +4,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 
-from rackpilot.core.process import freeze_loaded_objects
+from rackpilot.core.process import tune_garbage_collection
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rackpilot.settings")
 
@@ -24,6 +24,6 @@ def _name_redbeat_settings(sender: Celery, source: Any, **kwargs: Any) -> None:
 
 
 @worker_process_init.connect
-def _freeze_loaded_objects(**kwargs: Any) -> None:
+def _tune_garbage_collection(**kwargs: Any) -> None:
     # Each pool process, once it has loaded the tasks: see rackpilot/core/process.py.
-    freeze_loaded_objects()
+    tune_garbage_collection()

@@ -36,7 +36,7 @@ def prepared_boot_statements() -> int:
         cursor.execute(
             "SELECT count(*) FROM pg_prepared_statements "
             "WHERE statement LIKE %s AND statement LIKE %s",
-            ["%inventory_networkinterface%", "%WHERE i.mac = $1%"],
+            ["%inventory_networkinterface%", "%WHERE i.mac = $%"],
         )
         return int(cursor.fetchone()[0])
 

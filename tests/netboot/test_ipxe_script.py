@@ -295,10 +295,10 @@ def test_script_query_count_is_small_and_constant(
         client.get("/ipxe/auto.ipxe", REMOTE_ADDR="10.5.0.40")
 
 
-# Interface, machine, site and unfinished workflow in one statement, the default build with its
-# artifacts, the nonce, both events in one insert and the last_seen update (written in the
+# Interface, machine, site, unfinished workflow and default build (with its servable files) in
+# one statement, the nonce, both events in one insert and the last_seen update (written in the
 # test's transaction; a server writes them with other scripts' in the group commit's).
-QUERIES_PER_SCRIPT = 5
+QUERIES_PER_SCRIPT = 4
 
 
 def test_an_arm_machine_gets_its_serial_console_on_the_arm_uart() -> None:
