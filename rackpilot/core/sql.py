@@ -62,7 +62,10 @@ def hot_cursor() -> Iterator[CursorWrapper]:
     """A cursor for a hand-written statement whose text is fixed (its parameters vary, not
     their number): on PostgreSQL prepared once per connection and bound on the server, so each
     run skips planning and Python's quoting (DB_PREPARED_STATEMENTS); elsewhere Django's own
-    cursor. Wrapped as Django wraps cursors: errors, query logging and counting are the same."""
+    cursor. Wrapped as Django wraps cursors: errors, query logging and counting are the same.
+
+    Measure before using it elsewhere: the agent messages' statements, prepared, took state
+    reports from 353 to 157 a second (`benchmarks/dispatch.py`); the iPXE lookup gained."""
     if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
         with connection.cursor() as cursor:
             yield cursor

@@ -16,15 +16,7 @@ from django.db import connection
 
 from inventory.models import Machine, NetworkInterface
 from inventory.states import MachineState
-from rackpilot.core.sql import (
-    attnames,
-    column,
-    for_update,
-    hot_cursor,
-    model_from_row,
-    select_list,
-    table,
-)
+from rackpilot.core.sql import attnames, column, for_update, model_from_row, select_list, table
 from workflows.models import Action, Task, Workflow
 from workflows.states import WORKFLOW_UNFINISHED, ActionState
 
@@ -71,7 +63,7 @@ def report_owner(*, machine_id: int, action_id: int) -> ReportOwner | None:
         LEFT JOIN {table(Machine)} m ON m.id = %s
         WHERE a.id = %s
     """
-    with hot_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, [machine_id, machine_id, action_id])
         row = cursor.fetchone()
     if row is None:
@@ -100,7 +92,7 @@ def lock_for_report(
         FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
         WHERE a.id = %s{for_update("a")}
     """
-    with hot_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(f"SELECT id FROM {table(Machine)} WHERE id = %s{for_update()}", [machine_id])
         cursor.execute(workflow_sql, [workflow_id])
         workflow = model_from_row(Workflow, WORKFLOW_COLUMNS, cursor.fetchone())
@@ -129,7 +121,7 @@ def lock_actions_for_logs(action_ids: Collection[int]) -> dict[int, Action]:
     """
     found: dict[int, Action] = {}
     split = len(LOG_ACTION_COLUMNS)
-    with connection.cursor() as cursor:  # IN lists of any length: not prepared
+    with connection.cursor() as cursor:
         cursor.execute(sql, sorted(action_ids))
         for row in cursor.fetchall():
             action = model_from_row(Action, LOG_ACTION_COLUMNS, row[:split])
@@ -146,7 +138,7 @@ def interface_macs(machine_ids: Collection[int]) -> set[tuple[int, str]]:
         SELECT i.machine_id, i.mac FROM {table(NetworkInterface)} i
         WHERE i.machine_id IN ({", ".join(["%s"] * len(machine_ids))})
     """
-    with connection.cursor() as cursor:  # IN lists of any length: not prepared
+    with connection.cursor() as cursor:
         cursor.execute(sql, list(machine_ids))
         return {(machine_id, mac) for machine_id, mac in cursor.fetchall()}
 
@@ -193,7 +185,7 @@ def next_action(
         ORDER BY w.created_at, w.id
         LIMIT 1
     """
-    with hot_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else _action_with_task(row)
