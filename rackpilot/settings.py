@@ -189,7 +189,7 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # Hot hand-written statements prepared once per reused connection (core/sql.py: hot_cursor);
-# behind PgBouncer this needs its max_prepared_statements (docs/scale-out.md).
+# behind PgBouncer this needs its max_prepared_statements (README, PgBouncer).
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=_connections_reused)
 # Behind PgBouncer in transaction pooling a server-side cursor (QuerySet.iterator(): CSV
 # exports, backlogs) would outlive the transaction its server connection was lent for.

@@ -88,6 +88,12 @@ def token_issued_event(token: AgentToken, actor: Actor) -> None:
 
 # No savepoint of its own: nothing catches its errors to carry on in an outer transaction.
 @transaction.atomic(savepoint=False)
+def agent_token_save(token: AgentToken, actor: Actor) -> None:
+    """A token from ``agent_token_new`` stored and on the timeline."""
+    token.save(force_insert=True)
+    token_issued_event(token, actor)
+
+
 def agent_token_issue(
     *,
     machine: Machine | None,
@@ -107,8 +113,7 @@ def agent_token_issue(
         workflow=workflow,
         description=description,
     )
-    token.save(force_insert=True)
-    token_issued_event(token, actor)
+    agent_token_save(token, actor)
     return token, raw
 
 
@@ -261,14 +266,12 @@ def boot_nonce_new(
     )
 
 
-@transaction.atomic(savepoint=False)
 def boot_nonce_issue(
     *, machine: Machine | None, workflow: Workflow | None, mac: str, actor: Actor
 ) -> tuple[AgentToken, str]:
     """``boot_nonce_new``, saved and on the timeline."""
     token, raw = boot_nonce_new(machine=machine, workflow=workflow, mac=mac)
-    token.save(force_insert=True)
-    token_issued_event(token, actor)
+    agent_token_save(token, actor)
     return token, raw
 
 
