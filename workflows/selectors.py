@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from inventory.models import NetworkInterface
-from rackpilot.core.sql import column, table
+from rackpilot.core.sql import column, hot_cursor, table
 from workflows.models import Action, LogLine, Task, Template, Workflow
 from workflows.states import ActionState
 
@@ -68,7 +67,7 @@ def worker_machine_ids(workflow_id: int) -> set[int]:
         SELECT DISTINCT i.machine_id FROM {table(NetworkInterface)} i
         WHERE i.mac IN (SELECT t.worker FROM {table(Task)} t WHERE t.workflow_id = %s)
     """
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, [workflow_id])
         return {machine_id for (machine_id,) in cursor.fetchall()}
 
@@ -84,6 +83,6 @@ def unsucceeded_action_exists(workflow_id: int, *, before_order: int | None = No
     params: list[int | str] = [workflow_id, ActionState.SUCCESS]
     if before_order is not None:
         params.append(before_order)
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() is not None

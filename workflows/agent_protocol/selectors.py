@@ -16,7 +16,15 @@ from django.db import connection
 
 from inventory.models import Machine, NetworkInterface
 from inventory.states import MachineState
-from rackpilot.core.sql import attnames, column, for_update, model_from_row, select_list, table
+from rackpilot.core.sql import (
+    attnames,
+    column,
+    for_update,
+    hot_cursor,
+    model_from_row,
+    select_list,
+    table,
+)
 from workflows.models import Action, Task, Workflow
 from workflows.states import WORKFLOW_UNFINISHED, ActionState
 
@@ -24,7 +32,11 @@ from workflows.states import WORKFLOW_UNFINISHED, ActionState
 # these paths read: the task's other fields are deferred.
 ACTION_COLUMNS = attnames(Action)
 TASK_COLUMNS = attnames(Task, only=("id", "workflow_id", "name", "worker", "order"))
-WORKFLOW_COLUMNS = attnames(Workflow)
+# A report reads its workflow's state and times, not its template and rendered plan (the
+# largest columns, JSON among them): those stay deferred, read only if something asks.
+WORKFLOW_COLUMNS = tuple(
+    name for name in attnames(Workflow) if name not in ("template_body", "rendered", "spec")
+)
 
 
 def _action_and_task_columns() -> str:
@@ -63,7 +75,7 @@ def report_owner(*, machine_id: int, action_id: int) -> ReportOwner | None:
         LEFT JOIN {table(Machine)} m ON m.id = %s
         WHERE a.id = %s
     """
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, [machine_id, machine_id, action_id])
         row = cursor.fetchone()
     if row is None:
@@ -92,7 +104,7 @@ def lock_for_report(
         FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
         WHERE a.id = %s{for_update("a")}
     """
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(f"SELECT id FROM {table(Machine)} WHERE id = %s{for_update()}", [machine_id])
         cursor.execute(workflow_sql, [workflow_id])
         workflow = model_from_row(Workflow, WORKFLOW_COLUMNS, cursor.fetchone())
@@ -121,7 +133,7 @@ def lock_actions_for_logs(action_ids: Collection[int]) -> dict[int, Action]:
     """
     found: dict[int, Action] = {}
     split = len(LOG_ACTION_COLUMNS)
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # a list of any length: not prepared
         cursor.execute(sql, sorted(action_ids))
         for row in cursor.fetchall():
             action = model_from_row(Action, LOG_ACTION_COLUMNS, row[:split])
@@ -138,7 +150,7 @@ def interface_macs(machine_ids: Collection[int]) -> set[tuple[int, str]]:
         SELECT i.machine_id, i.mac FROM {table(NetworkInterface)} i
         WHERE i.machine_id IN ({", ".join(["%s"] * len(machine_ids))})
     """
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # a list of any length: not prepared
         cursor.execute(sql, list(machine_ids))
         return {(machine_id, mac) for machine_id, mac in cursor.fetchall()}
 
@@ -161,8 +173,7 @@ def next_action(
         ORDER BY a2.{column("order")} LIMIT 1
     """
     unfinished = sorted(WORKFLOW_UNFINISHED)
-    params: list[str | int | bool] = [ActionState.SUCCESS, *unfinished, machine_id, machine_id]
-    params += [ActionState.PENDING, ActionState.RUNNING, machine_id, True, MachineState.RETIRED]
+    params: list[str | int | bool] = [ActionState.SUCCESS, *unfinished, machine_id]
     narrowing = ""
     if workflow_id is not None:
         narrowing += " AND w.id = %s"
@@ -170,22 +181,33 @@ def next_action(
     if own_workflows_only:
         narrowing += " AND w.machine_id = %s"
         params.append(machine_id)
+    params += [machine_id, ActionState.PENDING, ActionState.RUNNING]
+    params += [machine_id, True, MachineState.RETIRED]
+    # The machine's unfinished workflows and each one's next action are worked out first (a
+    # materialized CTE), and only then is that action read by its key and checked: joined
+    # freely, the planner may start from every pending action of the table (a bitmap over the
+    # state index, tens of thousands of entries after a rollout of many workflows).
     sql = f"""
+        WITH candidates AS MATERIALIZED (
+            SELECT w.id AS workflow_id, w.created_at AS created_at,
+                   ({first_unsucceeded}) AS action_id
+            FROM {table(Workflow)} w
+            WHERE w.state IN ({", ".join(["%s"] * len(unfinished))})
+              AND w.id IN (SELECT t3.workflow_id FROM {table(Task)} t3 WHERE t3.worker IN ({macs}))
+              {narrowing}
+        )
         SELECT {_action_and_task_columns()}
-        FROM {table(Workflow)} w
-        JOIN {table(Action)} a ON a.id = ({first_unsucceeded})
+        FROM candidates c
+        JOIN {table(Action)} a ON a.id = c.action_id
         JOIN {table(Task)} t ON t.id = a.task_id
-        WHERE w.state IN ({", ".join(["%s"] * len(unfinished))})
-          AND w.id IN (SELECT t3.workflow_id FROM {table(Task)} t3 WHERE t3.worker IN ({macs}))
-          AND t.worker IN ({macs})
+        WHERE t.worker IN ({macs})
           AND a.state IN (%s, %s)
           AND EXISTS (SELECT 1 FROM {table(Machine)} m
                       WHERE m.id = %s AND m.allow_workflow = %s AND m.state <> %s)
-          {narrowing}
-        ORDER BY w.created_at, w.id
+        ORDER BY c.created_at, c.workflow_id
         LIMIT 1
     """
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else _action_with_task(row)

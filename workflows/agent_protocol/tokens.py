@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from inventory.models import Machine
@@ -28,7 +28,7 @@ from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
 from rackpilot.core.services import lock
-from rackpilot.core.sql import attnames, model_from_row, select_list, table
+from rackpilot.core.sql import attnames, hot_cursor, model_from_row, select_list, table
 from workflows.models import AgentToken, Workflow, hash_token
 from workflows.states import WORKFLOW_UNFINISHED
 
@@ -222,7 +222,8 @@ def agent_tokens_recheck(raws: Collection[str]) -> dict[str, str]:
         FROM {table(AgentToken)} t LEFT JOIN {table(Workflow)} w ON w.id = t.workflow_id
         WHERE t.token_hash IN ({", ".join(["%s"] * len(hashes))})
     """
-    with connection.cursor() as cursor:
+    # One socket's message re-checks one token (prepared); a group of log batches, any number.
+    with hot_cursor(prepared=len(hashes) == 1) as cursor:
         cursor.execute(sql, list(hashes))
         rows = cursor.fetchall()
     now = timezone.now()

@@ -22,6 +22,7 @@ from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
 from rackpilot.core.events import publish_on_commit, record_event
 from rackpilot.core.services import lock
+from rackpilot.core.sql import save_fields
 from workflows.groups import agent_group, workflow_group
 from workflows.models import Action, LogLine, Task, Template, Workflow
 from workflows.rendering import RenderedWorkflow
@@ -309,7 +310,7 @@ def action_start(
     ``also_save``: fields the caller set on the action, written in the same UPDATE."""
     _set_action_state(action, ActionState.RUNNING)
     action.started_at = at
-    action.save(update_fields=["state", "started_at", *also_save])
+    save_fields(action, ["state", "started_at", *also_save])
     if workflow.state == WorkflowState.PENDING:
         _set_workflow_state(workflow, WorkflowState.RUNNING)
         workflow.started_at = at
@@ -417,9 +418,7 @@ def action_finish(
     action.exit_code = exit_code
     action.message = message
     action.reaction = reaction or {}
-    action.save(
-        update_fields=["state", "finished_at", "exit_code", "message", "reaction", *also_save]
-    )
+    save_fields(action, ["state", "finished_at", "exit_code", "message", "reaction", *also_save])
     if target == ActionState.SUCCESS:
         if not unsucceeded_action_exists(workflow.pk):
             workflow_end(
