@@ -190,7 +190,17 @@ class LogLine(models.Model):
         # Sent by the machine's dockerd to the syslog intake (stock HookOS); seq by the server.
         SYSLOG = "syslog", "syslog"
 
-    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="log_lines")
+    # No foreign-key constraint in the database and no index of its own: every line is
+    # written while its action's row is locked (it cannot be deleted meanwhile) and deleted
+    # with it (on_delete, by Django), while the constraint's check cost PostgreSQL as much as
+    # storing the line; logline_unique_seq starts with action and serves its lookups.
+    action = models.ForeignKey(
+        Action,
+        on_delete=models.CASCADE,
+        related_name="log_lines",
+        db_constraint=False,
+        db_index=False,
+    )
     attempt = models.PositiveIntegerField(default=1)
     seq = models.PositiveBigIntegerField(help_text="Per action attempt, assigned by the agent.")
     stream = models.CharField(max_length=6, choices=Stream.choices, default=Stream.STDOUT)

@@ -74,8 +74,8 @@ def _parse_lines(lines: Any) -> list[tuple[str, datetime, str, str]]:
                 timestamp = datetime.fromisoformat(str(sent))
             except ValueError:
                 raise _line_error(index, "bad timestamp.") from None
-            if timezone.is_naive(timestamp):
-                timestamp = timezone.make_aware(timestamp, UTC)
+            if timestamp.utcoffset() is None:  # naive: the agent's clock is in UTC
+                timestamp = timestamp.replace(tzinfo=UTC)
             stamp = timestamp.isoformat()
         else:
             timestamp, stamp = now, now_text

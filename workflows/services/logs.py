@@ -39,7 +39,7 @@ def action_logs_store(batches: Sequence[tuple[Action, int, list[NumberedLine]]])
     if not batches:
         return
     log_lines_insert(
-        [(action.pk, n, q, s, t, x) for action, n, lines in batches for q, s, t, _, x in lines]
+        [(action.pk, n, q, s, t, st, x) for action, n, lines in batches for q, s, t, st, x in lines]
     )
     last_seq: dict[int, int] = {}
     for action, _attempt, lines in batches:
