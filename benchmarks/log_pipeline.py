@@ -90,7 +90,12 @@ def prepare(agents: int) -> tuple[list[dict[str, object]], str]:
 
 
 async def run_agent(
-    ws_url: str, run: dict[str, object], lines: int, sent: dict[str, int], rate: float
+    ws_url: str,
+    run: dict[str, object],
+    lines: int,
+    sent: dict[str, int],
+    rate: float,
+    ready: asyncio.Barrier,
 ) -> float:
     import websockets
 
@@ -106,12 +111,25 @@ async def run_agent(
                 if reply.get("reply_to") == message.get("id"):
                     return reply
 
-        await call({"id": 1, "type": "hello", "worker_id": run["mac"]})
-        action = (await call({"id": 2, "type": "next_action"}))["action"]
-        action_id = action["action"]  # type: ignore[index]
-        await call(
-            {"id": 3, "type": "action_state", "action": action_id, "attempt": 1, "state": "running"}
-        )
+        try:
+            await call({"id": 1, "type": "hello", "worker_id": run["mac"]})
+            action = (await call({"id": 2, "type": "next_action"}))["action"]
+            action_id = action["action"]  # type: ignore[index]
+            await call(
+                {
+                    "id": 3,
+                    "type": "action_state",
+                    "action": action_id,
+                    "attempt": 1,
+                    "state": "running",
+                }
+            )
+        except BaseException:
+            await ready.abort()  # the others would wait for this agent for ever
+            raise
+        # Every agent is connected and running before the first line: the latencies are the
+        # pipeline's, not those of a hundred hellos and starts at the same instant.
+        await ready.wait()
         started = time.perf_counter()
         t0 = time.time()
         in_flight = 0
@@ -379,10 +397,14 @@ def main() -> None:
                 for workflow in watched
             ]
             await asyncio.sleep(1.0)  # viewers subscribed before the first line
+            ready = asyncio.Barrier(len(runs) + 1)
+            agents = [
+                asyncio.create_task(run_agent(ws_url, run, args.lines, sent, args.rate, ready))
+                for run in runs
+            ]
+            await ready.wait()
             started = time.perf_counter()
-            await asyncio.gather(
-                *(run_agent(ws_url, run, args.lines, sent, args.rate) for run in runs)
-            )
+            await asyncio.gather(*agents)
             stored = time.perf_counter() - started
             received = sum(await asyncio.gather(*viewers))
             return stored, latencies, received
@@ -456,7 +478,8 @@ def main() -> None:
             f"{len(gaps)} gaps refetched; {args.server} x {args.workers}; COPY reference "
             f"{copy_rate:,.0f} rows/s",
             "latency runs from the line's write by the agent to its receipt by the viewer; paced, "
-            "it includes the agent's batching (a line is shipped up to 50 ms after its write)",
+            "it includes the agent's batching (a line is shipped up to 50 ms after its write); "
+            "every agent has said hello and started its action before the first line is written",
         ],
     )
 
