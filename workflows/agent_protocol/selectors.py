@@ -32,6 +32,13 @@ from workflows.states import WORKFLOW_UNFINISHED, ActionState
 # these paths read: the task's other fields are deferred.
 ACTION_COLUMNS = attnames(Action)
 TASK_COLUMNS = attnames(Task, only=("id", "workflow_id", "name", "worker", "order"))
+# A report reads its action's state, attempt and times, not what the agent runs (the command,
+# its environment and volumes, the reactions: JSON decoded for nothing on every report).
+REPORT_ACTION_COLUMNS = tuple(
+    name
+    for name in ACTION_COLUMNS
+    if name not in ("command", "environment", "volumes", "on_failure", "on_timeout", "reaction")
+)
 # A report reads its workflow's state and times, not its template and rendered plan (the
 # largest columns, JSON among them): those stay deferred, read only if something asks.
 WORKFLOW_COLUMNS = tuple(
@@ -43,9 +50,11 @@ def _action_and_task_columns() -> str:
     return f"{select_list(Action, ACTION_COLUMNS, 'a')}, {select_list(Task, TASK_COLUMNS, 't')}"
 
 
-def _action_with_task(row: tuple[object, ...]) -> Action:
-    count = len(ACTION_COLUMNS)
-    action = model_from_row(Action, ACTION_COLUMNS, row[:count])
+def _action_with_task(
+    row: tuple[object, ...], action_columns: tuple[str, ...] = ACTION_COLUMNS
+) -> Action:
+    count = len(action_columns)
+    action = model_from_row(Action, action_columns, row[:count])
     action.task = model_from_row(Task, TASK_COLUMNS, row[count:])
     return action
 
@@ -100,7 +109,8 @@ def lock_for_report(
         WHERE w.id = %s{for_update()}
     """
     action_sql = f"""
-        SELECT {_action_and_task_columns()}
+        SELECT {select_list(Action, REPORT_ACTION_COLUMNS, "a")},
+               {select_list(Task, TASK_COLUMNS, "t")}
         FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
         WHERE a.id = %s{for_update("a")}
     """
@@ -109,7 +119,7 @@ def lock_for_report(
         cursor.execute(workflow_sql, [workflow_id])
         workflow = model_from_row(Workflow, WORKFLOW_COLUMNS, cursor.fetchone())
         cursor.execute(action_sql, [action_id])
-        action = _action_with_task(cursor.fetchone())
+        action = _action_with_task(cursor.fetchone(), REPORT_ACTION_COLUMNS)
     return workflow, action
 
 
