@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
 
@@ -69,20 +69,26 @@ def hot_cursor(*, prepared: bool = True) -> Iterator[CursorWrapper]:
     ``IN`` list would be a statement of its own): the next-action read once got a plan that
     scanned every pending action, and prepared, took state reports from 353 to 157 a second;
     written so its plan cannot (workflows/agent_protocol/selectors.py), the agent messages'
-    statements prepared took PostgreSQL's CPU per report from 1.6 to 1.2 ms."""
-    if not prepared or connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
-        with connection.cursor() as cursor:
+    statements prepared took PostgreSQL's CPU per report from 1.6 to 1.2 ms. A generic plan
+    lasts until the tables it reads are analyzed again: made on nearly empty tables, the
+    token re-check read the whole workflow table per message until then (autovacuum analyzes
+    a growing table often; the benchmarks analyze after seeding)."""
+    # The connection looked up once: each ``connection.x`` goes through the proxy and a
+    # thread-local lookup, a twelfth of this function's cost on every agent message.
+    db = connections[DEFAULT_DB_ALIAS]
+    if not prepared or db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        with db.cursor() as cursor:
             yield cursor
         return
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    raw_connection: Any = connection.connection
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    raw_connection: Any = db.connection
     if raw_connection.prepare_threshold is None:
         raw_connection.prepare_threshold = _NEVER_BY_COUNT
-    with connection.wrap_database_errors:
+    with db.wrap_database_errors:
         raw_cursor = _prepared_cursor_class()(raw_connection)
     # Django's own wrapping of a new cursor (what connection.cursor() does with its own).
-    wrapped: Any = connection._prepare_cursor(raw_cursor)  # type: ignore[attr-defined]
+    wrapped: Any = db._prepare_cursor(raw_cursor)  # type: ignore[attr-defined]
     with wrapped as cursor:
         yield cursor
 
