@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import contextvars
 import datetime
@@ -106,20 +105,14 @@ class _PublisherLoop:
     ``async_to_sync`` outside an ASGI server runs every call in a new event loop, and
     channels_redis keeps its Redis connections per loop: each publish from a view under the
     test client, a Celery task or a command opened a new Redis connection (about 5 ms, two per
-    served iPXE script). A long-lived loop keeps them. A forked child (a Celery worker) starts
-    its own.
-
-    Each group's messages go out in the order they were handed over, whether the caller waits
-    for them or not: a send for a group waits for the group's previous send on the loop.
+    served iPXE script). A long-lived loop keeps them. Waiting for each send keeps one caller's
+    messages in order. A forked child (a Celery worker) starts its own.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
-        # The last send of each group (touched on the loop's thread only).
-        self._tails: dict[str, asyncio.Future[None]] = {}
-        self.unwaited = 0  # sends under way that nobody waits for
 
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -129,82 +122,27 @@ class _PublisherLoop:
                     target=loop.run_forever, name="channel-layer-publisher", daemon=True
                 ).start()
                 self._loop, self._pid = loop, os.getpid()
-                self._tails, self.unwaited = {}, 0
             return self._loop
 
-    async def _send_all(self, layer: Any, by_group: dict[str, list[dict[str, Any]]]) -> None:
-        # Every group's place in line is taken before the first await: sends are started on
-        # the loop in the order they were handed over, so that order is each group's.
-        loop = asyncio.get_running_loop()
-        chained = []
-        for group, messages in by_group.items():
-            previous = self._tails.get(group)
-            done: asyncio.Future[None] = loop.create_future()
-            self._tails[group] = done
-            chained.append(self._send_group(layer, group, messages, previous, done))
-        # The groups side by side: one after the other, a hundred groups would wait for a
-        # hundred round trips.
-        await asyncio.gather(*chained)
-
-    async def _send_group(
-        self,
-        layer: Any,
-        group: str,
-        messages: list[dict[str, Any]],
-        previous: asyncio.Future[None] | None,
-        done: asyncio.Future[None],
-    ) -> None:
-        try:
-            if previous is not None:
-                await previous  # never raises: a failed send still completes its future
-            for message in messages:
-                await layer.group_send(group, message)
-        finally:
-            done.set_result(None)
-            if self._tails.get(group) is done:
-                del self._tails[group]
-
-    def send(
-        self, layer: Any, messages: list[tuple[str, dict[str, Any]]], *, wait: bool = True
-    ) -> None:
-        """Send to many groups at once. ``wait=False`` returns at once (a failure is logged),
-        unless MAX_UNWAITED sends are already under way: then it waits, so a slow channel
-        layer slows its callers down instead of queueing without end."""
+    def send(self, layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send to many groups at once: each group's messages in order, the groups side by
+        side (one after the other, a hundred groups would wait for a hundred round trips)."""
         by_group: dict[str, list[dict[str, Any]]] = {}
         for group, message in messages:
             by_group.setdefault(group, []).append(message)
-        future = asyncio.run_coroutine_threadsafe(self._send_all(layer, by_group), self.loop())
-        with self._lock:
-            wait = wait or self.unwaited >= MAX_UNWAITED
-            if not wait:
-                self.unwaited += 1
-        if wait:
-            future.result(timeout=PUBLISH_TIMEOUT)
-            return
 
-        def finished(sent: concurrent.futures.Future[None]) -> None:
-            with self._lock:
-                self.unwaited -= 1
-            if not sent.cancelled() and (exc := sent.exception()) is not None:
-                _warn_unpublished(messages, exc)
+        async def in_order(group: str, messages: list[dict[str, Any]]) -> None:
+            for message in messages:
+                await layer.group_send(group, message)
 
-        future.add_done_callback(finished)
+        async def all_groups() -> None:
+            await asyncio.gather(*(in_order(g, m) for g, m in by_group.items()))
+
+        asyncio.run_coroutine_threadsafe(all_groups(), self.loop()).result(timeout=PUBLISH_TIMEOUT)
 
 
 _publisher = _PublisherLoop()
 PUBLISH_TIMEOUT = 10.0
-MAX_UNWAITED = 1000
-
-
-def _warn_unpublished(messages: list[tuple[str, dict[str, Any]]], exc: BaseException) -> None:
-    # The change is committed and clients can refetch it; a down channel layer must not flood
-    # the log with one traceback per event.
-    global _last_publish_warning
-    now = time.monotonic()
-    if now - _last_publish_warning > PUBLISH_WARNING_INTERVAL:
-        _last_publish_warning = now
-        groups = ", ".join(sorted({group for group, _ in messages})[:3])
-        logger.warning("could not publish live updates (to %s): %s", groups, exc)
 
 
 def publish(group: str, message: dict[str, Any]) -> None:
@@ -212,22 +150,26 @@ def publish(group: str, message: dict[str, Any]) -> None:
     publish_many([(group, message)])
 
 
-def publish_many(messages: list[tuple[str, dict[str, Any]]], *, wait: bool = True) -> None:
-    """``publish`` for many (group, message) pairs: each group's in order, groups at once.
-    ``wait=False``: hand them over and go on (each group's order is kept all the same)."""
+def publish_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """``publish`` for many (group, message) pairs: each group's in order, groups at once."""
+    global _last_publish_warning
     layer = get_channel_layer()
     if layer is None or not messages:
         return
     try:
-        _publisher.send(layer, messages, wait=wait)
+        _publisher.send(layer, messages)
     except Exception as exc:
-        _warn_unpublished(messages, exc)
+        # The change is committed and clients can refetch it; a down channel layer must not
+        # flood the log with one traceback per event.
+        now = time.monotonic()
+        if now - _last_publish_warning > PUBLISH_WARNING_INTERVAL:
+            _last_publish_warning = now
+            groups = ", ".join(sorted({group for group, _ in messages})[:3])
+            logger.warning("could not publish live updates (to %s): %s", groups, exc)
 
 
-def publish_many_on_commit(
-    messages: list[tuple[str, dict[str, Any]]], *, wait: bool = True
-) -> None:
-    transaction.on_commit(lambda: publish_many(messages, wait=wait))
+def publish_many_on_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    transaction.on_commit(lambda: publish_many(messages))
 
 
 def publish_on_commit(group: str, message: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ ACTOR = Actor.system("tests")
 def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
     sent: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(events, "publish", lambda group, message: sent.append((group, message)))
-    monkeypatch.setattr(events, "publish_many", lambda messages, wait=True: sent.extend(messages))
+    monkeypatch.setattr(events, "publish_many", sent.extend)
     return sent
 
 

@@ -55,8 +55,6 @@ def action_logs_store(batches: Sequence[tuple[Action, int, list[NumberedLine]]])
     # Counted once stored: a rolled-back batch is resent by the agent and counted then.
     count = sum(len(lines) for _, _, lines in batches)
     transaction.on_commit(lambda: LOG_LINES_RECEIVED.inc(count))
-    # Not waited for: the writer of the next group of log batches would wait for Redis (the
-    # viewers' frames still go out in order, and a lost one is refetched by its seq).
     publish_many_on_commit(
         [
             (
@@ -73,8 +71,7 @@ def action_logs_store(batches: Sequence[tuple[Action, int, list[NumberedLine]]])
                 },
             )
             for action, attempt, lines in batches
-        ],
-        wait=False,
+        ]
     )
 
 
