@@ -46,8 +46,8 @@ WORKFLOW_COLUMNS = tuple(
 )
 
 
-def _action_and_task_columns() -> str:
-    return f"{select_list(Action, ACTION_COLUMNS, 'a')}, {select_list(Task, TASK_COLUMNS, 't')}"
+def _action_and_task_columns(action_columns: tuple[str, ...] = ACTION_COLUMNS) -> str:
+    return f"{select_list(Action, action_columns, 'a')}, {select_list(Task, TASK_COLUMNS, 't')}"
 
 
 def _action_with_task(
@@ -109,8 +109,7 @@ def lock_for_report(
         WHERE w.id = %s{for_update()}
     """
     action_sql = f"""
-        SELECT {select_list(Action, REPORT_ACTION_COLUMNS, "a")},
-               {select_list(Task, TASK_COLUMNS, "t")}
+        SELECT {_action_and_task_columns(REPORT_ACTION_COLUMNS)}
         FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
         WHERE a.id = %s{for_update("a")}
     """
