@@ -73,6 +73,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 
 # Actions per workflow: enough that no agent runs out during the reporting window.
 ACTIONS = 30
+START_TIMEOUT = 120.0  # every agent's first report acknowledged by then, or the run stops
 # Descriptors beyond the sockets: the interpreter, its libraries, PostgreSQL and Redis.
 FD_HEADROOM = 512
 
@@ -361,13 +362,16 @@ async def scenario(
                 database, create_workflows_bulk, fleet.template_id, without
             )
         await asyncio.sleep(1.0)  # the pushes of the bulk creation are delivered and ignored
-        start = time.perf_counter()
-        stats = ReportStats(start + args.warmup, start + args.warmup + args.duration)
+        stats = ReportStats(len(agents), args.warmup, args.duration)
         results.reports = stats
         results.report_window = args.duration
 
         async def server_cpu_in_window() -> float:
             pids = _server_pids(server_pid)
+            try:
+                await asyncio.wait_for(stats.window_opened.wait(), START_TIMEOUT)
+            except TimeoutError:
+                stats.give_up(f"the workflows had not all started after {START_TIMEOUT:g} s")
             await asyncio.sleep(stats.window_start - time.perf_counter())
             first = cpu_seconds(pids)
             await asyncio.sleep(stats.window_end - time.perf_counter())

@@ -129,8 +129,21 @@ class Agent:
 
 @dataclass
 class ReportStats:
-    window_start: float
-    window_end: float
+    """What the agents' report loops measured. The window opens ``warmup`` seconds after the
+    last agent's first ``running`` was acknowledged: from then on every workflow is running,
+    and the window measures reports on running workflows, not the fleet's workflow starts
+    (a start also moves the machine to provisioning and records events; those are timed on
+    their own, ``starts_seconds``)."""
+
+    agents: int
+    warmup: float
+    duration: float
+    window_start: float = float("inf")
+    window_end: float = float("inf")
+    began: float = field(default_factory=time.perf_counter)
+    started_agents: int = 0
+    starts_seconds: float = 0.0
+    window_opened: asyncio.Event = field(default_factory=asyncio.Event)
     latencies: list[float] = field(default_factory=list)
     next_action_latencies: list[float] = field(default_factory=list)
     acked_in_window: int = 0
@@ -140,10 +153,42 @@ class ReportStats:
     errors: Counter[str] = field(default_factory=Counter)
     ran_out: int = 0
 
+    def agent_started(self) -> None:
+        """One more agent's workflow is running; the last one opens the window."""
+        self.started_agents += 1
+        if self.started_agents == self.agents:
+            now = time.perf_counter()
+            self.starts_seconds = now - self.began
+            self.window_start = now + self.warmup
+            self.window_end = self.window_start + self.duration
+            self.window_opened.set()
+
+    def give_up(self, reason: str) -> None:
+        """Stop every loop: the fleet's workflows did not all start."""
+        self.errors[reason] += 1
+        self.window_start = self.window_end = time.perf_counter()
+        self.window_opened.set()
+
 
 async def report_loop(agent: Agent, stats: ReportStats) -> None:
     """The real agent's cycle with no container: next_action, running, success, again; the
-    next action comes with the answer to a success, as the real agent takes it."""
+    next action comes with the answer to a success, as the real agent takes it. An agent that
+    stops before its first ``running`` was acknowledged still lets the window open."""
+    started = False
+
+    def on_start() -> None:
+        nonlocal started
+        if not started:
+            started = True
+            stats.agent_started()
+
+    try:
+        await _report_cycle(agent, stats, on_start)
+    finally:
+        on_start()
+
+
+async def _report_cycle(agent: Agent, stats: ReportStats, on_start: Any) -> None:
     given: dict[str, Any] | None = None
     while time.perf_counter() < stats.window_end:
         reply = given
@@ -178,6 +223,8 @@ async def report_loop(agent: Agent, stats: ReportStats) -> None:
                 stats.errors[f"{ack.get('code')}: {str(ack.get('detail'))[:120]}"] += 1
                 break
             stats.acked_total += 1
+            if state == "running":
+                on_start()
             if stats.window_start <= sent < stats.window_end:
                 stats.latencies.append(acked - sent)
                 stats.messages_in_window += 1
