@@ -147,6 +147,11 @@ def build_report(
             met=rate >= GOAL_REPORTS_PER_S and not stats.errors,
         ),
         figure(
+            f"workflow starts/s (each agent's first running report), {n} workflows",
+            stats.started_agents / stats.starts_seconds if stats.starts_seconds else 0.0,
+            "starts/s",
+        ),
+        figure(
             f"state report → ack p99, {n} running workflows",
             a99,
             "ms",
@@ -184,13 +189,15 @@ def build_report(
         f"dispatch: {len(results.dispatch)} workflows measured, {results.dispatch_lost} lost "
         f"(no action within {DISPATCH_TIMEOUT:g} s); workflow_create itself took p50 "
         f"{c50:.1f} ms in this process",
-        "the channel layer is channels_redis' RedisChannelLayer (lists and BZPOPMIN, not "
-        "PUBLISH): its group_send → receive in this process, same run: "
+        "the channel layer is channels_redis' pub/sub layer (a group_send is one PUBLISH): "
+        "its group_send → receive in this process, same run: "
         f"p50 {l50:.2f} ms, p99 {l99:.2f} ms",
         "state reports: each agent loops next_action, running, success as the real agent "
         "does (no container; the next action comes with the answer to a success); "
         f"{stats.acked_in_window} reports acked in the "
-        f"{results.report_window:g} s window after {args.warmup:g} s of warm-up "
+        f"{results.report_window:g} s window, which opens {args.warmup:g} s after every "
+        f"workflow is running (the fleet's {stats.started_agents} starts took "
+        f"{stats.starts_seconds:.1f} s before it) "
         f"({stats.acked_total} in all, next_action p99 {na99:.1f} ms, "
         f"{len(stats.errors)} kinds of error, {stats.ran_out} agents out of actions); "
         f"{results.bulk_created} workflows made with workflow_bulk_create for it",

@@ -219,14 +219,9 @@ elif REDIS_URL:
 else:
     CELERY_BROKER_URL = f"redis+socket://{EMBEDDED_REDIS_SOCKET}"
     _channels_host = {"address": f"unix://{EMBEDDED_REDIS_SOCKET}"}
-# redis-py 8 defaults to a 5 s socket timeout, which kills channels-redis' blocking reads
-# (and with them every idle WebSocket) after 5 s.
+# redis-py 8 defaults to a 5 s socket timeout, which would end the channel layer's subscriber
+# connection (and with it every live feed of the process) after 5 quiet seconds.
 _channels_host["socket_timeout"] = None
-# Redis connections one web process's channel layer may hold. redis-py refuses a command when
-# its pool is full instead of waiting, and every socket that joins or leaves a group at the same
-# moment takes one: with its default of 100, a thousand agents dropping at once (a network
-# blip) left most of them in their groups. Idle ones are kept for reuse.
-_channels_host["max_connections"] = env.int("CHANNELS_REDIS_MAX_CONNECTIONS", default=2000)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -469,14 +464,20 @@ if REDIS_SENTINEL is not None:
     CACHES["default"]["LOCATION"] = [REDIS_URL]
     CACHES["default"]["OPTIONS"]["pool_class"] = "rackpilot.core.redis_sentinel.SentinelCachePool"
 
+# The channel layer is Redis PUBLISH / SUBSCRIBE (channels_redis' pub/sub layer): a process
+# subscribes once to each group one of its sockets is in and hands what arrives to those
+# sockets. A group_send is one PUBLISH whoever listens (most workflows' groups have no viewer)
+# and receiving costs no round trip; the list-based layer took two round trips per group_send
+# and four per message received, which put the paced log pipeline's p99 at 113-143 ms (now
+# 96-98 ms, benchmarks/README.md). Nothing is kept in Redis for a process that is not
+# listening: live frames were best-effort with either layer, and viewers catch up from their
+# tips (rackpilot/core/log_viewer.py), agents from next_action.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
             "hosts": [_channels_host],
             "prefix": env.str("CHANNELS_PREFIX", default="rackpilot"),
-            "capacity": 1000,
-            "expiry": 30,
         },
     },
 }

@@ -125,20 +125,23 @@ class _PublisherLoop:
             return self._loop
 
     def send(self, layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """Send to many groups at once: each group's messages in order, the groups side by
-        side (one after the other, a hundred groups would wait for a hundred round trips)."""
-        by_group: dict[str, list[dict[str, Any]]] = {}
-        for group, message in messages:
-            by_group.setdefault(group, []).append(message)
+        asyncio.run_coroutine_threadsafe(_send_all(layer, messages), self.loop()).result(
+            timeout=PUBLISH_TIMEOUT
+        )
 
-        async def in_order(group: str, messages: list[dict[str, Any]]) -> None:
-            for message in messages:
-                await layer.group_send(group, message)
 
-        async def all_groups() -> None:
-            await asyncio.gather(*(in_order(g, m) for g, m in by_group.items()))
+async def _send_all(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send to many groups at once: each group's messages in order, the groups side by side
+    (one after the other, a hundred groups would wait for a hundred round trips)."""
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for group, message in messages:
+        by_group.setdefault(group, []).append(message)
 
-        asyncio.run_coroutine_threadsafe(all_groups(), self.loop()).result(timeout=PUBLISH_TIMEOUT)
+    async def in_order(group: str, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            await layer.group_send(group, message)
+
+    await asyncio.gather(*(in_order(g, m) for g, m in by_group.items()))
 
 
 _publisher = _PublisherLoop()
@@ -150,22 +153,66 @@ def publish(group: str, message: dict[str, Any]) -> None:
     publish_many([(group, message)])
 
 
+# Where publish_many puts its messages inside a ``publishes_collected()`` block (None outside).
+_collected: contextvars.ContextVar[list[tuple[str, dict[str, Any]]] | None] = (
+    contextvars.ContextVar("rackpilot_collected_publishes", default=None)
+)
+
+
+@contextlib.contextmanager
+def publishes_collected() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Inside, what is published (after each commit, as always) is collected in the list this
+    yields instead of being sent, for a caller on an event loop to send with
+    ``publish_collected`` once the worker thread is done: an agent's message then costs no trip
+    to the publisher thread and no worker thread waiting on Redis. A block that raises sends
+    what it collected before the exception goes on: what committed is announced either way."""
+    collected: list[tuple[str, dict[str, Any]]] = []
+    token = _collected.set(collected)
+    try:
+        yield collected
+    except BaseException:
+        _collected.reset(token)
+        publish_many(collected)
+        raise
+    else:
+        _collected.reset(token)
+
+
+async def publish_collected(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send what a ``publishes_collected()`` block collected, from the caller's event loop."""
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return
+    try:
+        await asyncio.wait_for(_send_all(layer, messages), PUBLISH_TIMEOUT)
+    except Exception as exc:
+        _warn_unpublished(messages, exc)
+
+
+def _warn_unpublished(messages: list[tuple[str, dict[str, Any]]], exc: Exception) -> None:
+    """The change is committed and clients can refetch it; a down channel layer must not flood
+    the log with one traceback per event."""
+    global _last_publish_warning
+    now = time.monotonic()
+    if now - _last_publish_warning > PUBLISH_WARNING_INTERVAL:
+        _last_publish_warning = now
+        groups = ", ".join(sorted({group for group, _ in messages})[:3])
+        logger.warning("could not publish live updates (to %s): %s", groups, exc)
+
+
 def publish_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
     """``publish`` for many (group, message) pairs: each group's in order, groups at once."""
-    global _last_publish_warning
+    collected = _collected.get()
+    if collected is not None:
+        collected.extend(messages)
+        return
     layer = get_channel_layer()
     if layer is None or not messages:
         return
     try:
         _publisher.send(layer, messages)
     except Exception as exc:
-        # The change is committed and clients can refetch it; a down channel layer must not
-        # flood the log with one traceback per event.
-        now = time.monotonic()
-        if now - _last_publish_warning > PUBLISH_WARNING_INTERVAL:
-            _last_publish_warning = now
-            groups = ", ".join(sorted({group for group, _ in messages})[:3])
-            logger.warning("could not publish live updates (to %s): %s", groups, exc)
+        _warn_unpublished(messages, exc)
 
 
 def publish_many_on_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:

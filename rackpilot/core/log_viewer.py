@@ -7,9 +7,10 @@ line carries its seq, so a client that reconnects asks only for what it lacks, a
 that sees a gap asks for the range with ``fetch``. A socket subscribes once: the backlog can be
 50,000 lines, and a second ``subscribe`` closes the socket with 4008 (the client reconnects).
 
-Live frames travel through the channel layer, which drops what a slow socket cannot take
-(its capacity) and may lose a frame when Redis blips: a lost frame in the middle shows up as a
-gap in the next one, but a lost last frame (or a lost state change) shows up nowhere. So while
+Live frames travel through the channel layer (Redis PUBLISH / SUBSCRIBE), which loses what is
+published while a process's subscriber connection is down (a Redis blip or failover, a
+reconnect): a lost frame in the middle shows up as a gap in the next one, but a lost last frame
+(or a lost state change) shows up nowhere. So while
 the object may still change, the socket sends a ``tip`` every LOG_VIEWER_TIP_SECONDS: the
 snapshot again (states, attempts and how many lines the server has), only when it differs from
 the last one sent. A viewer that sees more lines than it has asks for them with ``fetch``; it is

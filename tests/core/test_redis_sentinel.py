@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 import redis
-from channels_redis.core import RedisChannelLayer
+from django.conf import settings
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 from kombu import Connection
 
 from rackpilot.core import redis_sentinel
@@ -243,7 +244,9 @@ def test_clients_follow_a_failover(sentinel_cluster: SentinelCluster):
             },
         },
     )
-    layer = RedisChannelLayer(hosts=[redis_sentinel.channels_host(target)], prefix="failover-layer")
+    # The layer the settings name, on the sentinels' master.
+    layer_class = import_string(settings.CHANNEL_LAYERS["default"]["BACKEND"])
+    layer = layer_class(hosts=[redis_sentinel.channels_host(target)], prefix="failover-layer")
     broker, options = redis_sentinel.celery_broker(target)
 
     def broker_round_trip(body: str) -> Any:

@@ -14,6 +14,7 @@ from rackpilot.core.consumers import (
     CLOSE_UNAUTHENTICATED,
     DirectDispatch,
 )
+from rackpilot.core.events import publish_collected, publishes_collected
 from workflows.agent_protocol.dispatch import (
     HANDLERS,
     REFUSALS,
@@ -48,6 +49,23 @@ def _authenticated_dispatch(
     connections too), then run the message: one trip to a worker thread for both."""
     agent_token_recheck(raw_token)
     return dispatch(token, message_type, content)
+
+
+Outcome = dict[str, Any] | ProtocolError | AgentAuthenticationError
+
+
+def _dispatch_collecting(
+    raw_token: str, token: AgentToken, message_type: str, content: dict[str, Any]
+) -> tuple[Outcome, list[tuple[str, dict[str, Any]]]]:
+    """The message's reply (or refusal) and the live updates its commits published, which the
+    consumer sends from its own event loop (a refusal can come after a commit: a report was
+    applied, then its next action could not be read)."""
+    with publishes_collected() as published:
+        try:
+            outcome: Outcome = _authenticated_dispatch(raw_token, token, message_type, content)
+        except (ProtocolError, AgentAuthenticationError) as exc:
+            outcome = exc
+    return outcome, published
 
 
 def _bearer(scope: dict[str, Any]) -> str:
@@ -215,19 +233,19 @@ class AgentConsumer(DirectDispatch):
         if message_type == "logs":
             await self._logs(content, reply_to)
             return
-        try:
-            # Not thread-sensitive: agents' messages run in parallel worker threads (each with
-            # its own database connection) instead of queueing behind one shared thread. One
-            # consumer still handles its own messages one at a time, in order.
-            reply = await DatabaseSyncToAsync(_authenticated_dispatch, thread_sensitive=False)(
-                self.raw_token, self.token, message_type, content
-            )
-        except AgentAuthenticationError:
+        # Not thread-sensitive: agents' messages run in parallel worker threads (each with its
+        # own database connection) instead of queueing behind one shared thread. One consumer
+        # still handles its own messages one at a time, in order.
+        reply, published = await DatabaseSyncToAsync(_dispatch_collecting, thread_sensitive=False)(
+            self.raw_token, self.token, message_type, content
+        )
+        await publish_collected(published)
+        if isinstance(reply, AgentAuthenticationError):
             self.closing = True
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        except ProtocolError as exc:
-            await self.send_json(exc.as_frame(reply_to))
+        if isinstance(reply, ProtocolError):
+            await self.send_json(reply.as_frame(reply_to))
             return
         if message_type == "hello":
             self.said_hello = True
