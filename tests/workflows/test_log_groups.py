@@ -151,3 +151,73 @@ async def test_sockets_sending_at_once_are_acknowledged_and_stored_once():
     # A revoked token's socket is closed; the others in its groups were not held up by it.
     assert answers[-1] == [{"closed": 4401}]
     assert await database_sync_to_async(_stored)(revoked_action) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_frames_go_out_before_the_ack_and_the_next_group_is_stored_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A group's live frames are sent before its agents are answered; while they are on their
+    way (held here for a moment), the next group is already stored."""
+    from workflows.agent_protocol import intake
+
+    fleet = await database_sync_to_async(_fleet)(2, "pipe")
+    events: list[str] = []
+    first_sending = asyncio.Event()
+    release = asyncio.Event()
+    send = intake.publish_collected
+
+    async def held_publish(published: list[tuple[str, Any]]) -> None:
+        seqs = [message["lines"][0]["seq"] for _, message in published if message.get("lines")]
+        actions = {message["action"] for _, message in published if message.get("action")}
+        events.append(f"sending {sorted(actions)} from seq {seqs}")
+        if not first_sending.is_set():
+            first_sending.set()
+            await release.wait()
+        await send(published)
+        events.append(f"sent {sorted(actions)}")
+
+    monkeypatch.setattr(intake, "publish_collected", held_publish)
+
+    async def connect(raw: str, action: Action) -> WebsocketCommunicator:
+        ws = WebsocketCommunicator(
+            websocket_application,
+            "/ws/agent/",
+            headers=[(b"authorization", f"Bearer {raw}".encode())],
+        )
+        assert (await ws.connect())[0]
+        mac = await database_sync_to_async(lambda: action.task.worker)()
+        await ws.send_json_to({"id": 0, "type": "hello", "worker_id": mac})
+        await ws.receive_json_from(timeout=5)
+        return ws
+
+    (_, raw_a, action_a), (_, raw_b, action_b) = fleet
+    ws_a, ws_b = await connect(raw_a, action_a), await connect(raw_b, action_b)
+
+    async def logs(ws: WebsocketCommunicator, action: Action, name: str) -> None:
+        frame = {"id": 1, "type": "logs", "action": action.pk, "attempt": 1, "first_seq": 1}
+        await ws.send_json_to({**frame, "lines": [{"text": f"{name} line"}]})
+        reply = await ws.receive_json_from(timeout=10)
+        assert reply["type"] == "logs_ack" and reply["acked_seq"] == 1
+        events.append(f"acked {action.pk}")
+
+    agent_a = asyncio.create_task(logs(ws_a, action_a, "a"))
+    await asyncio.wait_for(first_sending.wait(), 10)  # A's lines are stored, its frames held
+    agent_b = asyncio.create_task(logs(ws_b, action_b, "b"))
+    for _ in range(100):  # B's batch, the next group, is stored while A's frames wait
+        if await database_sync_to_async(_stored)(action_b):
+            break
+        await asyncio.sleep(0.05)
+    assert await database_sync_to_async(_stored)(action_b) == [(1, "b line")]
+    assert events == [f"sending [{action_a.pk}] from seq [1]"]  # nobody answered yet
+    release.set()
+    await asyncio.wait_for(asyncio.gather(agent_a, agent_b), 10)
+    await ws_a.disconnect()
+    await ws_b.disconnect()
+    # Each group's frames were out before its agent's answer, and A's group went out first.
+    assert events.index(f"sent [{action_a.pk}]") < events.index(f"acked {action_a.pk}")
+    assert events.index(f"sent [{action_b.pk}]") < events.index(f"acked {action_b.pk}")
+    assert events.index(f"sent [{action_a.pk}]") < events.index(
+        f"sending [{action_b.pk}] from seq [1]"
+    )

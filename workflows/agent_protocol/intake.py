@@ -5,6 +5,12 @@ has arrived in one call of ``store_log_batches`` (one worker thread, one transac
 answers each socket. While it writes, the next group gathers: under light load a group is one
 batch and waits for nothing; under a thousand agents' small batches the cost of a transaction,
 a thread hop and a statement per step is shared by the whole group instead of paid by each.
+
+A group's live frames (its lines, for the viewers) are sent from the event loop while the next
+group is being stored, and its agents are answered once those frames are out: an agent never
+has lines acknowledged whose frames were not sent, and the writer does not wait for Redis
+between two groups. Frames go out group after group, in order; at most one group's are on
+their way while the next is stored.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ import asyncio
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from channels.db import DatabaseSyncToAsync
 
+from rackpilot.core.events import publish_collected, publishes_collected
 from workflows.agent_protocol.logs import LogBatch, Outcome, store_log_batches
 
 # At most this many batches (and about this many lines) in one transaction: a group never
@@ -36,6 +44,8 @@ class LogIntake:
     def __init__(self) -> None:
         self.waiting: deque[_Waiting] = deque()
         self.writer: asyncio.Task[None] | None = None
+        # The last group's frames and answers, on their way.
+        self.sending: asyncio.Task[None] | None = None
 
     async def submit(self, batch: LogBatch) -> Outcome:
         """Store ``batch`` with whatever else is waiting; its acknowledgement or refusal.
@@ -59,16 +69,37 @@ class LogIntake:
         return group
 
     async def _write(self) -> None:
-        store = DatabaseSyncToAsync(store_log_batches, thread_sensitive=False)
+        store = DatabaseSyncToAsync(_store_collecting, thread_sensitive=False)
         while self.waiting:
             group = self._next_group()
             try:
-                outcomes = await store([item.batch for item in group])
-            except Exception as exc:  # the transaction failed: every batch of it is refused
-                outcomes = [exc] * len(group)
-            for item, outcome in zip(group, outcomes, strict=True):
-                if not item.answer.done():
-                    item.answer.set_result(outcome)
+                outcomes, published = await store([item.batch for item in group])
+            except Exception as exc:  # the transaction failed: every batch is refused
+                outcomes, published = [exc] * len(group), []
+            previous = self.sending
+            if previous is not None:
+                await previous  # the previous group's frames go out first
+            self.sending = asyncio.create_task(_send_and_answer(group, outcomes, published))
+        # Ends without waiting for the last group's frames: a batch arriving meanwhile starts
+        # the next writer, which stores it while they are on their way.
+
+
+def _store_collecting(batches: list[LogBatch]) -> tuple[list[Outcome], list[tuple[str, Any]]]:
+    """Store the batches; their outcomes and the live frames their commit published."""
+    with publishes_collected() as published:
+        outcomes = store_log_batches(batches)
+    return outcomes, published
+
+
+async def _send_and_answer(
+    group: list[_Waiting], outcomes: list[Outcome], published: list[tuple[str, Any]]
+) -> None:
+    try:
+        await publish_collected(published)
+    finally:
+        for item, outcome in zip(group, outcomes, strict=True):
+            if not item.answer.done():
+                item.answer.set_result(outcome)
 
 
 _intakes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LogIntake] = (
