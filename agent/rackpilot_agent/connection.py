@@ -257,6 +257,11 @@ class Connection:
             async with asyncio.timeout(timeout):
                 reply = await future
         except ConnectionClosed as exc:
+            # This socket is gone: callers wait for the next one from here on. Left set until
+            # the reader noticed, ``call`` would resend at once on the dead socket, and a send
+            # that fails without waiting never lets the reader (or anything else) run.
+            if self._ws is ws:
+                self._connected.clear()
             raise ConnectionLost(str(exc)) from None
         except TimeoutError:
             # A server that stops answering is as good as gone: start over on a new socket.

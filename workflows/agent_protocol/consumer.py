@@ -24,7 +24,8 @@ from workflows.agent_protocol.dispatch import (
     log_batch,
     logs_ack,
 )
-from workflows.agent_protocol.intake import log_intake
+from workflows.agent_protocol.intake import log_intake, report_intake
+from workflows.agent_protocol.reports import ReportItem
 from workflows.agent_protocol.tokens import (
     AgentAuthenticationError,
     agent_token_authenticate,
@@ -233,6 +234,9 @@ class AgentConsumer(DirectDispatch):
         if message_type == "logs":
             await self._logs(content, reply_to)
             return
+        if message_type == "action_state":
+            await self._action_state(content, reply_to)
+            return
         # Not thread-sensitive: agents' messages run in parallel worker threads (each with its
         # own database connection) instead of queueing behind one shared thread. One consumer
         # still handles its own messages one at a time, in order.
@@ -282,6 +286,24 @@ class AgentConsumer(DirectDispatch):
         if reply_to is not None:
             reply["reply_to"] = reply_to
         await self.send_json(reply)
+
+    async def _action_state(self, content: dict[str, Any], reply_to: Any) -> None:
+        """A state report goes to the process's report intake, applied with the other sockets'
+        reports (its token re-checked with theirs)."""
+        assert self.token is not None
+        outcome = await report_intake().submit(ReportItem(self.token, self.raw_token, content))
+        if isinstance(outcome, AgentAuthenticationError):
+            self.closing = True
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if isinstance(outcome, ProtocolError):
+            await self.send_json(outcome.as_frame(reply_to))
+            return
+        if isinstance(outcome, Exception):
+            raise outcome  # the socket closes with 1011, as for any failed message
+        if reply_to is not None:
+            outcome["reply_to"] = reply_to
+        await self.send_json(outcome)
 
     async def work_available(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "work_available", "workflow": message["workflow"]})

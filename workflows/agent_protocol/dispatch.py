@@ -105,12 +105,13 @@ def _next_action(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
     return {"type": "action", "action": action}
 
 
-def _action_state(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
+def action_report(payload: dict[str, Any]) -> agent_services.ActionReport:
+    """An ``action_state`` message as a report; ValidationError if it cannot be one."""
     reaction = payload.get("reaction")
     if reaction is not None and not isinstance(reaction, dict):
         raise ValidationError({"reaction": "Expected an object."})
     message = payload.get("message", "")
-    report = agent_services.ActionReport(
+    return agent_services.ActionReport(
         action_id=_int(payload, "action") or 0,
         attempt=_int(payload, "attempt") or 0,
         state=str(payload.get("state", "")),
@@ -119,15 +120,20 @@ def _action_state(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
         at=_time(payload, "at"),
         reaction=reaction,
     )
-    return {
-        "type": "action_state_ack",
-        **agent_services.agent_report_action(token=token, report=report),
-    }
+
+
+def action_state_ack(result: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "action_state_ack", **result}
+
+
+def _action_state(token: AgentToken, payload: dict[str, Any]) -> dict[str, Any]:
+    report = action_report(payload)
+    return action_state_ack(agent_services.agent_report_action(token=token, report=report))
 
 
 def log_batch(token: AgentToken, payload: dict[str, Any]) -> agent_logs.LogBatch:
     """A ``logs`` message as a batch to store; ProtocolError if it cannot be one."""
-    _refuse_boot_nonce(token, "logs")
+    refuse_boot_nonce(token, "logs")
     try:
         return agent_logs.LogBatch(
             token=token,
@@ -170,7 +176,7 @@ HANDLERS: dict[str, Callable[[AgentToken, dict[str, Any]], dict[str, Any]]] = {
 }
 
 
-def _refuse_boot_nonce(token: AgentToken, message_type: str) -> None:
+def refuse_boot_nonce(token: AgentToken, message_type: str) -> None:
     if token.purpose == AgentToken.Purpose.BOOT and message_type != "hello":
         raise ProtocolError(
             403,
@@ -184,7 +190,7 @@ def dispatch(token: AgentToken, message_type: str, payload: dict[str, Any]) -> d
     handler = HANDLERS.get(message_type)
     if handler is None:
         raise ProtocolError(400, "unknown_type", f"unknown message type '{message_type}'")
-    _refuse_boot_nonce(token, message_type)
+    refuse_boot_nonce(token, message_type)
     try:
         return handler(token, payload)
     except REFUSALS as exc:

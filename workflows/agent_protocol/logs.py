@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from workflows.agent_protocol import selectors
-from workflows.agent_protocol.services import StaleReport, _machine_of, _missing, _not_the_worker
+from workflows.agent_protocol.services import StaleReport, _missing, _not_the_worker, machine_of
 from workflows.agent_protocol.tokens import AgentAuthenticationError, agent_tokens_recheck
 from workflows.models import Action, AgentToken, LogLine
 from workflows.services.logs import NumberedLine, action_logs_store
@@ -106,7 +106,7 @@ Outcome = dict[str, Any] | Exception
 def _check(batch: LogBatch, action: Action | None, macs: set[tuple[int, str]]) -> None:
     if action is None:
         raise _missing(batch.action_id)
-    machine = _machine_of(batch.token)
+    machine = machine_of(batch.token)
     if (machine.pk, action.task.worker) not in macs:
         raise _not_the_worker(batch.action_id)
     if batch.attempt != action.attempt:
@@ -133,7 +133,7 @@ def store_log_batches(batches: list[LogBatch]) -> list[Outcome]:
             parsed[index] = _parse_lines(batch.lines)
             if batch.first_seq < 1:
                 raise ValidationError({"first_seq": "Sequence numbers start at 1."})
-            _machine_of(batch.token)
+            machine_of(batch.token)
         except (AgentAuthenticationError, ValidationError, PermissionDenied) as exc:
             outcomes[index] = exc
     with transaction.atomic():

@@ -43,7 +43,7 @@ class StaleReport(ConflictError):
 # --- hello and hardware -------------------------------------------------------------------
 
 
-def _machine_of(token: AgentToken) -> Machine:
+def machine_of(token: AgentToken) -> Machine:
     if token.machine is None:
         raise PermissionDenied("this token is not bound to a machine")
     return token.machine
@@ -65,7 +65,7 @@ def _check_worker_id(machine: Machine, worker_id: str) -> str:
 def agent_hello(
     *, token: AgentToken, worker_id: str, hardware: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    machine = _machine_of(token)
+    machine = machine_of(token)
     mac = _check_worker_id(machine, worker_id)
     inventory_services.machine_mark_seen(machine=machine, hardware=hardware)
     record_event(actor=Actor.agent(mac), verb="agent.connected", obj=machine, machine=machine)
@@ -76,7 +76,7 @@ def agent_hello(
 def agent_report_hardware(*, token: AgentToken, hardware: Any) -> None:
     if not isinstance(hardware, dict):
         raise ValidationError({"hardware": "Expected an object."})
-    inventory_services.machine_mark_seen(machine=_machine_of(token), hardware=hardware)
+    inventory_services.machine_mark_seen(machine=machine_of(token), hardware=hardware)
 
 
 # --- next action ----------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def machine_next_action(*, machine: Machine, token: AgentToken | None = None) ->
 
 
 def agent_next_action(*, token: AgentToken) -> dict[str, Any] | None:
-    action = machine_next_action(machine=_machine_of(token), token=token)
+    action = machine_next_action(machine=machine_of(token), token=token)
     return None if action is None else action_payload(action)
 
 
@@ -172,9 +172,12 @@ def _not_the_worker(action_id: int) -> PermissionDenied:
     return PermissionDenied(f"action {action_id} belongs to another machine's agent")
 
 
-def _locked_action(machine: Machine, report: ActionReport) -> tuple[Workflow, Action]:
-    """For state reports: the checks, then the machine → workflow → action locks, in the
-    engine's order. Every report comes through here: one statement reads what the checks need."""
+def report_owner_checked(machine: Machine, report: ActionReport) -> selectors.ReportOwner:
+    """For state reports: the report's state, what it is about, and whether ``machine``'s agent
+    may send it (the action is its own; a start only while the machine may run work). One
+    statement reads what the checks need; nothing is locked yet."""
+    if report.state not in {ActionState.RUNNING, *FINAL_ACTION_STATES}:
+        raise ValidationError({"state": f"'{report.state}' is not a state an agent reports."})
     owner = selectors.report_owner(machine_id=machine.pk, action_id=report.action_id)
     if report.state == ActionState.RUNNING:
         if owner is None:
@@ -191,18 +194,14 @@ def _locked_action(machine: Machine, report: ActionReport) -> tuple[Workflow, Ac
         raise _missing(report.action_id)
     if not owner.machine_is_worker:
         raise _not_the_worker(report.action_id)
-    return selectors.lock_for_report(
-        machine_id=owner.workflow_machine_id,
-        workflow_id=owner.workflow_id,
-        action_id=report.action_id,
-    )
+    return owner
 
 
 def agent_report_action(*, token: AgentToken, report: ActionReport) -> dict[str, Any]:
     """Apply the report; the answer to a final state also carries the agent's next action
     (``next``: what ``next_action`` would answer now, None for no work), which saves the agent
     a round trip and the server a push."""
-    machine = _machine_of(token)
+    machine = machine_of(token)
     result = machine_report_action(machine=machine, report=report, told_agent=True)
     if report.state in FINAL_ACTION_STATES:
         result["next"] = agent_next_action(token=token)
@@ -222,9 +221,32 @@ def machine_report_action(
     for a repeat). Tinkerbell's agent reports a failure without its exit code
     (``exit_code_required=False``). ``told_agent``: the caller gives the agent its next action
     with the answer, so the machine is not also pushed ``work_available`` for it."""
-    if report.state not in {ActionState.RUNNING, *FINAL_ACTION_STATES}:
-        raise ValidationError({"state": f"'{report.state}' is not a state an agent reports."})
-    workflow, action = _locked_action(machine, report)
+    owner = report_owner_checked(machine, report)
+    return apply_checked_report(
+        machine=machine,
+        report=report,
+        owner=owner,
+        exit_code_required=exit_code_required,
+        told_agent=told_agent,
+    )
+
+
+def apply_checked_report(
+    *,
+    machine: Machine,
+    report: ActionReport,
+    owner: selectors.ReportOwner,
+    exit_code_required: bool = True,
+    told_agent: bool = False,
+) -> dict[str, Any]:
+    """``machine_report_action`` once ``report_owner_checked`` passed: the machine → workflow
+    → action locks in the engine's order, then the transition. The caller holds the
+    transaction (and records events in a batch)."""
+    workflow, action = selectors.lock_for_report(
+        machine_id=owner.workflow_machine_id,
+        workflow_id=owner.workflow_id,
+        action_id=report.action_id,
+    )
     if report.attempt != action.attempt:
         raise StaleReport(
             f"report for attempt {report.attempt} of action {action.pk}; the current attempt "

@@ -1,0 +1,129 @@
+"""State reports of many agents applied in one transaction (the sockets' report intake).
+
+``apply_reports`` re-checks the group's tokens in one statement, applies every report in one
+transaction (one commit, one INSERT for the group's events) and then reads each finished
+action's next action, as ``agent_report_action`` does for one. The reports are applied in the
+order of the machines they lock (then workflow, then action), so two groups applied at once by
+two web processes take their locks in the same order and cannot deadlock each other.
+
+Refusals are rare (a report repeated after a reconnect is not one: it is answered as a
+duplicate) and may come after a report has written something, so the group is not split
+around them: if any report of the group is refused or fails, the whole transaction is rolled
+back and each report is applied again on its own, exactly as a single report is, and answered
+with its own outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from rackpilot.core.events import batched_events
+from workflows.agent_protocol import services as agent_services
+from workflows.agent_protocol.dispatch import (
+    REFUSALS,
+    ProtocolError,
+    action_report,
+    action_state_ack,
+    as_protocol_error,
+    refuse_boot_nonce,
+)
+from workflows.agent_protocol.tokens import AgentAuthenticationError, agent_tokens_recheck
+from workflows.models import AgentToken
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ReportItem:
+    """One socket's ``action_state`` message: its token (re-checked with the group's) and
+    the message as received."""
+
+    token: AgentToken
+    raw_token: str
+    payload: dict[str, Any]
+
+
+# What each report is answered with: the acknowledgement, or why it was refused.
+Outcome = dict[str, Any] | ProtocolError | AgentAuthenticationError
+
+
+def apply_reports(items: list[ReportItem]) -> list[Outcome]:
+    """Each report's outcome, in the items' order."""
+    outcomes: list[Outcome | None] = [None] * len(items)
+    reports: dict[int, agent_services.ActionReport] = {}
+    refusals = agent_tokens_recheck({item.raw_token for item in items})
+    for index, item in enumerate(items):
+        if refusal := refusals[item.raw_token]:
+            outcomes[index] = AgentAuthenticationError(refusal)
+            continue
+        try:
+            refuse_boot_nonce(item.token, "action_state")
+            reports[index] = action_report(item.payload)
+        except ProtocolError as exc:
+            outcomes[index] = exc
+        except ValidationError as exc:
+            outcomes[index] = as_protocol_error(exc)
+    if len(reports) > 1:
+        try:
+            results = _apply_together(items, reports)
+        except Exception as exc:
+            logger.debug("a group of %d reports failed (%s); each alone", len(reports), exc)
+        else:
+            for index, result in results.items():
+                outcomes[index] = _answer(items[index], reports[index], result)
+            reports = {}
+    for index, report in reports.items():  # one alone, or a failed group's
+        outcomes[index] = _apply_alone(items[index], report)
+    assert all(outcome is not None for outcome in outcomes)
+    return outcomes  # type: ignore[return-value]
+
+
+@transaction.atomic
+@batched_events()
+def _apply_together(
+    items: list[ReportItem], reports: dict[int, agent_services.ActionReport]
+) -> dict[int, dict[str, Any]]:
+    owners = {
+        index: agent_services.report_owner_checked(
+            agent_services.machine_of(items[index].token), report
+        )
+        for index, report in reports.items()
+    }
+
+    def lock_order(index: int) -> tuple[int, int, int]:
+        owner = owners[index]
+        return owner.workflow_machine_id, owner.workflow_id, reports[index].action_id
+
+    return {
+        index: agent_services.apply_checked_report(
+            machine=agent_services.machine_of(items[index].token),
+            report=reports[index],
+            owner=owners[index],
+            told_agent=True,
+        )
+        for index in sorted(reports, key=lock_order)
+    }
+
+
+def _answer(
+    item: ReportItem, report: agent_services.ActionReport, result: dict[str, Any]
+) -> Outcome:
+    """The acknowledgement; a finished action's carries the agent's next action."""
+    if report.state in agent_services.FINAL_ACTION_STATES:
+        try:
+            result["next"] = agent_services.agent_next_action(token=item.token)
+        except REFUSALS as exc:
+            return as_protocol_error(exc)
+    return action_state_ack(result)
+
+
+def _apply_alone(item: ReportItem, report: agent_services.ActionReport) -> Outcome:
+    try:
+        return action_state_ack(agent_services.agent_report_action(token=item.token, report=report))
+    except REFUSALS as exc:
+        return as_protocol_error(exc)
