@@ -273,25 +273,20 @@ class AgentConsumer(DirectDispatch):
             return
         batch.raw_token = self.raw_token  # re-checked with the group's tokens
         outcome = await log_intake().submit(batch)
-        if isinstance(outcome, AgentAuthenticationError):
-            self.closing = True
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
         if isinstance(outcome, REFUSALS):
-            await self.send_json(as_protocol_error(outcome).as_frame(reply_to))
-            return
-        if isinstance(outcome, Exception):
-            raise outcome  # the socket closes with 1011, as for any failed message
-        reply = logs_ack(outcome)
-        if reply_to is not None:
-            reply["reply_to"] = reply_to
-        await self.send_json(reply)
+            outcome = as_protocol_error(outcome)
+        await self._answer(logs_ack(outcome) if isinstance(outcome, dict) else outcome, reply_to)
 
     async def _action_state(self, content: dict[str, Any], reply_to: Any) -> None:
         """A state report goes to the process's report intake, applied with the other sockets'
         reports (its token re-checked with theirs)."""
         assert self.token is not None
         outcome = await report_intake().submit(ReportItem(self.token, self.raw_token, content))
+        await self._answer(outcome, reply_to)
+
+    async def _answer(self, outcome: dict[str, Any] | Exception, reply_to: Any) -> None:
+        """Send an intake's outcome: the reply, an error frame for a refusal, or the close of
+        a socket whose token no longer authenticates."""
         if isinstance(outcome, AgentAuthenticationError):
             self.closing = True
             await self.close(code=CLOSE_UNAUTHENTICATED)
