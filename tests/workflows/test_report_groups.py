@@ -98,6 +98,9 @@ def test_a_group_rechecks_its_tokens_and_records_its_events_once():
     assert sum("token_hash" in sql for sql in statements) == 1
     assert not any("SAVEPOINT" in sql for sql in statements)
     assert commit.call_count == 1
+    if connection.features.has_select_for_update:
+        # The group's machines, workflows and actions: one locking statement each.
+        assert sum("FOR UPDATE" in sql for sql in statements) == 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -167,3 +170,54 @@ async def test_sockets_reporting_at_once_each_get_their_answer():
         assert (running["reply_to"], running["state"]) == (1, "running")
         assert (success["reply_to"], success["state"]) == (2, "success")
         assert success["next"]["action"] == actions[1].pk
+
+
+TWO_MACHINES = """\
+version: "0.1"
+name: two-machines
+global_timeout: 600
+tasks:
+  - name: "first"
+    worker: "{{ .device_1 }}"
+    actions:
+      - name: "one"
+        image: 127.0.0.1:5000/actions/tool:v1
+        timeout: 60
+  - name: "second"
+    worker: "{{ .device_2 }}"
+    actions:
+      - name: "two"
+        image: 127.0.0.1:5000/actions/tool:v1
+        timeout: 60
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_reports_on_one_workflow_in_a_group_see_each_others_changes():
+    """Machine A finishes its task and machine B starts its own in the same group: B's start
+    is checked against A's success, applied just before it in the same transaction."""
+    a_mac, b_mac = "52:54:00:e8:00:01", "52:54:00:e8:00:02"
+    a, b = make_machine("pair-a", a_mac), make_machine("pair-b", b_mac)
+    template = template_services.template_create(actor=SYSTEM, name="pair", body=TWO_MACHINES)
+    workflow = workflow_create(
+        template=template,
+        machine=a,
+        actor=SYSTEM,
+        hardware_map={"device_1": a_mac, "device_2": b_mac},
+    )
+    token_a, raw_a = agent_token_issue(machine=a, actor=SYSTEM)
+    token_b, raw_b = agent_token_issue(machine=b, actor=SYSTEM)
+    one, two = Action.objects.filter(task__workflow=workflow).order_by("order")
+    (started,) = apply_reports([_report(token_a, raw_a, one, "running")])
+    assert started["state"] == "running"  # type: ignore[index]
+    database = connections[DEFAULT_DB_ALIAS]
+    with mock.patch.object(database, "commit", wraps=database.commit) as commit:
+        b_started, a_finished = apply_reports(
+            [_report(token_b, raw_b, two, "running"), _report(token_a, raw_a, one, "success")]
+        )
+    assert commit.call_count == 1  # together, not each alone after a failed group
+    assert b_started["state"] == "running"  # type: ignore[index]
+    assert a_finished["state"] == "success"  # type: ignore[index]
+    assert a_finished["next"] is None  # type: ignore[index]  # A has nothing more to run
+    states = dict(Action.objects.filter(task__workflow=workflow).values_list("name", "state"))
+    assert states == {"one": ActionState.SUCCESS, "two": ActionState.RUNNING}

@@ -16,6 +16,7 @@ with its own outcome.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from rackpilot.core.events import batched_events
+from workflows.agent_protocol import selectors
 from workflows.agent_protocol import services as agent_services
 from workflows.agent_protocol.dispatch import (
     REFUSALS,
@@ -88,26 +90,44 @@ def apply_reports(items: list[ReportItem]) -> list[Outcome]:
 def _apply_together(
     items: list[ReportItem], reports: dict[int, agent_services.ActionReport]
 ) -> dict[int, dict[str, Any]]:
+    machines = {index: agent_services.machine_of(items[index].token) for index in reports}
+    for report in reports.values():
+        agent_services.check_report_state(report)
+    found = selectors.report_owners(
+        [(machines[index].pk, report.action_id) for index, report in reports.items()]
+    )
     owners = {
-        index: agent_services.report_owner_checked(
-            agent_services.machine_of(items[index].token), report
+        index: agent_services.check_report_owner(
+            machines[index], report, found.get((machines[index].pk, report.action_id))
         )
         for index, report in reports.items()
     }
+    workflows, actions = selectors.lock_for_reports(
+        machine_ids={owner.workflow_machine_id for owner in owners.values()},
+        workflow_ids={owner.workflow_id for owner in owners.values()},
+        action_ids={report.action_id for report in reports.values()},
+    )
+    # Rows read once for the group stand for what each report would read under its locks only
+    # while no other report of the group changes them: two reports on one workflow (its
+    # workers on two machines) read theirs again, each after the other's changes.
+    per_workflow = Counter(owner.workflow_id for owner in owners.values())
 
     def lock_order(index: int) -> tuple[int, int, int]:
         owner = owners[index]
         return owner.workflow_machine_id, owner.workflow_id, reports[index].action_id
 
-    return {
-        index: agent_services.apply_checked_report(
-            machine=agent_services.machine_of(items[index].token),
-            report=reports[index],
-            owner=owners[index],
+    results = {}
+    for index in sorted(reports, key=lock_order):
+        owner, report = owners[index], reports[index]
+        alone = per_workflow[owner.workflow_id] == 1
+        results[index] = agent_services.apply_checked_report(
+            machine=machines[index],
+            report=report,
+            owner=owner,
             told_agent=True,
+            locked=(workflows[owner.workflow_id], actions[report.action_id]) if alone else None,
         )
-        for index in sorted(reports, key=lock_order)
-    }
+    return results
 
 
 def _answer(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 
@@ -87,16 +88,91 @@ def report_owner(*, machine_id: int, action_id: int) -> ReportOwner | None:
     with hot_cursor() as cursor:
         cursor.execute(sql, [machine_id, machine_id, action_id])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _owner(row)
+
+
+def _owner(row: tuple[object, ...]) -> ReportOwner:
     workflow_id, workflow_machine_id, is_worker, allows, state = row
     return ReportOwner(
-        workflow_id=workflow_id,
-        workflow_machine_id=workflow_machine_id,
+        workflow_id=int(workflow_id),  # type: ignore[call-overload]
+        workflow_machine_id=int(workflow_machine_id),  # type: ignore[call-overload]
         machine_is_worker=bool(is_worker),
         machine_allows_work=bool(allows),
         machine_retired=state is None or state == MachineState.RETIRED,
     )
+
+
+def _in_ids(column_sql: str, ids: Collection[int]) -> tuple[str, list[Any]]:
+    """``column IN ids``: one array parameter on PostgreSQL (the statement's text is the same
+    whatever the count, so it is prepared once), one placeholder per id elsewhere."""
+    ordered = sorted(ids)
+    if connection.vendor == "postgresql":
+        return f"{column_sql} = ANY(%s)", [ordered]
+    return f"{column_sql} IN ({', '.join(['%s'] * len(ordered))})", list(ordered)
+
+
+def report_owners(pairs: Collection[tuple[int, int]]) -> dict[tuple[int, int], ReportOwner]:
+    """``report_owner`` for many (machine id, action id) pairs: one statement on PostgreSQL;
+    pairs whose action does not exist are left out."""
+    if connection.vendor != "postgresql":
+        found = {pair: report_owner(machine_id=pair[0], action_id=pair[1]) for pair in pairs}
+        return {pair: owner for pair, owner in found.items() if owner is not None}
+    sql = f"""
+        SELECT r.machine_id, r.action_id, t.workflow_id, w.machine_id,
+               EXISTS (SELECT 1 FROM {table(NetworkInterface)} i
+                       WHERE i.machine_id = r.machine_id AND i.mac = t.worker),
+               m.allow_workflow, m.state
+        FROM unnest(%s::bigint[], %s::bigint[]) AS r(machine_id, action_id)
+        JOIN {table(Action)} a ON a.id = r.action_id
+        JOIN {table(Task)} t ON t.id = a.task_id
+        JOIN {table(Workflow)} w ON w.id = t.workflow_id
+        LEFT JOIN {table(Machine)} m ON m.id = r.machine_id
+    """
+    listed = list(pairs)
+    with hot_cursor() as cursor:
+        cursor.execute(sql, [[m for m, _ in listed], [a for _, a in listed]])
+        rows = cursor.fetchall()
+    return {(row[0], row[1]): _owner(row[2:]) for row in rows}
+
+
+def lock_for_reports(
+    *, machine_ids: Collection[int], workflow_ids: Collection[int], action_ids: Collection[int]
+) -> tuple[dict[int, Workflow], dict[int, Action]]:
+    """``lock_for_report`` for a group of reports: every machine, then every workflow, then
+    every action, each in id order (the engine's lock order, and the same order in any two
+    groups), one statement each; the workflows and the actions (with their tasks) by id."""
+    machines_in, machine_params = _in_ids("id", machine_ids)
+    workflows_in, workflow_params = _in_ids("w.id", workflow_ids)
+    actions_in, action_params = _in_ids("a.id", action_ids)
+    workflow_sql = f"""
+        SELECT {select_list(Workflow, WORKFLOW_COLUMNS, "w")} FROM {table(Workflow)} w
+        WHERE {workflows_in} ORDER BY w.id{for_update()}
+    """
+    action_sql = f"""
+        SELECT {_action_and_task_columns(REPORT_ACTION_COLUMNS)}
+        FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
+        WHERE {actions_in} ORDER BY a.id{for_update("a")}
+    """
+    with hot_cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table(Machine)} WHERE {machines_in} ORDER BY id{for_update()}",
+            machine_params,
+        )
+        cursor.execute(workflow_sql, workflow_params)
+        workflows = {
+            workflow.pk: workflow
+            for workflow in (
+                model_from_row(Workflow, WORKFLOW_COLUMNS, row) for row in cursor.fetchall()
+            )
+        }
+        cursor.execute(action_sql, action_params)
+        actions = {
+            action.pk: action
+            for action in (
+                _action_with_task(row, REPORT_ACTION_COLUMNS) for row in cursor.fetchall()
+            )
+        }
+    return workflows, actions
 
 
 def lock_for_report(

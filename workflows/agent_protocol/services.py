@@ -176,9 +176,20 @@ def report_owner_checked(machine: Machine, report: ActionReport) -> selectors.Re
     """For state reports: the report's state, what it is about, and whether ``machine``'s agent
     may send it (the action is its own; a start only while the machine may run work). One
     statement reads what the checks need; nothing is locked yet."""
+    check_report_state(report)
+    owner = selectors.report_owner(machine_id=machine.pk, action_id=report.action_id)
+    return check_report_owner(machine, report, owner)
+
+
+def check_report_state(report: ActionReport) -> None:
     if report.state not in {ActionState.RUNNING, *FINAL_ACTION_STATES}:
         raise ValidationError({"state": f"'{report.state}' is not a state an agent reports."})
-    owner = selectors.report_owner(machine_id=machine.pk, action_id=report.action_id)
+
+
+def check_report_owner(
+    machine: Machine, report: ActionReport, owner: selectors.ReportOwner | None
+) -> selectors.ReportOwner:
+    """``report_owner_checked``'s checks, on an owner already read (None: no such action)."""
     if report.state == ActionState.RUNNING:
         if owner is None:
             refusal = _machine_refusal(machine)
@@ -238,11 +249,13 @@ def apply_checked_report(
     owner: selectors.ReportOwner,
     exit_code_required: bool = True,
     told_agent: bool = False,
+    locked: tuple[Workflow, Action] | None = None,
 ) -> dict[str, Any]:
     """``machine_report_action`` once ``report_owner_checked`` passed: the machine → workflow
     → action locks in the engine's order, then the transition. The caller holds the
-    transaction (and records events in a batch)."""
-    workflow, action = selectors.lock_for_report(
+    transaction (and records events in a batch); ``locked``: the workflow and the action, read
+    under those locks by the caller (a group of reports locks its rows together)."""
+    workflow, action = locked or selectors.lock_for_report(
         machine_id=owner.workflow_machine_id,
         workflow_id=owner.workflow_id,
         action_id=report.action_id,
