@@ -51,6 +51,27 @@ def template(db: None) -> Template:
     )
 
 
+# One task on each of two machines, one action each.
+TWO_MACHINES = """\
+version: "0.1"
+name: two-machines
+global_timeout: 600
+tasks:
+  - name: "first"
+    worker: "{{ .device_1 }}"
+    actions:
+      - name: "one"
+        image: 127.0.0.1:5000/actions/tool:v1
+        timeout: 60
+  - name: "second"
+    worker: "{{ .device_2 }}"
+    actions:
+      - name: "two"
+        image: 127.0.0.1:5000/actions/tool:v1
+        timeout: 60
+"""
+
+
 def make_machine(hostname: str, mac: str) -> Machine:
     machine = MachineFactory(hostname=hostname)
     NetworkInterfaceFactory(machine=machine, mac=mac, is_boot=True)

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from rackpilot.core.actors import Actor
 from rackpilot.routing import websocket_application
-from tests.workflows.conftest import TWO_ACTIONS, make_machine
+from tests.workflows.conftest import TWO_ACTIONS, TWO_MACHINES, make_machine
 from workflows.agent_protocol.consumer import _authenticated_dispatch
 from workflows.agent_protocol.tokens import agent_token_issue
 from workflows.models import Workflow
@@ -25,24 +25,6 @@ from workflows.services.engine import workflow_create
 
 SYSTEM = Actor.system("tests")
 
-TWO_MACHINES = """\
-version: "0.1"
-name: two-machines
-global_timeout: 600
-tasks:
-  - name: "first"
-    worker: "{{ .device_1 }}"
-    actions:
-      - name: "one"
-        image: 127.0.0.1:5000/actions/tool:v1
-        timeout: 60
-  - name: "second"
-    worker: "{{ .device_2 }}"
-    actions:
-      - name: "two"
-        image: 127.0.0.1:5000/actions/tool:v1
-        timeout: 60
-"""
 
 A_MAC, B_MAC = "52:54:00:ee:00:01", "52:54:00:ee:00:02"
 

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from rackpilot.core.actors import Actor
 from rackpilot.core.models import Event
 from rackpilot.routing import websocket_application
-from tests.workflows.conftest import TWO_ACTIONS, make_machine
+from tests.workflows.conftest import TWO_ACTIONS, TWO_MACHINES, make_machine
 from workflows.agent_protocol.dispatch import ProtocolError
 from workflows.agent_protocol.reports import ReportItem, apply_reports
 from workflows.agent_protocol.tokens import (
@@ -170,26 +170,6 @@ async def test_sockets_reporting_at_once_each_get_their_answer():
         assert (running["reply_to"], running["state"]) == (1, "running")
         assert (success["reply_to"], success["state"]) == (2, "success")
         assert success["next"]["action"] == actions[1].pk
-
-
-TWO_MACHINES = """\
-version: "0.1"
-name: two-machines
-global_timeout: 600
-tasks:
-  - name: "first"
-    worker: "{{ .device_1 }}"
-    actions:
-      - name: "one"
-        image: 127.0.0.1:5000/actions/tool:v1
-        timeout: 60
-  - name: "second"
-    worker: "{{ .device_2 }}"
-    actions:
-      - name: "two"
-        image: 127.0.0.1:5000/actions/tool:v1
-        timeout: 60
-"""
 
 
 @pytest.mark.django_db(transaction=True)
