@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import psutil
 import pytest
 
 from builds.ranges import CHUNK
@@ -64,12 +65,21 @@ def test_no_database_connection_is_left_open_by_downloads_at_once(
     if connection.vendor != "postgresql":
         pytest.skip("counts the server's connections in pg_stat_activity")
 
-    def open_connections() -> int:
+    def open_connections() -> list[tuple[Any, ...]]:
+        """This process's connections to the test database (servers other tests started
+        share the database and open and close theirs at any time)."""
+        ports = [
+            socket.laddr.port
+            for socket in psutil.Process().net_connections(kind="tcp")
+            if socket.raddr and socket.raddr.port == int(connection.settings_dict["PORT"])
+        ]
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                "SELECT pid, client_port, state, query FROM pg_stat_activity"
+                " WHERE datname = current_database() AND client_port = ANY(%s)",
+                [ports],
             )
-            return int(cursor.fetchone()[0])
+            return cursor.fetchall()
 
     async def many() -> list[int]:
         # At once, so answers are read and closed in other threads than their views ran in.
@@ -80,6 +90,8 @@ def test_no_database_connection_is_left_open_by_downloads_at_once(
         return [status for status, _, _ in answers]
 
     before = open_connections()
+    assert before, "the test's own connection is one of them"
     for _ in range(3):
         assert asyncio.run(many()) == [200] * 12
-    assert open_connections() == before
+    after = open_connections()
+    assert len(after) == len(before), after
