@@ -56,6 +56,7 @@ from benchmarks.dispatch_agents import (  # noqa: E402
     report_loop,
 )
 from benchmarks.dispatch_report import (  # noqa: E402
+    GOAL_REPORTS_PER_S,
     LayerProbe,
     PubSubProbe,
     build_report,
@@ -385,6 +386,19 @@ async def scenario(
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 stats.errors[f"{type(outcome).__name__}: {str(outcome)[:120]}"] += 1
+
+        # 4. the same fleet offering the goal's rate, evenly spread: report → ack latency
+        # when the server is not saturated (above, every agent always waits: latency is queueing).
+        paced = ReportStats(len(agents), args.warmup, args.paced_duration)
+        paced.pace = len(agents) / GOAL_REPORTS_PER_S
+        paced.open_now()
+        results.paced_reports = paced
+        outcomes = await asyncio.gather(
+            *(report_loop(agent, paced) for agent in agents), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                paced.errors[f"{type(outcome).__name__}: {str(outcome)[:120]}"] += 1
         results.memory_end = server_memory(server_pid)
     finally:
         for agent in agents:
@@ -404,6 +418,9 @@ def main() -> None:
     parser.add_argument("--workflows", type=int, help="dispatches measured (200; quick 50)")
     parser.add_argument("--duration", type=float, help="reporting window, s (20; quick 5)")
     parser.add_argument("--warmup", type=float, help="reports before the window, s (3; quick 1)")
+    parser.add_argument(
+        "--paced-duration", type=float, help="window at the goal's rate, s (10; quick 3)"
+    )
     parser.add_argument("--settle", type=float, help="idle time before memory, s (3; quick 1)")
     parser.add_argument("--pause", type=float, default=0.02, help="pause between two dispatches, s")
     parser.add_argument(
@@ -413,8 +430,22 @@ def main() -> None:
     args = parser.parse_args()
     fill_defaults(
         args,
-        full={"agents": 1000, "workflows": 200, "duration": 20.0, "warmup": 3.0, "settle": 3.0},
-        quick={"agents": 200, "workflows": 50, "duration": 5.0, "warmup": 1.0, "settle": 1.0},
+        full={
+            "agents": 1000,
+            "workflows": 200,
+            "duration": 20.0,
+            "paced_duration": 10.0,
+            "warmup": 3.0,
+            "settle": 3.0,
+        },
+        quick={
+            "agents": 200,
+            "workflows": 50,
+            "duration": 5.0,
+            "paced_duration": 3.0,
+            "warmup": 1.0,
+            "settle": 1.0,
+        },
     )
     command = command_line()
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -152,6 +153,15 @@ class ReportStats:
     messages_in_window: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     ran_out: int = 0
+    # Seconds between two reports of one agent (0: each as soon as the last is acknowledged).
+    pace: float = 0.0
+
+    def open_now(self) -> None:
+        """The window opens after the warm-up from now (every workflow is running already)."""
+        self.started_agents = self.agents
+        self.window_start = time.perf_counter() + self.warmup
+        self.window_end = self.window_start + self.duration
+        self.window_opened.set()
 
     def agent_started(self) -> None:
         """One more agent's workflow is running; the last one opens the window."""
@@ -190,6 +200,9 @@ async def report_loop(agent: Agent, stats: ReportStats) -> None:
 
 async def _report_cycle(agent: Agent, stats: ReportStats, on_start: Any) -> None:
     given: dict[str, Any] | None = None
+    # Paced, each agent reports every ``pace`` seconds from a phase of its own, so the fleet
+    # offers agents / pace reports a second, evenly spread.
+    next_at = time.perf_counter() + random.uniform(0, stats.pace)
     while time.perf_counter() < stats.window_end:
         reply = given
         if reply is None:
@@ -216,6 +229,10 @@ async def _report_cycle(agent: Agent, stats: ReportStats, on_start: Any) -> None
             }
             if state == "success":
                 message["exit_code"] = 0
+            if stats.pace:
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += stats.pace
+                message["at"] = datetime.now(UTC).isoformat()
             sent = time.perf_counter()
             ack = await agent.call(message)
             acked = time.perf_counter()
@@ -253,6 +270,7 @@ class Results:
     pubsub: list[float] = field(default_factory=list)
     layer: list[float] = field(default_factory=list)
     reports: ReportStats | None = None
+    paced_reports: ReportStats | None = None
     report_window: float = 0.0
     bulk_created: int = 0
     server_cpu_in_window: float = 0.0

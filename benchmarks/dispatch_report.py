@@ -121,6 +121,11 @@ def build_report(
     assert stats is not None
     rate = stats.acked_in_window / results.report_window
     a99 = _ms(percentile(stats.latencies, 0.99))
+    paced = results.paced_reports
+    assert paced is not None
+    paced_rate = paced.acked_in_window / paced.duration
+    p50 = _ms(percentile(paced.latencies, 0.50))
+    p99 = _ms(percentile(paced.latencies, 0.99))
     rss = max((fields["VmRSS"] for fields in results.memory_idle.values()), default=float("nan"))
     figures = [
         figure(
@@ -152,11 +157,12 @@ def build_report(
             "starts/s",
         ),
         figure(
-            f"state report → ack p99, {n} running workflows",
-            a99,
+            f"state report → ack p99, {n} running workflows offering "
+            f"{GOAL_REPORTS_PER_S:,.0f} reports/s",
+            p99,
             "ms",
             goal=f"≤ {GOAL_REPORT_P99_MS:g} ms",
-            met=a99 <= GOAL_REPORT_P99_MS,
+            met=p99 <= GOAL_REPORT_P99_MS and not paced.errors,
         ),
         figure(
             f"web process RSS (largest of {len(results.memory_idle)}), {n} agents connected idle",
@@ -202,7 +208,11 @@ def build_report(
         f"{len(stats.errors)} kinds of error, {stats.ran_out} agents out of actions); "
         f"{results.bulk_created} workflows made with workflow_bulk_create for it",
         "with every agent always waiting for an ack, report → ack latency is queueing: "
-        "agents / (reports/s) by Little's law",
+        f"agents / (reports/s) by Little's law (p99 {a99:,.0f} ms in that window); the p99 "
+        f"figure is measured at the goal's rate instead: each agent reports every "
+        f"{paced.pace:g} s from a phase of its own, {paced.duration:g} s window after "
+        f"{paced.warmup:g} s: {paced_rate:,.0f} reports/s acknowledged, p50 {p50:.1f} ms, "
+        f"p99 {p99:.1f} ms, {len(paced.errors)} kinds of error",
         f"web processes' CPU in the reporting window: {results.server_cpu_in_window:.1f} s "
         f"of {results.report_window:g} s ({cpu_share:.0%} of one core), "
         f"{cpu_ms_per_message:.1f} ms CPU per agent message (next_action or report)",
@@ -217,6 +227,8 @@ def build_report(
         notes.append(f"connection failures: {dict(results.connect_failures)}")
     if stats.errors:
         notes.append(f"report errors: {dict(stats.errors)}")
+    if paced.errors:
+        notes.append(f"report errors at the goal's rate: {dict(paced.errors)}")
     if results.closed_during_run:
         notes.append(
             f"sockets closed by the server during the run: {dict(results.closed_during_run)}"
