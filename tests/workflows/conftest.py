@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 from rest_framework.test import APIClient
 
 from inventory.models import Machine
 from rackpilot.core.actors import Actor
 from tests.factories import DiskFactory, MachineFactory, NetworkInterfaceFactory
 from workflows.agent_protocol.tokens import agent_token_issue
-from workflows.models import Template, Workflow
+from workflows.models import Action, AgentToken, Template, Workflow
 from workflows.services import templates as template_services
 from workflows.services.engine import workflow_create
 
@@ -77,6 +79,41 @@ def make_machine(hostname: str, mac: str) -> Machine:
     NetworkInterfaceFactory(machine=machine, mac=mac, is_boot=True)
     DiskFactory(machine=machine, device="/dev/nvme0n1")
     return machine
+
+
+def agent_fleet(
+    count: int, prefix: str, mac_prefix: str
+) -> list[tuple[AgentToken, str, list[Action]]]:
+    """``count`` machines, each with a two-action workflow and an agent token:
+    (token, raw token, the workflow's actions in order)."""
+    template = template_services.template_create(
+        actor=Actor.system("tests"), name=prefix, body=TWO_ACTIONS
+    )
+    fleet = []
+    for index in range(count):
+        mac = f"{mac_prefix}:{index // 256:02x}:{index % 256:02x}"
+        machine = make_machine(f"{prefix}-{index}", mac)
+        workflow = workflow_create(template=template, machine=machine, actor=Actor.system("tests"))
+        token, raw = agent_token_issue(machine=machine, actor=Actor.system("tests"))
+        actions = list(Action.objects.filter(task__workflow=workflow).order_by("order"))
+        fleet.append((token, raw, actions))
+    return fleet
+
+
+async def agent_socket(raw: str, action: Action) -> WebsocketCommunicator:
+    """An agent socket on /ws/agent/ that has said hello as ``action``'s worker."""
+    from rackpilot.routing import websocket_application
+
+    ws = WebsocketCommunicator(
+        websocket_application,
+        "/ws/agent/",
+        headers=[(b"authorization", f"Bearer {raw}".encode())],
+    )
+    assert (await ws.connect())[0]
+    mac = await database_sync_to_async(lambda: action.task.worker)()
+    await ws.send_json_to({"id": 0, "type": "hello", "worker_id": mac})
+    await ws.receive_json_from(timeout=5)
+    return ws
 
 
 @pytest.fixture

@@ -4,46 +4,32 @@ each batch is answered on its own, a group costs the same statements however man
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from rackpilot.core.actors import Actor
-from rackpilot.routing import websocket_application
-from tests.workflows.conftest import TWO_ACTIONS, make_machine
+from tests.workflows.conftest import agent_fleet, agent_socket
 from workflows.agent_protocol.logs import LogBatch, store_log_batches
 from workflows.agent_protocol.services import StaleReport
 from workflows.agent_protocol.tokens import (
     AgentAuthenticationError,
-    agent_token_issue,
     agent_token_revoke,
 )
 from workflows.models import Action, AgentToken, LogLine
-from workflows.services import templates as template_services
-from workflows.services.engine import workflow_create
 
 SYSTEM = Actor.system("tests")
 
 
 def _fleet(count: int, prefix: str = "grp") -> list[tuple[AgentToken, str, Action]]:
     """``count`` machines, each with a workflow and an agent token: (token, raw, first action)."""
-    template = template_services.template_create(actor=SYSTEM, name=prefix, body=TWO_ACTIONS)
-    fleet = []
-    for index in range(count):
-        machine = make_machine(
-            f"{prefix}-{index}", f"52:54:00:f1:{index // 256:02x}:{index % 256:02x}"
-        )
-        workflow = workflow_create(template=template, machine=machine, actor=SYSTEM)
-        token, raw = agent_token_issue(machine=machine, actor=SYSTEM)
-        action = Action.objects.filter(task__workflow=workflow).order_by("order").first()
-        assert action is not None
-        fleet.append((token, raw, action))
-    return fleet
+    return [(t, r, actions[0]) for t, r, actions in agent_fleet(count, prefix, "52:54:00:f1")]
 
 
 def _batch(token: AgentToken, raw: str, action: Action, first: int, texts: list[str]) -> LogBatch:
@@ -103,18 +89,6 @@ async def test_sockets_sending_at_once_are_acknowledged_and_stored_once():
     fleet = await database_sync_to_async(_fleet)(20, "sock")
     revoked_token, _, revoked_action = fleet[-1]
 
-    async def connect(token: AgentToken, raw: str, action: Action) -> WebsocketCommunicator:
-        ws = WebsocketCommunicator(
-            websocket_application,
-            "/ws/agent/",
-            headers=[(b"authorization", f"Bearer {raw}".encode())],
-        )
-        assert (await ws.connect())[0]
-        mac = await database_sync_to_async(lambda: action.task.worker)()
-        await ws.send_json_to({"id": 0, "type": "hello", "worker_id": mac})
-        await ws.receive_json_from(timeout=5)
-        return ws
-
     async def send_logs(ws: WebsocketCommunicator, action: Action) -> list[dict[str, Any]]:
         replies = []
         for round_ in range(5):
@@ -138,7 +112,7 @@ async def test_sockets_sending_at_once_are_acknowledged_and_stored_once():
 
     # Connected one after the other; the batches then all at once. The last socket's token is
     # revoked while it is open.
-    sockets = [await connect(token, raw, action) for token, raw, action in fleet]
+    sockets = [await agent_socket(raw, action) for _, raw, action in fleet]
     await database_sync_to_async(agent_token_revoke)(token=revoked_token, actor=SYSTEM)
     answers = await asyncio.gather(
         *(send_logs(ws, action) for ws, (_, _, action) in zip(sockets, fleet, strict=True))
@@ -180,20 +154,8 @@ async def test_frames_go_out_before_the_ack_and_the_next_group_is_stored_meanwhi
 
     monkeypatch.setattr(intake, "publish_collected", held_publish)
 
-    async def connect(raw: str, action: Action) -> WebsocketCommunicator:
-        ws = WebsocketCommunicator(
-            websocket_application,
-            "/ws/agent/",
-            headers=[(b"authorization", f"Bearer {raw}".encode())],
-        )
-        assert (await ws.connect())[0]
-        mac = await database_sync_to_async(lambda: action.task.worker)()
-        await ws.send_json_to({"id": 0, "type": "hello", "worker_id": mac})
-        await ws.receive_json_from(timeout=5)
-        return ws
-
     (_, raw_a, action_a), (_, raw_b, action_b) = fleet
-    ws_a, ws_b = await connect(raw_a, action_a), await connect(raw_b, action_b)
+    ws_a, ws_b = await agent_socket(raw_a, action_a), await agent_socket(raw_b, action_b)
 
     async def logs(ws: WebsocketCommunicator, action: Action, name: str) -> None:
         frame = {"id": 1, "type": "logs", "action": action.pk, "attempt": 1, "first_seq": 1}
@@ -206,8 +168,11 @@ async def test_frames_go_out_before_the_ack_and_the_next_group_is_stored_meanwhi
     await asyncio.wait_for(first_sending.wait(), 10)  # A's lines are stored, its frames held
     agent_b = asyncio.create_task(logs(ws_b, action_b, "b"))
     for _ in range(100):  # B's batch, the next group, is stored while A's frames wait
-        if await database_sync_to_async(_stored)(action_b):
-            break
+        # SQLite's shared test database refuses a read while the writer's transaction holds
+        # the table: asked again.
+        with contextlib.suppress(OperationalError):
+            if await database_sync_to_async(_stored)(action_b):
+                break
         await asyncio.sleep(0.05)
     assert await database_sync_to_async(_stored)(action_b) == [(1, "b line")]
     assert events == [f"sending [{action_a.pk}] from seq [1]"]  # nobody answered yet

@@ -16,8 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from rackpilot.core.actors import Actor
 from rackpilot.core.models import Event
-from rackpilot.routing import websocket_application
-from tests.workflows.conftest import TWO_ACTIONS, TWO_MACHINES, make_machine
+from tests.workflows.conftest import TWO_MACHINES, agent_fleet, agent_socket, make_machine
 from workflows.agent_protocol.dispatch import ProtocolError
 from workflows.agent_protocol.reports import ReportItem, apply_reports
 from workflows.agent_protocol.tokens import (
@@ -34,18 +33,7 @@ SYSTEM = Actor.system("tests")
 
 
 def _fleet(count: int, prefix: str) -> list[tuple[AgentToken, str, list[Action]]]:
-    """``count`` machines, each with a workflow and an agent token: (token, raw, actions)."""
-    template = template_services.template_create(actor=SYSTEM, name=prefix, body=TWO_ACTIONS)
-    fleet = []
-    for index in range(count):
-        machine = make_machine(
-            f"{prefix}-{index}", f"52:54:00:e7:{index // 256:02x}:{index % 256:02x}"
-        )
-        workflow = workflow_create(template=template, machine=machine, actor=SYSTEM)
-        token, raw = agent_token_issue(machine=machine, actor=SYSTEM)
-        actions = list(Action.objects.filter(task__workflow=workflow).order_by("order"))
-        fleet.append((token, raw, actions))
-    return fleet
+    return agent_fleet(count, prefix, "52:54:00:e7")
 
 
 def _report(token: AgentToken, raw: str, action: Action, state: str, **extra: Any) -> ReportItem:
@@ -139,18 +127,6 @@ def test_a_refused_report_or_token_fails_only_its_own_answer():
 async def test_sockets_reporting_at_once_each_get_their_answer():
     fleet = await database_sync_to_async(_fleet)(12, "sock")
 
-    async def connect(raw: str, actions: list[Action]) -> WebsocketCommunicator:
-        ws = WebsocketCommunicator(
-            websocket_application,
-            "/ws/agent/",
-            headers=[(b"authorization", f"Bearer {raw}".encode())],
-        )
-        assert (await ws.connect())[0]
-        mac = await database_sync_to_async(lambda: actions[0].task.worker)()
-        await ws.send_json_to({"id": 0, "type": "hello", "worker_id": mac})
-        await ws.receive_json_from(timeout=5)
-        return ws
-
     async def run(ws: WebsocketCommunicator, actions: list[Action]) -> list[dict[str, Any]]:
         answers = []
         for number, state in enumerate(["running", "success"], start=1):
@@ -162,7 +138,7 @@ async def test_sockets_reporting_at_once_each_get_their_answer():
 
     # Connected one after the other (SQLite's test database takes one writer at a time); the
     # reports then all at once.
-    sockets = [await connect(raw, actions) for _, raw, actions in fleet]
+    sockets = [await agent_socket(raw, actions[0]) for _, raw, actions in fleet]
     results = await asyncio.gather(
         *(run(ws, actions) for ws, (_, _, actions) in zip(sockets, fleet, strict=True))
     )

@@ -25,7 +25,7 @@ from workflows.agent_protocol.dispatch import (
     logs_ack,
 )
 from workflows.agent_protocol.intake import log_intake, report_intake
-from workflows.agent_protocol.reports import ReportItem
+from workflows.agent_protocol.reports import Outcome, ReportItem
 from workflows.agent_protocol.tokens import (
     AgentAuthenticationError,
     agent_token_authenticate,
@@ -50,9 +50,6 @@ def _authenticated_dispatch(
     connections too), then run the message: one trip to a worker thread for both."""
     agent_token_recheck(raw_token)
     return dispatch(token, message_type, content)
-
-
-Outcome = dict[str, Any] | ProtocolError | AgentAuthenticationError
 
 
 def _dispatch_collecting(

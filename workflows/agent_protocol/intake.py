@@ -60,12 +60,10 @@ class Intake(Generic[Item]):
         max_weight: int = 0,
         weight: Callable[[Item], int] = lambda item: 0,
     ) -> None:
-        self.apply, self.max_items, self.max_weight, self.weight = (
-            apply,
-            max_items,
-            max_weight,
-            weight,
-        )
+        self.apply = apply
+        self.max_items = max_items
+        self.max_weight = max_weight
+        self.weight = weight
         self.waiting: deque[_Waiting[Item]] = deque()
         self.writer: asyncio.Task[None] | None = None
         # The last group's updates and answers, on their way.

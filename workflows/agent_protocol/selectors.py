@@ -91,11 +91,11 @@ def report_owner(*, machine_id: int, action_id: int) -> ReportOwner | None:
     return None if row is None else _owner(row)
 
 
-def _owner(row: tuple[object, ...]) -> ReportOwner:
+def _owner(row: tuple[Any, ...]) -> ReportOwner:
     workflow_id, workflow_machine_id, is_worker, allows, state = row
     return ReportOwner(
-        workflow_id=int(workflow_id),  # type: ignore[call-overload]
-        workflow_machine_id=int(workflow_machine_id),  # type: ignore[call-overload]
+        workflow_id=workflow_id,
+        workflow_machine_id=workflow_machine_id,
         machine_is_worker=bool(is_worker),
         machine_allows_work=bool(allows),
         machine_retired=state is None or state == MachineState.RETIRED,
@@ -209,17 +209,18 @@ def lock_actions_for_logs(action_ids: Collection[int]) -> dict[int, Action]:
     workflow or machine changes), with what a log batch needs of them and of their tasks."""
     if not action_ids:
         return {}
+    actions_in, params = _in_ids("a.id", action_ids)
     sql = f"""
         SELECT {select_list(Action, LOG_ACTION_COLUMNS, "a")},
                {select_list(Task, LOG_TASK_COLUMNS, "t")}
         FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
-        WHERE a.id IN ({", ".join(["%s"] * len(action_ids))})
+        WHERE {actions_in}
         ORDER BY a.id{for_update("a")}
     """
     found: dict[int, Action] = {}
     split = len(LOG_ACTION_COLUMNS)
-    with connection.cursor() as cursor:  # a list of any length: not prepared
-        cursor.execute(sql, sorted(action_ids))
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
         for row in cursor.fetchall():
             action = model_from_row(Action, LOG_ACTION_COLUMNS, row[:split])
             action.task = model_from_row(Task, LOG_TASK_COLUMNS, row[split:])
@@ -231,12 +232,10 @@ def interface_macs(machine_ids: Collection[int]) -> set[tuple[int, str]]:
     """(machine id, MAC) of every interface of the machines."""
     if not machine_ids:
         return set()
-    sql = f"""
-        SELECT i.machine_id, i.mac FROM {table(NetworkInterface)} i
-        WHERE i.machine_id IN ({", ".join(["%s"] * len(machine_ids))})
-    """
-    with connection.cursor() as cursor:  # a list of any length: not prepared
-        cursor.execute(sql, list(machine_ids))
+    machines_in, params = _in_ids("i.machine_id", machine_ids)
+    sql = f"SELECT i.machine_id, i.mac FROM {table(NetworkInterface)} i WHERE {machines_in}"
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
         return {(machine_id, mac) for machine_id, mac in cursor.fetchall()}
 
 
