@@ -129,7 +129,7 @@ EMBEDDED_SUITES ?= tests/core/test_page_crawl.py tests/inventory/test_selection_
 	tests/core/test_sql_rows.py tests/core/test_group_commit.py tests/core/test_hot_cursor.py \
 	tests/core/test_save_fields.py tests/workflows/test_engine_lifecycle.py \
 	tests/workflows/test_log_store_text.py tests/core/test_publish_many.py \
-	tests/workflows/test_report_groups.py
+	tests/workflows/test_report_groups.py tests/workflows/test_report_group_reads.py
 EMBEDDED_VAR_DIR := $(CURDIR)/var/test-embedded
 pytest-embedded: $(VENV)/.installed-dev
 	env -u DATABASE_URL -u REDIS_URL RACKPILOT_VAR_DIR=$(EMBEDDED_VAR_DIR) DB_CONN_MAX_AGE=0 \

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from inventory.models import NetworkInterface
@@ -86,3 +90,43 @@ def unsucceeded_action_exists(workflow_id: int, *, before_order: int | None = No
     with hot_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() is not None
+
+
+@dataclass(frozen=True)
+class ActionProgress:
+    """What the engine reads about an action's workflow when the action starts or ends, read
+    for a group of reports at once: whether an action before it has not succeeded (it may not
+    start), whether any other action has not (its success does not end the workflow), and the
+    machines of the workflow's workers (told that work is waiting)."""
+
+    unsucceeded_before: bool
+    unsucceeded_besides: bool
+    worker_machine_ids: frozenset[int]
+
+
+def actions_progress(action_ids: Collection[int]) -> dict[int, ActionProgress]:
+    """``ActionProgress`` of each action, by id, in one statement on PostgreSQL; empty
+    elsewhere (callers read each fact on its own there). Read under the workflows' locks, it
+    holds until one of the workflow's actions changes."""
+    if connection.vendor != "postgresql" or not action_ids:
+        return {}
+    unsucceeded = f"""
+        SELECT 1 FROM {table(Action)} a2 JOIN {table(Task)} t2 ON t2.id = a2.task_id
+        WHERE t2.workflow_id = t.workflow_id AND a2.state <> %s
+    """
+    sql = f"""
+        SELECT a.id,
+               EXISTS ({unsucceeded} AND a2.{column("order")} < a.{column("order")}),
+               EXISTS ({unsucceeded} AND a2.id <> a.id),
+               ARRAY(SELECT DISTINCT i.machine_id FROM {table(NetworkInterface)} i
+                     WHERE i.mac IN (SELECT t3.worker FROM {table(Task)} t3
+                                     WHERE t3.workflow_id = t.workflow_id))
+        FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
+        WHERE a.id = ANY(%s)
+    """
+    with hot_cursor() as cursor:
+        cursor.execute(sql, [ActionState.SUCCESS, ActionState.SUCCESS, sorted(action_ids)])
+        return {
+            action_id: ActionProgress(before, besides, frozenset(machine_ids))
+            for action_id, before, besides, machine_ids in cursor.fetchall()
+        }

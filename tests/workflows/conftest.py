@@ -100,6 +100,23 @@ def agent_fleet(
     return fleet
 
 
+def two_machine_workflow(prefix: str, mac_prefix: str) -> tuple[Machine, Machine, Workflow]:
+    """Machines A and B (MACs ``mac_prefix:00:01`` and ``:00:02``) and a workflow of A's
+    whose first task is A's and second B's."""
+    a_mac, b_mac = f"{mac_prefix}:00:01", f"{mac_prefix}:00:02"
+    a, b = make_machine(f"{prefix}-a", a_mac), make_machine(f"{prefix}-b", b_mac)
+    template = template_services.template_create(
+        actor=Actor.system("tests"), name=prefix, body=TWO_MACHINES
+    )
+    workflow = workflow_create(
+        template=template,
+        machine=a,
+        actor=Actor.system("tests"),
+        hardware_map={"device_1": a_mac, "device_2": b_mac},
+    )
+    return a, b, workflow
+
+
 async def agent_socket(raw: str, action: Action) -> WebsocketCommunicator:
     """An agent socket on /ws/agent/ that has said hello as ``action``'s worker."""
     from rackpilot.routing import websocket_application

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from rackpilot.core.actors import Actor
 from rackpilot.core.models import Event
-from tests.workflows.conftest import TWO_MACHINES, agent_fleet, agent_socket, make_machine
+from tests.workflows.conftest import agent_fleet, agent_socket, two_machine_workflow
 from workflows.agent_protocol.dispatch import ProtocolError
 from workflows.agent_protocol.reports import ReportItem, apply_reports
 from workflows.agent_protocol.tokens import (
@@ -25,8 +25,6 @@ from workflows.agent_protocol.tokens import (
     agent_token_revoke,
 )
 from workflows.models import Action, AgentToken
-from workflows.services import templates as template_services
-from workflows.services.engine import workflow_create
 from workflows.states import ActionState, WorkflowState
 
 SYSTEM = Actor.system("tests")
@@ -152,15 +150,7 @@ async def test_sockets_reporting_at_once_each_get_their_answer():
 def test_two_reports_on_one_workflow_in_a_group_see_each_others_changes():
     """Machine A finishes its task and machine B starts its own in the same group: B's start
     is checked against A's success, applied just before it in the same transaction."""
-    a_mac, b_mac = "52:54:00:e8:00:01", "52:54:00:e8:00:02"
-    a, b = make_machine("pair-a", a_mac), make_machine("pair-b", b_mac)
-    template = template_services.template_create(actor=SYSTEM, name="pair", body=TWO_MACHINES)
-    workflow = workflow_create(
-        template=template,
-        machine=a,
-        actor=SYSTEM,
-        hardware_map={"device_1": a_mac, "device_2": b_mac},
-    )
+    a, b, workflow = two_machine_workflow("pair", "52:54:00:e8")
     token_a, raw_a = agent_token_issue(machine=a, actor=SYSTEM)
     token_b, raw_b = agent_token_issue(machine=b, actor=SYSTEM)
     one, two = Action.objects.filter(task__workflow=workflow).order_by("order")

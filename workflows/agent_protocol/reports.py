@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from rackpilot.core.events import batched_events
+from workflows import selectors as workflow_selectors
 from workflows.agent_protocol import selectors
 from workflows.agent_protocol import services as agent_services
 from workflows.agent_protocol.dispatch import (
@@ -34,6 +35,7 @@ from workflows.agent_protocol.dispatch import (
     as_protocol_error,
     refuse_boot_nonce,
 )
+from workflows.agent_protocol.services import FINAL_ACTION_STATES
 from workflows.agent_protocol.tokens import AgentAuthenticationError, agent_tokens_recheck
 from workflows.models import AgentToken
 
@@ -76,8 +78,9 @@ def apply_reports(items: list[ReportItem]) -> list[Outcome]:
         except Exception as exc:
             logger.debug("a group of %d reports failed (%s); each alone", len(reports), exc)
         else:
-            for index, result in results.items():
-                outcomes[index] = _answer(items[index], reports[index], result)
+            outcomes_of = _answers(items, reports, results)
+            for index in results:
+                outcomes[index] = outcomes_of[index]
             reports = {}
     for index, report in reports.items():  # one alone, or a failed group's
         outcomes[index] = _apply_alone(items[index], report)
@@ -111,6 +114,13 @@ def _apply_together(
     # while no other report of the group changes them: two reports on one workflow (its
     # workers on two machines) read theirs again, each after the other's changes.
     per_workflow = Counter(owner.workflow_id for owner in owners.values())
+    progress = workflow_selectors.actions_progress(
+        [
+            report.action_id
+            for index, report in reports.items()
+            if per_workflow[owners[index].workflow_id] == 1
+        ]
+    )
 
     def lock_order(index: int) -> tuple[int, int, int]:
         owner = owners[index]
@@ -126,20 +136,36 @@ def _apply_together(
             owner=owner,
             told_agent=True,
             locked=(workflows[owner.workflow_id], actions[report.action_id]) if alone else None,
+            progress=progress.get(report.action_id) if alone else None,
         )
     return results
 
 
-def _answer(
-    item: ReportItem, report: agent_services.ActionReport, result: dict[str, Any]
-) -> Outcome:
-    """The acknowledgement; a finished action's carries the agent's next action."""
-    if report.state in agent_services.FINAL_ACTION_STATES:
-        try:
-            result["next"] = agent_services.agent_next_action(token=item.token)
-        except REFUSALS as exc:
-            return as_protocol_error(exc)
-    return action_state_ack(result)
+def _answers(
+    items: list[ReportItem],
+    reports: dict[int, agent_services.ActionReport],
+    results: dict[int, dict[str, Any]],
+) -> dict[int, Outcome]:
+    """The acknowledgements; a finished action's carries the agent's next action, read for
+    the group's agents at once as ``agent_next_action`` reads it (a discovery session's on
+    its own: it is bound to the workflow it gets)."""
+    finished = [index for index in results if reports[index].state in FINAL_ACTION_STATES]
+    together = [
+        index for index in finished if not agent_services.is_discovery_session(items[index].token)
+    ]
+    nexts = agent_services.agents_next_actions([items[index].token for index in together])
+    for index, following in zip(together, nexts, strict=True):
+        results[index]["next"] = following
+    answers: dict[int, Outcome] = {}
+    for index, result in results.items():
+        if "next" not in result and index in finished:
+            try:
+                result["next"] = agent_services.agent_next_action(token=items[index].token)
+            except REFUSALS as exc:
+                answers[index] = as_protocol_error(exc)
+                continue
+        answers[index] = action_state_ack(result)
+    return answers
 
 
 def _apply_alone(item: ReportItem, report: agent_services.ActionReport) -> Outcome:

@@ -295,3 +295,70 @@ def next_action(
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else _action_with_task(row)
+
+
+def next_actions(
+    requests: Collection[tuple[int, int | None]],
+) -> dict[tuple[int, int | None], Action | None]:
+    """``next_action(machine_id=m, workflow_id=w)`` for many (m, w) pairs (w None: any of the
+    machine's workflows): one statement on PostgreSQL for a report group's finished actions,
+    one per pair elsewhere."""
+    listed = sorted(set(requests), key=lambda pair: (pair[0], pair[1] or 0))
+    found: dict[tuple[int, int | None], Action | None] = dict.fromkeys(listed)
+    if not listed:
+        return found
+    if connection.vendor != "postgresql":
+        for machine_id, workflow_id in listed:
+            found[(machine_id, workflow_id)] = next_action(
+                machine_id=machine_id, workflow_id=workflow_id
+            )
+        return found
+    macs = f"SELECT i.mac FROM {table(NetworkInterface)} i WHERE i.machine_id = r.machine_id"
+    first_unsucceeded = f"""
+        SELECT a2.id FROM {table(Action)} a2 JOIN {table(Task)} t2 ON t2.id = a2.task_id
+        WHERE t2.workflow_id = w.id AND a2.state <> %s
+        ORDER BY a2.{column("order")} LIMIT 1
+    """
+    # next_action's statement per pair: the candidate workflows and their next actions first
+    # (OFFSET 0 keeps the planner from joining them freely, as MATERIALIZED does there), then
+    # those actions by key, checked.
+    sql = f"""
+        SELECT r.machine_id, r.workflow_id, {_action_and_task_columns()}
+        FROM unnest(%s::bigint[], %s::bigint[]) AS r(machine_id, workflow_id)
+        CROSS JOIN LATERAL (
+            SELECT a.id FROM (
+                SELECT w.id AS workflow_id, w.created_at AS created_at,
+                       ({first_unsucceeded}) AS action_id
+                FROM {table(Workflow)} w
+                WHERE w.state = ANY(%s)
+                  AND w.id IN (SELECT t3.workflow_id FROM {table(Task)} t3
+                               WHERE t3.worker IN ({macs}))
+                  AND (r.workflow_id IS NULL OR w.id = r.workflow_id)
+                OFFSET 0
+            ) c
+            JOIN {table(Action)} a ON a.id = c.action_id
+            JOIN {table(Task)} t ON t.id = a.task_id
+            WHERE t.worker IN ({macs}) AND a.state IN (%s, %s)
+            ORDER BY c.created_at, c.workflow_id
+            LIMIT 1
+        ) n
+        JOIN {table(Action)} a ON a.id = n.id
+        JOIN {table(Task)} t ON t.id = a.task_id
+        WHERE EXISTS (SELECT 1 FROM {table(Machine)} m
+                      WHERE m.id = r.machine_id AND m.allow_workflow = %s AND m.state <> %s)
+    """
+    params: list[Any] = [
+        [machine_id for machine_id, _ in listed],
+        [workflow_id for _, workflow_id in listed],
+        ActionState.SUCCESS,
+        sorted(WORKFLOW_UNFINISHED),
+        ActionState.PENDING,
+        ActionState.RUNNING,
+        True,
+        MachineState.RETIRED,
+    ]
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            found[(row[0], row[1])] = _action_with_task(row[2:])
+    return found

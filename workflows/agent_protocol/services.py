@@ -8,6 +8,7 @@ answered like the first; a stale or out-of-order one raises ``StaleReport`` (HTT
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,7 @@ from rackpilot.core.events import batched_events, record_event
 from workflows.agent_protocol import selectors
 from workflows.agent_protocol.tokens import session_bind_workflow
 from workflows.models import Action, AgentToken, Workflow
-from workflows.selectors import unsucceeded_action_exists
+from workflows.selectors import ActionProgress, unsucceeded_action_exists
 from workflows.services.engine import action_finish, action_start
 from workflows.states import ActionState, WorkflowState
 
@@ -131,9 +132,7 @@ def machine_next_action(*, machine: Machine, token: AgentToken | None = None) ->
     workflow_id = token.workflow_id if token is not None else None
     # A discovery session: the first workflow an operator or a rule starts on the machine;
     # the session is that workflow's from the first action on.
-    discovery_session = (
-        token is not None and workflow_id is None and token.purpose == AgentToken.Purpose.SESSION
-    )
+    discovery_session = token is not None and is_discovery_session(token)
     action = selectors.next_action(
         machine_id=machine.pk, workflow_id=workflow_id, own_workflows_only=discovery_session
     )
@@ -147,6 +146,22 @@ def machine_next_action(*, machine: Machine, token: AgentToken | None = None) ->
 def agent_next_action(*, token: AgentToken) -> dict[str, Any] | None:
     action = machine_next_action(machine=machine_of(token), token=token)
     return None if action is None else action_payload(action)
+
+
+def agents_next_actions(tokens: Sequence[AgentToken]) -> list[dict[str, Any] | None]:
+    """``agent_next_action`` for many agents (a group of reports' finished actions), read
+    together. Not for discovery sessions, which are bound to the workflow they are given."""
+    requests: list[tuple[int, int | None]] = []
+    for token in tokens:
+        if is_discovery_session(token):
+            raise ValueError("a discovery session's next action is read on its own")
+        requests.append((machine_of(token).pk, token.workflow_id))
+    found = selectors.next_actions(requests)
+    return [None if (action := found[key]) is None else action_payload(action) for key in requests]
+
+
+def is_discovery_session(token: AgentToken) -> bool:
+    return token.workflow_id is None and token.purpose == AgentToken.Purpose.SESSION
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -250,11 +265,13 @@ def apply_checked_report(
     exit_code_required: bool = True,
     told_agent: bool = False,
     locked: tuple[Workflow, Action] | None = None,
+    progress: ActionProgress | None = None,
 ) -> dict[str, Any]:
     """``machine_report_action`` once ``report_owner_checked`` passed: the machine → workflow
     → action locks in the engine's order, then the transition. The caller holds the
     transaction (and records events in a batch); ``locked``: the workflow and the action, read
-    under those locks by the caller (a group of reports locks its rows together)."""
+    under those locks by the caller (a group of reports locks its rows together), and
+    ``progress``: the workflow around the action, read under them too."""
     workflow, action = locked or selectors.lock_for_report(
         machine_id=owner.workflow_machine_id,
         workflow_id=owner.workflow_id,
@@ -278,7 +295,12 @@ def apply_checked_report(
             WorkflowState.RUNNING,
         ):
             raise StaleReport(f"action {action.pk} is {action.state}; it cannot start now")
-        if unsucceeded_action_exists(workflow.pk, before_order=action.order):
+        blocked = (
+            progress.unsucceeded_before
+            if progress is not None
+            else unsucceeded_action_exists(workflow.pk, before_order=action.order)
+        )
+        if blocked:
             raise StaleReport(f"action {action.pk} cannot start before the actions before it")
         # A retried action starts a new attempt: the previous attempt's end is not this one's.
         action.agent_started_at, action.agent_finished_at = report.at, None
@@ -308,5 +330,6 @@ def apply_checked_report(
             reaction=report.reaction,
             also_save=("agent_finished_at",),
             told_machine_id=machine.pk if told_agent else None,
+            progress=progress,
         )
     return {**result, "state": action.state, "duplicate": False}

@@ -26,7 +26,7 @@ from rackpilot.core.sql import save_fields
 from workflows.groups import agent_group, workflow_group
 from workflows.models import Action, LogLine, Task, Template, Workflow
 from workflows.rendering import RenderedWorkflow
-from workflows.selectors import unsucceeded_action_exists, worker_machine_ids
+from workflows.selectors import ActionProgress, unsucceeded_action_exists, worker_machine_ids
 from workflows.services.boot_power import power_cycle_into_pxe, queue_boot_power_job
 from workflows.services.planning import STARTABLE_MACHINE_STATES as STARTABLE_MACHINE_STATES
 from workflows.services.planning import (
@@ -235,10 +235,18 @@ def workflow_bulk_create(
 # --- live updates -------------------------------------------------------------------------------
 
 
-def _announce_work(workflow: Workflow, *, told_machine_id: int | None = None) -> None:
+def _announce_work(
+    workflow: Workflow,
+    *,
+    told_machine_id: int | None = None,
+    machine_ids: frozenset[int] | None = None,
+) -> None:
     """Tell the agents of the workflow's machines, after the commit, that work is waiting
-    (``told_machine_id``'s agent is given its next action in the answer to its report)."""
-    for machine_id in worker_machine_ids(workflow.pk) - {told_machine_id}:
+    (``told_machine_id``'s agent is given its next action in the answer to its report;
+    ``machine_ids``: the workflow's worker machines, when the caller read them already)."""
+    if machine_ids is None:
+        machine_ids = frozenset(worker_machine_ids(workflow.pk))
+    for machine_id in machine_ids.difference([told_machine_id]):
         publish_on_commit(
             agent_group(machine_id), {"type": "work.available", "workflow": workflow.pk}
         )
@@ -408,11 +416,13 @@ def action_finish(
     reaction: dict[str, Any] | None = None,
     also_save: tuple[str, ...] = (),
     told_machine_id: int | None = None,
+    progress: ActionProgress | None = None,
 ) -> None:
     """A running action ended (agent report or server-side timeout). Caller holds the locks.
     ``also_save``: fields the caller set on the action, written in the same UPDATE;
     ``told_machine_id``: the reporting agent's machine, which learns its next action from the
-    answer to its report instead of a push."""
+    answer to its report instead of a push; ``progress``: the workflow around the action, read
+    by the caller under the same locks (a group of reports reads it for all at once)."""
     _set_action_state(action, target)
     action.finished_at = at
     action.exit_code = exit_code
@@ -420,12 +430,21 @@ def action_finish(
     action.reaction = reaction or {}
     save_fields(action, ["state", "finished_at", "exit_code", "message", "reaction", *also_save])
     if target == ActionState.SUCCESS:
-        if not unsucceeded_action_exists(workflow.pk):
+        others_left = (
+            progress.unsucceeded_besides
+            if progress is not None
+            else unsucceeded_action_exists(workflow.pk)
+        )
+        if not others_left:
             workflow_end(
                 workflow=workflow, target=WorkflowState.SUCCESS, actor=actor, action=action
             )
         else:
-            _announce_work(workflow, told_machine_id=told_machine_id)
+            _announce_work(
+                workflow,
+                told_machine_id=told_machine_id,
+                machine_ids=progress.worker_machine_ids if progress is not None else None,
+            )
             _publish_state(workflow, action)
         return
     workflow_target = (
