@@ -72,8 +72,9 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ.setdefault("CHANNELS_PREFIX", f"rackpilot-bench-{os.getpid()}")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 
-# Actions per workflow: enough that no agent runs out during the reporting window.
-ACTIONS = 30
+# Actions per workflow: enough that no agent runs out in either reporting window at a few
+# thousand reports a second.
+ACTIONS = 100
 START_TIMEOUT = 120.0  # every agent's first report acknowledged by then, or the run stops
 # Descriptors beyond the sockets: the interpreter, its libraries, PostgreSQL and Redis.
 FD_HEADROOM = 512

@@ -206,6 +206,8 @@ async def _report_cycle(agent: Agent, stats: ReportStats, on_start: Any) -> None
     while time.perf_counter() < stats.window_end:
         reply = given
         if reply is None:
+            if stats.pace:  # paced, an agent's first message waits for its phase too
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
             started = time.perf_counter()
             reply = await agent.call({"type": "next_action"})
             stats.next_action_latencies.append(time.perf_counter() - started)

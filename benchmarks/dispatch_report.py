@@ -149,7 +149,7 @@ def build_report(
             rate,
             "reports/s",
             goal=f"≥ {GOAL_REPORTS_PER_S:,.0f} reports/s",
-            met=rate >= GOAL_REPORTS_PER_S and not stats.errors,
+            met=rate >= GOAL_REPORTS_PER_S and not stats.errors and not stats.ran_out,
         ),
         figure(
             f"workflow starts/s (each agent's first running report), {n} workflows",
@@ -162,7 +162,11 @@ def build_report(
             p99,
             "ms",
             goal=f"≤ {GOAL_REPORT_P99_MS:g} ms",
-            met=p99 <= GOAL_REPORT_P99_MS and not paced.errors,
+            # Measured at the goal's rate only if the fleet kept offering it.
+            met=p99 <= GOAL_REPORT_P99_MS
+            and not paced.errors
+            and not paced.ran_out
+            and paced_rate >= 0.95 * GOAL_REPORTS_PER_S,
         ),
         figure(
             f"web process RSS (largest of {len(results.memory_idle)}), {n} agents connected idle",
@@ -212,7 +216,8 @@ def build_report(
         f"figure is measured at the goal's rate instead: each agent reports every "
         f"{paced.pace:g} s from a phase of its own, {paced.duration:g} s window after "
         f"{paced.warmup:g} s: {paced_rate:,.0f} reports/s acknowledged, p50 {p50:.1f} ms, "
-        f"p99 {p99:.1f} ms, {len(paced.errors)} kinds of error",
+        f"p99 {p99:.1f} ms, {len(paced.errors)} kinds of error, {paced.ran_out} agents out "
+        "of actions",
         f"web processes' CPU in the reporting window: {results.server_cpu_in_window:.1f} s "
         f"of {results.report_window:g} s ({cpu_share:.0%} of one core), "
         f"{cpu_ms_per_message:.1f} ms CPU per agent message (next_action or report)",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -167,12 +169,24 @@ def attnames(model: type[Model], *, only: Sequence[str] | None = None) -> tuple[
     )
 
 
+@dataclass(frozen=True)
+class PendingSave:
+    """A ``save_fields`` UPDATE not run yet (``saves_deferred``)."""
+
+    sql: str
+    params: tuple[Any, ...]
+    label: str
+
+
+_deferred_to: ContextVar[list[PendingSave] | None] = ContextVar("deferred_saves", default=None)
+
+
 def save_fields(instance: Model, fields: Sequence[str]) -> None:
     """``instance.save(update_fields=fields)`` for the hottest writes (an action's state on
     every agent report): one UPDATE by primary key, prepared where statements are
     (``hot_cursor``), instead of the ORM's update compiler. Values are prepared as ``save``
     prepares them (``auto_now`` set, JSON dumped). Save signals are not sent: nothing in the
-    project listens to them."""
+    project listens to them. Inside ``saves_deferred`` the UPDATE waits for ``run_saves``."""
     model = type(instance)
     names = tuple(fields)
     sql, model_fields = _update_statement(connection.vendor, model, names)
@@ -180,10 +194,55 @@ def save_fields(instance: Model, fields: Sequence[str]) -> None:
         field.get_db_prep_save(field.pre_save(instance, False), connection)  # type: ignore[attr-defined]
         for field in model_fields
     ]
+    save = PendingSave(sql, (*values, instance.pk), f"{model.__name__} {instance.pk}")
+    pending = _deferred_to.get()
+    if pending is not None:
+        pending.append(save)
+    else:
+        run_saves([save])
+
+
+@contextlib.contextmanager
+def saves_deferred(pending: list[PendingSave]) -> Iterator[None]:
+    """Inside, ``save_fields`` adds its UPDATE (values as they are now) to ``pending`` instead
+    of running it; ``run_saves(pending)`` runs them later, together. Only around code that reads
+    none of the rows it saves before they are run, and whose rows are locked already: a group
+    of state reports saves each report's action, and a hundred UPDATEs then cost one round
+    trip instead of a hundred (profiled: half of a report group's time went to waiting on
+    them one by one)."""
+    token = _deferred_to.set(pending)
+    try:
+        yield
+    finally:
+        _deferred_to.reset(token)
+
+
+def run_saves(saves: Sequence[PendingSave]) -> None:
+    """Run the UPDATEs, those of one statement text together (on PostgreSQL, one pipeline:
+    one round trip, each statement prepared once); each must update its row. A row saved more
+    than once is saved in the order given."""
+    if not saves:
+        return
+    by_statement: dict[str, list[PendingSave]] = {}
+    if len({save.label for save in saves}) < len(saves):
+        by_statement = {f"{index}": [save] for index, save in enumerate(saves)}
+    else:
+        for save in saves:
+            by_statement.setdefault(save.sql, []).append(save)
     with hot_cursor() as cursor:
-        cursor.execute(sql, [*values, instance.pk])
-        if cursor.rowcount != 1:
-            raise DatabaseError(f"{model.__name__} {instance.pk} is gone: nothing was updated")
+        for same in by_statement.values():
+            if len(same) == 1:
+                cursor.execute(same[0].sql, same[0].params)
+            else:
+                cursor.executemany(same[0].sql, [save.params for save in same])
+            if cursor.rowcount == len(same):
+                continue
+            if len(same) == 1:
+                raise DatabaseError(f"{same[0].label} is gone: nothing was updated")
+            labels = ", ".join(save.label for save in same)
+            raise DatabaseError(
+                f"{cursor.rowcount} of {len(same)} rows updated: one of {labels} is gone"
+            )
 
 
 @functools.cache

@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from rackpilot.core.sql import save_fields
+from rackpilot.core.sql import PendingSave, run_saves, save_fields, saves_deferred
 from tests.workflows.factories import WorkflowFactory
 from workflows.models import Workflow
 from workflows.states import WorkflowState
@@ -89,3 +89,45 @@ def test_one_statement_logged_and_prepared_once_per_connection(settings) -> None
                 ['UPDATE "workflows_workflow" SET "state" = $1 WHERE "id" = $2'],
             )
             assert cursor.fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+def test_deferred_saves_wait_and_run_together(settings, prepared: bool) -> None:
+    settings.DB_PREPARED_STATEMENTS = prepared
+    workflows = [WorkflowFactory(state=WorkflowState.RUNNING) for _ in range(3)]
+    pending: list[PendingSave] = []
+    with saves_deferred(pending):
+        for workflow in workflows:
+            workflow.state = WorkflowState.SUCCESS
+            save_fields(workflow, ["state"])
+        # Nothing written yet; the values are those of the call.
+        assert {stored(w)["state"] for w in workflows} == {WorkflowState.RUNNING}
+        workflows[0].state = WorkflowState.FAILED
+    save_fields(workflows[1], ["state", "finished_at"])  # outside: at once
+    assert len(pending) == 3
+    with CaptureQueriesContext(connection) as queries:
+        run_saves(pending)
+    assert [stored(w)["state"] for w in workflows] == [WorkflowState.SUCCESS] * 3
+    # One logged statement for the three (executemany: one pipeline on PostgreSQL).
+    assert len(queries) == 1 and queries[0]["sql"].startswith("3 times: UPDATE")
+
+
+def test_a_row_saved_twice_is_saved_in_order_and_a_gone_row_fails_the_lot() -> None:
+    first, second = WorkflowFactory(), WorkflowFactory()
+    pending: list[PendingSave] = []
+    with saves_deferred(pending):
+        for state in (WorkflowState.FAILED, WorkflowState.SUCCESS):
+            first.state = state
+            save_fields(first, ["state"])
+        first.finished_at = timezone.now()
+        save_fields(first, ["finished_at"])
+    run_saves(pending)
+    assert stored(first)["state"] == WorkflowState.SUCCESS
+    assert stored(first)["finished_at"] == first.finished_at
+    pending.clear()
+    with saves_deferred(pending):
+        save_fields(first, ["state"])
+        save_fields(second, ["state"])
+    Workflow.objects.filter(pk=second.pk).delete()
+    with pytest.raises(DatabaseError, match=f"1 of 2 rows updated: one of .*Workflow {second.pk}"):
+        run_saves(pending)

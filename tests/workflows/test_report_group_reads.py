@@ -45,7 +45,7 @@ def _run_through(fleet: list[tuple[AgentToken, str, list[Action]]], action: int)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_group_reads_its_agents_next_actions_in_one_statement():
+def test_a_group_reads_its_agents_next_actions_and_saves_its_actions_in_one_statement_each():
     fleet = agent_fleet(6, "nexts", "52:54:00:e9")
     apply_reports([_report(t, r, actions[0], "running") for t, r, actions in fleet])
     with CaptureQueriesContext(connection) as finishing:
@@ -55,8 +55,11 @@ def test_a_group_reads_its_agents_next_actions_in_one_statement():
         assert _ok(answer)["next"] == agent_services.agent_next_action(token=token)
         assert answer["next"]["action"] == actions[1].pk
     if connection.vendor == "postgresql":
-        next_reads = [q["sql"] for q in finishing.captured_queries if "LATERAL" in q["sql"]]
-        assert len(next_reads) == 1
+        statements = [query["sql"] for query in finishing.captured_queries]
+        assert sum("LATERAL" in sql for sql in statements) == 1
+        # The six actions' UPDATEs went together, after the group's reads.
+        action_updates = [sql for sql in statements if f'UPDATE "{Action._meta.db_table}"' in sql]
+        assert len(action_updates) == 1 and action_updates[0].startswith("6 times: ")
 
 
 @pytest.mark.django_db(transaction=True)

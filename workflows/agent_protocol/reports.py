@@ -15,6 +15,7 @@ with its own outcome.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from rackpilot.core.events import batched_events
+from rackpilot.core.sql import PendingSave, run_saves, saves_deferred
 from workflows import selectors as workflow_selectors
 from workflows.agent_protocol import selectors
 from workflows.agent_protocol import services as agent_services
@@ -127,17 +129,24 @@ def _apply_together(
         return owner.workflow_machine_id, owner.workflow_id, reports[index].action_id
 
     results = {}
+    # The actions' UPDATEs of reports read from the group's rows run together at the end: no
+    # report reads another's action, and every row is locked already.
+    saves: list[PendingSave] = []
     for index in sorted(reports, key=lock_order):
         owner, report = owners[index], reports[index]
-        alone = per_workflow[owner.workflow_id] == 1
-        results[index] = agent_services.apply_checked_report(
-            machine=machines[index],
-            report=report,
-            owner=owner,
-            told_agent=True,
-            locked=(workflows[owner.workflow_id], actions[report.action_id]) if alone else None,
-            progress=progress.get(report.action_id) if alone else None,
-        )
+        read_together = per_workflow[owner.workflow_id] == 1 and report.action_id in progress
+        with saves_deferred(saves) if read_together else contextlib.nullcontext():
+            results[index] = agent_services.apply_checked_report(
+                machine=machines[index],
+                report=report,
+                owner=owner,
+                told_agent=True,
+                locked=(workflows[owner.workflow_id], actions[report.action_id])
+                if per_workflow[owner.workflow_id] == 1
+                else None,
+                progress=progress.get(report.action_id) if read_together else None,
+            )
+    run_saves(saves)
     return results
 
 
