@@ -135,6 +135,7 @@ def test_the_web_command_follows_the_environment():
     joined = " ".join(command)
     assert "--workers 3" in joined and "--port 8123" in joined and "--host 0.0.0.0" in joined
     assert "--ws-max-size 4096" in joined and "--no-proxy-headers" in joined
+    assert "--ws-per-message-deflate false" in joined
     daphne = command_from_environment({"WEB_SERVER": "daphne", "WEB_CONCURRENCY": "1"})
     assert "--websocket-max-message-size" in daphne
     with pytest.raises(WebServerError, match="daphne runs one process"):
@@ -197,12 +198,18 @@ def test_the_web_tier_refuses_an_agent_frame_over_the_limit(web_tier):
     _, raw = agent_token_issue(machine=MachineFactory(), actor=Actor.system("tests"))
     headers = {"Authorization": f"Bearer {raw}"}
 
+    negotiated: list[str | None] = []
+
     async def send_big() -> Any:
         url = web_tier.ws_url + "/ws/agent/"
         async with websockets.connect(url, additional_headers=headers) as socket:
+            assert socket.response is not None
+            negotiated.append(socket.response.headers.get("Sec-WebSocket-Extensions"))
             await socket.send("x" * 70_000)
             return await asyncio.wait_for(socket.recv(), timeout=10)
 
     with pytest.raises(websockets.ConnectionClosed) as closed:
         asyncio.run(send_big())
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
+    # The client offered permessage-deflate (websockets does by default); the web tier declines.
+    assert negotiated == [None]
