@@ -474,7 +474,7 @@ if REDIS_SENTINEL is not None:
 # tips (rackpilot/core/log_viewer.py), agents from next_action.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "rackpilot.core.channel_layer.PubSubChannelLayer",
         "CONFIG": {
             "hosts": [_channels_host],
             "prefix": env.str("CHANNELS_PREFIX", default="rackpilot"),

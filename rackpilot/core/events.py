@@ -131,8 +131,13 @@ class _PublisherLoop:
 
 
 async def _send_all(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> None:
-    """Send to many groups at once: each group's messages in order, the groups side by side
-    (one after the other, a hundred groups would wait for a hundred round trips)."""
+    """Send to many groups at once: each group's messages in order; in one pipeline where the
+    layer has one (rackpilot.core.channel_layer), else the groups side by side (one after the
+    other, a hundred groups would wait for a hundred round trips)."""
+    send_many = getattr(layer, "group_send_many", None)
+    if send_many is not None:
+        await send_many(messages)
+        return
     by_group: dict[str, list[dict[str, Any]]] = {}
     for group, message in messages:
         by_group.setdefault(group, []).append(message)

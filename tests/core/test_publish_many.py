@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
+from unittest import mock
 
 import pytest
 from channels.layers import get_channel_layer
@@ -105,3 +106,37 @@ async def test_a_block_that_raises_after_a_commit_still_sends_what_it_committed(
         with pytest.raises(RuntimeError):
             await asyncio.to_thread(in_a_worker_thread)
         assert await listener.settled() == [1]
+
+
+@pytest.mark.asyncio
+async def test_collected_publishes_go_out_in_one_pipeline():
+    """The configured layer sends a group's publishes as one Redis pipeline (one write, one
+    read), not a PUBLISH and its answer each; every listener still gets its own, in order."""
+    from channels_redis.pubsub import RedisSingleShardConnection
+    from redis.asyncio.client import Pipeline
+
+    from rackpilot.core.channel_layer import PubSubChannelLayer
+
+    assert isinstance(get_channel_layer(), PubSubChannelLayer)
+    messages = [(f"pipelined-{n % 3}", {"type": "probe", "n": n}) for n in range(30)]
+    async with (
+        Listener("pipelined-0") as zero,
+        Listener("pipelined-1") as one,
+        Listener("pipelined-2") as two,
+    ):
+        with (
+            mock.patch.object(
+                Pipeline, "execute", autospec=True, side_effect=Pipeline.execute
+            ) as executed,
+            mock.patch.object(
+                RedisSingleShardConnection,
+                "publish",
+                autospec=True,
+                side_effect=RedisSingleShardConnection.publish,
+            ) as published_alone,
+        ):
+            await publish_collected(messages)
+        assert executed.call_count == 1 and published_alone.call_count == 0
+        assert await zero.settled() == list(range(0, 30, 3))
+        assert one.received == list(range(1, 30, 3))
+        assert two.received == list(range(2, 30, 3))
