@@ -170,6 +170,15 @@ class Action(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["task", "order"], name="action_unique_order"),
         ]
+        indexes = [
+            # A workflow's next action (every agent report reads it): the first entry of
+            # each task's, whatever number of actions already succeeded.
+            models.Index(
+                fields=["task", "order"],
+                condition=~models.Q(state=ActionState.SUCCESS),
+                name="action_unsucceeded_order",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -92,6 +92,37 @@ def unsucceeded_action_exists(workflow_id: int, *, before_order: int | None = No
         return cursor.fetchone() is not None
 
 
+# A constant of ours, written into statements (see first_unsucceeded_sql).
+SUCCEEDED = str(ActionState.SUCCESS)
+assert SUCCEEDED.isalpha()
+
+
+def first_unsucceeded_sql(workflow_id_sql: str, count: int) -> str:
+    """A subquery: the ``(id, ord)`` of the first ``count`` actions, by order, of workflow
+    ``workflow_id_sql`` (an outer column) that have not succeeded. On PostgreSQL each task's
+    come from the first entries of the partial index ``action_unsucceeded_order`` (the state
+    is written out, not a parameter, so a prepared statement's generic plan can use it):
+    however many actions already succeeded, nothing is read or sorted but those first."""
+    order = column("order")
+    if connection.vendor != "postgresql":
+        return f"""
+            SELECT au.id, au.{order} AS ord FROM {table(Action)} au
+            JOIN {table(Task)} tu ON tu.id = au.task_id
+            WHERE tu.workflow_id = {workflow_id_sql} AND au.state <> '{SUCCEEDED}'
+            ORDER BY au.{order} LIMIT {count}
+        """
+    return f"""
+        SELECT fu.id, fu.ord FROM {table(Task)} tu
+        CROSS JOIN LATERAL (
+            SELECT au.id, au.{order} AS ord FROM {table(Action)} au
+            WHERE au.task_id = tu.id AND au.state <> '{SUCCEEDED}'
+            ORDER BY au.{order} LIMIT {count}
+        ) fu
+        WHERE tu.workflow_id = {workflow_id_sql}
+        ORDER BY fu.ord LIMIT {count}
+    """
+
+
 @dataclass(frozen=True)
 class ActionProgress:
     """What the engine reads about an action's workflow when the action starts or ends, read
@@ -110,23 +141,32 @@ def actions_progress(action_ids: Collection[int]) -> dict[int, ActionProgress]:
     holds until one of the workflow's actions changes."""
     if connection.vendor != "postgresql" or not action_ids:
         return {}
-    unsucceeded = f"""
-        SELECT 1 FROM {table(Action)} a2 JOIN {table(Task)} t2 ON t2.id = a2.task_id
-        WHERE t2.workflow_id = t.workflow_id AND a2.state <> %s
-    """
+    # Every lookup by key, per action (LIMIT keeps the planner from hashing whole tables).
     sql = f"""
-        SELECT a.id,
-               EXISTS ({unsucceeded} AND a2.{column("order")} < a.{column("order")}),
-               EXISTS ({unsucceeded} AND a2.id <> a.id),
+        SELECT a.id, a.{column("order")}, f.ids, f.ords,
                ARRAY(SELECT DISTINCT i.machine_id FROM {table(NetworkInterface)} i
                      WHERE i.mac IN (SELECT t3.worker FROM {table(Task)} t3
                                      WHERE t3.workflow_id = t.workflow_id))
-        FROM {table(Action)} a JOIN {table(Task)} t ON t.id = a.task_id
+        FROM {table(Action)} a
+        CROSS JOIN LATERAL (
+            SELECT tt.workflow_id FROM {table(Task)} tt WHERE tt.id = a.task_id LIMIT 1
+        ) t
+        CROSS JOIN LATERAL (
+            SELECT array_agg(fx.id ORDER BY fx.ord) AS ids,
+                   array_agg(fx.ord ORDER BY fx.ord) AS ords
+            FROM ({first_unsucceeded_sql("t.workflow_id", 2)}) fx
+        ) f
         WHERE a.id = ANY(%s)
     """
     with hot_cursor() as cursor:
-        cursor.execute(sql, [ActionState.SUCCESS, ActionState.SUCCESS, sorted(action_ids)])
-        return {
-            action_id: ActionProgress(before, besides, frozenset(machine_ids))
-            for action_id, before, besides, machine_ids in cursor.fetchall()
-        }
+        cursor.execute(sql, [sorted(action_ids)])
+        rows = cursor.fetchall()
+    progress = {}
+    for action_id, order, first_ids, first_orders, machine_ids in rows:
+        ids, orders = first_ids or [], first_orders or []
+        progress[action_id] = ActionProgress(
+            unsucceeded_before=bool(orders) and orders[0] < order,
+            unsucceeded_besides=any(other != action_id for other in ids),
+            worker_machine_ids=frozenset(machine_ids),
+        )
+    return progress

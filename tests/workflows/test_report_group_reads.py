@@ -20,6 +20,12 @@ from workflows.agent_protocol.reports import ReportItem, apply_reports
 from workflows.agent_protocol.tokens import agent_token_issue
 from workflows.groups import agent_group
 from workflows.models import Action, AgentToken
+from workflows.selectors import (
+    ActionProgress,
+    actions_progress,
+    unsucceeded_action_exists,
+    worker_machine_ids,
+)
 from workflows.services import templates as template_services
 from workflows.services.engine import workflow_create
 from workflows.states import ActionState, WorkflowState
@@ -56,7 +62,7 @@ def test_a_group_reads_its_agents_next_actions_and_saves_its_actions_in_one_stat
         assert answer["next"]["action"] == actions[1].pk
     if connection.vendor == "postgresql":
         statements = [query["sql"] for query in finishing.captured_queries]
-        assert sum("LATERAL" in sql for sql in statements) == 1
+        assert sum("AS r(machine_id, workflow_id)" in sql for sql in statements) == 1
         # The six actions' UPDATEs went together, after the group's reads.
         action_updates = [sql for sql in statements if f'UPDATE "{Action._meta.db_table}"' in sql]
         assert len(action_updates) == 1 and action_updates[0].startswith("6 times: ")
@@ -141,3 +147,35 @@ def test_a_success_in_a_group_tells_the_next_workers_machine_of_its_work():
     assert _ok(answers[0])["next"] is None
     told = [group for group, message in published if message["type"] == "work.available"]
     assert told == [agent_group(b.pk)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_read_together_is_what_each_read_alone_gives():
+    """For every action of a two-machine workflow, at every step of its run, the group's
+    progress read matches the engine's own reads one by one (PostgreSQL; elsewhere the
+    engine reads them one by one anyway)."""
+    a, _b, workflow = two_machine_workflow("progress", "52:54:00:ef")
+    actions = list(Action.objects.filter(task__workflow=workflow).order_by("order"))
+    token_a, raw_a = agent_token_issue(machine=a, actor=SYSTEM)
+
+    def check() -> None:
+        found = actions_progress([action.pk for action in actions])
+        if connection.vendor != "postgresql":
+            assert found == {}
+            return
+        for action in actions:
+            current = Action.objects.get(pk=action.pk)
+            others = Action.objects.filter(task__workflow=workflow).exclude(pk=action.pk)
+            assert found[action.pk] == ActionProgress(
+                unsucceeded_before=unsucceeded_action_exists(
+                    workflow.pk, before_order=current.order
+                ),
+                unsucceeded_besides=others.exclude(state=ActionState.SUCCESS).exists(),
+                worker_machine_ids=frozenset(worker_machine_ids(workflow.pk)),
+            )
+
+    check()
+    apply_reports([_report(token_a, raw_a, actions[0], "running")])
+    check()
+    apply_reports([_report(token_a, raw_a, actions[0], "success")])
+    check()

@@ -19,7 +19,6 @@ from inventory.models import Machine, NetworkInterface
 from inventory.states import MachineState
 from rackpilot.core.sql import (
     attnames,
-    column,
     for_update,
     hot_cursor,
     model_from_row,
@@ -27,6 +26,7 @@ from rackpilot.core.sql import (
     table,
 )
 from workflows.models import Action, Task, Workflow
+from workflows.selectors import first_unsucceeded_sql
 from workflows.states import WORKFLOW_UNFINISHED, ActionState
 
 # Every action column (a report or an agent's payload uses most of them), and the task columns
@@ -251,13 +251,9 @@ def next_action(
     created for the machine itself.
     """
     macs = f"SELECT i.mac FROM {table(NetworkInterface)} i WHERE i.machine_id = %s"
-    first_unsucceeded = f"""
-        SELECT a2.id FROM {table(Action)} a2 JOIN {table(Task)} t2 ON t2.id = a2.task_id
-        WHERE t2.workflow_id = w.id AND a2.state <> %s
-        ORDER BY a2.{column("order")} LIMIT 1
-    """
+    first_unsucceeded = f"SELECT fu.id FROM ({first_unsucceeded_sql('w.id', 1)}) fu"
     unfinished = sorted(WORKFLOW_UNFINISHED)
-    params: list[str | int | bool] = [ActionState.SUCCESS, *unfinished, machine_id]
+    params: list[str | int | bool] = [*unfinished, machine_id]
     narrowing = ""
     if workflow_id is not None:
         narrowing += " AND w.id = %s"
@@ -314,11 +310,7 @@ def next_actions(
             )
         return found
     macs = f"SELECT i.mac FROM {table(NetworkInterface)} i WHERE i.machine_id = r.machine_id"
-    first_unsucceeded = f"""
-        SELECT a2.id FROM {table(Action)} a2 JOIN {table(Task)} t2 ON t2.id = a2.task_id
-        WHERE t2.workflow_id = w.id AND a2.state <> %s
-        ORDER BY a2.{column("order")} LIMIT 1
-    """
+    first_unsucceeded = f"SELECT fu.id FROM ({first_unsucceeded_sql('w.id', 1)}) fu"
     # next_action's statement per pair: the candidate workflows and their next actions first
     # (OFFSET 0 keeps the planner from joining them freely, as MATERIALIZED does there), then
     # those actions by key, checked.
@@ -350,7 +342,6 @@ def next_actions(
     params: list[Any] = [
         [machine_id for machine_id, _ in listed],
         [workflow_id for _, workflow_id in listed],
-        ActionState.SUCCESS,
         sorted(WORKFLOW_UNFINISHED),
         ActionState.PENDING,
         ActionState.RUNNING,
