@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.db.backends.utils import CursorWrapper
-from django.db.models import Model
+from django.db.models import Model, signals
+from django.db.models.base import ModelState
 
 M = TypeVar("M", bound=Model)
 Converter = Callable[[Any, Any, Any], Any]
@@ -149,14 +150,35 @@ def _converters(
 
 def model_from_row(model: type[M], attnames: Sequence[str], values: Sequence[Any]) -> M:
     """An instance of ``model`` from ``values`` of the columns ``attnames`` (in the model's
-    field order, as ``Model.from_db`` wants a subset), converted as the ORM converts them."""
+    field order, as ``Model.from_db`` wants a subset), converted as the ORM converts them.
+
+    Built as ``from_db`` builds it, without running ``Model.__init__`` over every field: the
+    values go into the instance's ``__dict__`` and the columns not read stay out of it, which
+    is how Django tells a deferred field (read on first access). Profiled, ``__init__`` was
+    most of the cost of the rows a group of state reports locks. A model with init signals,
+    or with a ``from_db`` of its own, is built by ``from_db``."""
     names = tuple(attnames)
+    db = connections[DEFAULT_DB_ALIAS]
     converted = []
-    for value, converters in zip(values, _converters(model, names, connection.vendor), strict=True):
+    for value, converters in zip(values, _converters(model, names, db.vendor), strict=True):
         for converter, expression in converters:
-            value = converter(value, expression, connection)
+            value = converter(value, expression, db)
         converted.append(value)
-    return model.from_db(connection.alias, list(names), converted)
+    if not _built_directly(model):
+        return model.from_db(db.alias, list(names), converted)
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(names, converted, strict=True))
+    state = instance._state = ModelState()
+    state.adding, state.db = False, db.alias
+    return instance
+
+
+def _built_directly(model: type[Model]) -> bool:
+    return (
+        model.from_db.__func__ is Model.from_db.__func__  # type: ignore[attr-defined]
+        and not signals.pre_init.has_listeners(model)
+        and not signals.post_init.has_listeners(model)
+    )
 
 
 def attnames(model: type[Model], *, only: Sequence[str] | None = None) -> tuple[str, ...]:

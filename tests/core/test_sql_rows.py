@@ -44,3 +44,29 @@ def test_columns_left_out_are_deferred_and_read_when_used():
         built = model_from_row(Action, ("id", "name"), cursor.fetchone())
     assert built.get_deferred_fields() >= {"image", "environment"}
     assert built.image == action.image  # loaded on first use
+
+
+@pytest.mark.django_db
+def test_a_model_with_init_listeners_is_built_by_from_db_and_they_run():
+    """Instances are built without ``__init__`` only where nothing listens to it."""
+    from django.db.models.signals import post_init
+
+    workflow = start(TemplateFactory(), provisionable_machine())
+    action = Action.objects.filter(task__workflow=workflow).first()
+    assert action is not None
+    seen: list[object] = []
+
+    def listener(sender: object, instance: Action, **kwargs: object) -> None:
+        seen.append(instance.pk)
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, name FROM {table(Action)} WHERE id = %s", [action.pk])
+        row = cursor.fetchone()
+    model_from_row(Action, ("id", "name"), row)
+    assert seen == []
+    post_init.connect(listener, sender=Action)
+    try:
+        built = model_from_row(Action, ("id", "name"), row)
+    finally:
+        post_init.disconnect(listener, sender=Action)
+    assert seen == [action.pk] and built.name == action.name
