@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -110,6 +110,15 @@ def column(name: str) -> str:
 @functools.cache
 def _quoted(vendor: str, name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+def in_values(column_sql: str, values: Collection[Any]) -> tuple[str, list[Any]]:
+    """``column IN values``: one array parameter on PostgreSQL (the statement's text is the
+    same whatever the count, so it is prepared once), one placeholder per value elsewhere."""
+    ordered = sorted(values)
+    if connection.vendor == "postgresql":
+        return f"{column_sql} = ANY(%s)", [ordered]
+    return f"{column_sql} IN ({', '.join(['%s'] * len(ordered))})", list(ordered)
 
 
 def for_update(of: str = "") -> str:

@@ -21,6 +21,7 @@ from rackpilot.core.sql import (
     attnames,
     for_update,
     hot_cursor,
+    in_values,
     model_from_row,
     select_list,
     table,
@@ -35,15 +36,27 @@ ACTION_COLUMNS = attnames(Action)
 TASK_COLUMNS = attnames(Task, only=("id", "workflow_id", "name", "worker", "order"))
 # A report reads its action's state, attempt and times, not what the agent runs (the command,
 # its environment and volumes, the reactions: JSON decoded for nothing on every report).
+# Nor the agent's own times, which a report only writes.
 REPORT_ACTION_COLUMNS = tuple(
     name
     for name in ACTION_COLUMNS
-    if name not in ("command", "environment", "volumes", "on_failure", "on_timeout", "reaction")
+    if name
+    not in (
+        *("command", "environment", "volumes", "on_failure", "on_timeout", "reaction"),
+        *("agent_started_at", "agent_finished_at"),
+    )
 )
 # A report reads its workflow's state and times, not its template and rendered plan (the
 # largest columns, JSON among them): those stay deferred, read only if something asks.
-WORKFLOW_COLUMNS = tuple(
-    name for name in attnames(Workflow) if name not in ("template_body", "rendered", "spec")
+# What a report reads or writes of it: its state and times, the failure it records, and what
+# its end does (PXE turned off, a power job): the rest stays deferred, read only if asked for.
+REPORT_WORKFLOW_COLUMNS = attnames(
+    Workflow,
+    only=(
+        *("id", "machine_id", "state", "failure_reason", "attempt"),
+        *("disable_pxe_on_success", "boot_into_pxe", "boot_power"),
+        *("started_at", "finished_at"),
+    ),
 )
 
 
@@ -102,15 +115,6 @@ def _owner(row: tuple[Any, ...]) -> ReportOwner:
     )
 
 
-def _in_ids(column_sql: str, ids: Collection[int]) -> tuple[str, list[Any]]:
-    """``column IN ids``: one array parameter on PostgreSQL (the statement's text is the same
-    whatever the count, so it is prepared once), one placeholder per id elsewhere."""
-    ordered = sorted(ids)
-    if connection.vendor == "postgresql":
-        return f"{column_sql} = ANY(%s)", [ordered]
-    return f"{column_sql} IN ({', '.join(['%s'] * len(ordered))})", list(ordered)
-
-
 def report_owners(pairs: Collection[tuple[int, int]]) -> dict[tuple[int, int], ReportOwner]:
     """``report_owner`` for many (machine id, action id) pairs: one statement on PostgreSQL;
     pairs whose action does not exist are left out."""
@@ -141,11 +145,11 @@ def lock_for_reports(
     """``lock_for_report`` for a group of reports: every machine, then every workflow, then
     every action, each in id order (the engine's lock order, and the same order in any two
     groups), one statement each; the workflows and the actions (with their tasks) by id."""
-    machines_in, machine_params = _in_ids("id", machine_ids)
-    workflows_in, workflow_params = _in_ids("w.id", workflow_ids)
-    actions_in, action_params = _in_ids("a.id", action_ids)
+    machines_in, machine_params = in_values("id", machine_ids)
+    workflows_in, workflow_params = in_values("w.id", workflow_ids)
+    actions_in, action_params = in_values("a.id", action_ids)
     workflow_sql = f"""
-        SELECT {select_list(Workflow, WORKFLOW_COLUMNS, "w")} FROM {table(Workflow)} w
+        SELECT {select_list(Workflow, REPORT_WORKFLOW_COLUMNS, "w")} FROM {table(Workflow)} w
         WHERE {workflows_in} ORDER BY w.id{for_update()}
     """
     action_sql = f"""
@@ -162,7 +166,7 @@ def lock_for_reports(
         workflows = {
             workflow.pk: workflow
             for workflow in (
-                model_from_row(Workflow, WORKFLOW_COLUMNS, row) for row in cursor.fetchall()
+                model_from_row(Workflow, REPORT_WORKFLOW_COLUMNS, row) for row in cursor.fetchall()
             )
         }
         cursor.execute(action_sql, action_params)
@@ -181,7 +185,7 @@ def lock_for_report(
     """Row-lock the machine, the workflow and the action, in the engine's lock order, and
     return the workflow and the action (with its task)."""
     workflow_sql = f"""
-        SELECT {select_list(Workflow, WORKFLOW_COLUMNS, "w")} FROM {table(Workflow)} w
+        SELECT {select_list(Workflow, REPORT_WORKFLOW_COLUMNS, "w")} FROM {table(Workflow)} w
         WHERE w.id = %s{for_update()}
     """
     action_sql = f"""
@@ -192,7 +196,7 @@ def lock_for_report(
     with hot_cursor() as cursor:
         cursor.execute(f"SELECT id FROM {table(Machine)} WHERE id = %s{for_update()}", [machine_id])
         cursor.execute(workflow_sql, [workflow_id])
-        workflow = model_from_row(Workflow, WORKFLOW_COLUMNS, cursor.fetchone())
+        workflow = model_from_row(Workflow, REPORT_WORKFLOW_COLUMNS, cursor.fetchone())
         cursor.execute(action_sql, [action_id])
         action = _action_with_task(cursor.fetchone(), REPORT_ACTION_COLUMNS)
     return workflow, action
@@ -209,7 +213,7 @@ def lock_actions_for_logs(action_ids: Collection[int]) -> dict[int, Action]:
     workflow or machine changes), with what a log batch needs of them and of their tasks."""
     if not action_ids:
         return {}
-    actions_in, params = _in_ids("a.id", action_ids)
+    actions_in, params = in_values("a.id", action_ids)
     sql = f"""
         SELECT {select_list(Action, LOG_ACTION_COLUMNS, "a")},
                {select_list(Task, LOG_TASK_COLUMNS, "t")}
@@ -232,7 +236,7 @@ def interface_macs(machine_ids: Collection[int]) -> set[tuple[int, str]]:
     """(machine id, MAC) of every interface of the machines."""
     if not machine_ids:
         return set()
-    machines_in, params = _in_ids("i.machine_id", machine_ids)
+    machines_in, params = in_values("i.machine_id", machine_ids)
     sql = f"SELECT i.machine_id, i.mac FROM {table(NetworkInterface)} i WHERE {machines_in}"
     with hot_cursor() as cursor:
         cursor.execute(sql, params)

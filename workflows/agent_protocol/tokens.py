@@ -28,7 +28,7 @@ from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
 from rackpilot.core.services import lock
-from rackpilot.core.sql import attnames, hot_cursor, model_from_row, select_list, table
+from rackpilot.core.sql import attnames, hot_cursor, in_values, model_from_row, select_list, table
 from workflows.models import AgentToken, Workflow, hash_token
 from workflows.states import WORKFLOW_UNFINISHED
 
@@ -216,15 +216,17 @@ def agent_tokens_recheck(raws: Collection[str]) -> dict[str, str]:
             refusals[raw] = str(exc)
     if not hashes:
         return refusals
+    hashes_in, params = in_values("t.token_hash", hashes)
     sql = f"""
         SELECT {select_list(AgentToken, _RECHECK_TOKEN, "t")},
                {select_list(Workflow, _RECHECK_WORKFLOW, "w")}
         FROM {table(AgentToken)} t LEFT JOIN {table(Workflow)} w ON w.id = t.workflow_id
-        WHERE t.token_hash IN ({", ".join(["%s"] * len(hashes))})
+        WHERE {hashes_in}
     """
-    # One socket's message re-checks one token (prepared); a group of log batches, any number.
-    with hot_cursor(prepared=len(hashes) == 1) as cursor:
-        cursor.execute(sql, list(hashes))
+    # One socket's message re-checks one token; a group of reports or log batches, any
+    # number: one prepared statement either way on PostgreSQL.
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     now = timezone.now()
     touch: list[int] = []
