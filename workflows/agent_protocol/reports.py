@@ -80,9 +80,8 @@ def apply_reports(items: list[ReportItem]) -> list[Outcome]:
         except Exception as exc:
             logger.debug("a group of %d reports failed (%s); each alone", len(reports), exc)
         else:
-            outcomes_of = _answers(items, reports, results)
-            for index in results:
-                outcomes[index] = outcomes_of[index]
+            for index, outcome in _answers(items, reports, results).items():
+                outcomes[index] = outcome
             reports = {}
     for index, report in reports.items():  # one alone, or a failed group's
         outcomes[index] = _apply_alone(items[index], report)
@@ -134,17 +133,16 @@ def _apply_together(
     saves: list[PendingSave] = []
     for index in sorted(reports, key=lock_order):
         owner, report = owners[index], reports[index]
-        read_together = per_workflow[owner.workflow_id] == 1 and report.action_id in progress
-        with saves_deferred(saves) if read_together else contextlib.nullcontext():
+        alone = per_workflow[owner.workflow_id] == 1
+        action_progress = progress.get(report.action_id)  # read for reports alone only
+        with saves_deferred(saves) if action_progress else contextlib.nullcontext():
             results[index] = agent_services.apply_checked_report(
                 machine=machines[index],
                 report=report,
                 owner=owner,
                 told_agent=True,
-                locked=(workflows[owner.workflow_id], actions[report.action_id])
-                if per_workflow[owner.workflow_id] == 1
-                else None,
-                progress=progress.get(report.action_id) if read_together else None,
+                locked=(workflows[owner.workflow_id], actions[report.action_id]) if alone else None,
+                progress=action_progress,
             )
     run_saves(saves)
     return results
@@ -159,21 +157,20 @@ def _answers(
     the group's agents at once as ``agent_next_action`` reads it (a discovery session's on
     its own: it is bound to the workflow it gets)."""
     finished = [index for index in results if reports[index].state in FINAL_ACTION_STATES]
-    together = [
-        index for index in finished if not agent_services.is_discovery_session(items[index].token)
-    ]
+    discovery = {i for i in finished if agent_services.is_discovery_session(items[i].token)}
+    together = [index for index in finished if index not in discovery]
     nexts = agent_services.agents_next_actions([items[index].token for index in together])
     for index, following in zip(together, nexts, strict=True):
         results[index]["next"] = following
     answers: dict[int, Outcome] = {}
+    for index in discovery:
+        try:
+            results[index]["next"] = agent_services.agent_next_action(token=items[index].token)
+        except REFUSALS as exc:
+            answers[index] = as_protocol_error(exc)
     for index, result in results.items():
-        if "next" not in result and index in finished:
-            try:
-                result["next"] = agent_services.agent_next_action(token=items[index].token)
-            except REFUSALS as exc:
-                answers[index] = as_protocol_error(exc)
-                continue
-        answers[index] = action_state_ack(result)
+        if index not in answers:
+            answers[index] = action_state_ack(result)
     return answers
 
 

@@ -1,7 +1,7 @@
 """The workflow engine: create, start, finish, cancel, retry, re-run, enforce timeouts.
 
 Lock order, everywhere: machine → workflow → action. Live updates are published after the
-commit (agents are told "work available" / "cancel"; browsers get the new states).
+commit (live.py: agents are told "work available" / "cancel"; browsers get the new states).
 """
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from inventory import services as inventory_services
-from inventory.models import Machine, NetworkInterface
+from inventory.models import Machine
 from inventory.states import MachineState
 from rackpilot.core.actors import Actor
 from rackpilot.core.api.errors import ConflictError
-from rackpilot.core.events import publish_on_commit, record_event
+from rackpilot.core.events import record_event
 from rackpilot.core.services import lock
 from rackpilot.core.sql import save_fields
-from workflows.groups import agent_group, workflow_group
 from workflows.models import Action, LogLine, Task, Template, Workflow
 from workflows.rendering import RenderedWorkflow
-from workflows.selectors import ActionProgress, unsucceeded_action_exists, worker_machine_ids
+from workflows.selectors import ActionProgress, unsucceeded_action_exists
 from workflows.services.boot_power import power_cycle_into_pxe, queue_boot_power_job
+from workflows.services.live import announce_work, publish_state, tell_agent_to_stop
 from workflows.services.planning import STARTABLE_MACHINE_STATES as STARTABLE_MACHINE_STATES
 from workflows.services.planning import (
     MachineBusy,
@@ -133,8 +133,8 @@ def _workflow_from_plan(
     if boot_into_pxe:
         power_cycle_into_pxe(workflow, actor=actor)
     queue_boot_power_job(workflow, "start", actor=actor)
-    _announce_work(workflow)
-    _publish_state(workflow)
+    announce_work(workflow)
+    publish_state(workflow)
     return workflow
 
 
@@ -232,47 +232,6 @@ def workflow_bulk_create(
     return result
 
 
-# --- live updates -------------------------------------------------------------------------------
-
-
-def _announce_work(
-    workflow: Workflow,
-    *,
-    told_machine_id: int | None = None,
-    machine_ids: frozenset[int] | None = None,
-) -> None:
-    """Tell the agents of the workflow's machines, after the commit, that work is waiting
-    (``told_machine_id``'s agent is given its next action in the answer to its report;
-    ``machine_ids``: the workflow's worker machines, when the caller read them already)."""
-    if machine_ids is None:
-        machine_ids = frozenset(worker_machine_ids(workflow.pk))
-    for machine_id in machine_ids.difference([told_machine_id]):
-        publish_on_commit(
-            agent_group(machine_id), {"type": "work.available", "workflow": workflow.pk}
-        )
-
-
-def _publish_state(workflow: Workflow, action: Action | None = None) -> None:
-    message: dict[str, Any] = {
-        "type": "workflow.state",
-        "workflow": workflow.pk,
-        "state": workflow.state,
-    }
-    if action is not None:
-        message["action"] = {
-            "id": action.pk,
-            "state": action.state,
-            "attempt": action.attempt,
-            "started_at": action.started_at.isoformat() if action.started_at else None,
-            "finished_at": action.finished_at.isoformat() if action.finished_at else None,
-            "exit_code": action.exit_code,
-            "message": action.message,
-            # The highest stored log seq: a viewer whose last live frame was lost sees it here.
-            "log_seq": action.log_seq,
-        }
-    publish_on_commit(workflow_group(workflow.pk), message)
-
-
 # --- machine follows its workflow ---------------------------------------------------------------
 
 
@@ -331,7 +290,7 @@ def action_start(
             _machine_to(
                 machine, MachineState.PROVISIONING, actor=actor, reason=f"workflow #{workflow.pk}"
             )
-    _publish_state(workflow, action)
+    publish_state(workflow, action)
 
 
 def _last_lines(action: Action, count: int = FAILURE_LOG_LINES) -> list[str]:
@@ -401,7 +360,7 @@ def workflow_end(
                 machine=workflow.machine_id,
                 message=_refusal_text(exc),
             )
-    _publish_state(workflow, action)
+    publish_state(workflow, action)
 
 
 def action_finish(
@@ -440,30 +399,17 @@ def action_finish(
                 workflow=workflow, target=WorkflowState.SUCCESS, actor=actor, action=action
             )
         else:
-            _announce_work(
+            announce_work(
                 workflow,
                 told_machine_id=told_machine_id,
                 machine_ids=progress.worker_machine_ids if progress is not None else None,
             )
-            _publish_state(workflow, action)
+            publish_state(workflow, action)
         return
     workflow_target = (
         WorkflowState.TIMEOUT if target == ActionState.TIMEOUT else WorkflowState.FAILED
     )
     workflow_end(workflow=workflow, target=workflow_target, actor=actor, action=action)
-
-
-def tell_agent_to_stop(action: Action) -> None:
-    machine_id = (
-        NetworkInterface.objects.filter(mac=action.task.worker)
-        .values_list("machine_id", flat=True)
-        .first()
-    )
-    if machine_id is not None:
-        publish_on_commit(
-            agent_group(machine_id),
-            {"type": "action.cancel", "action": action.pk, "attempt": action.attempt},
-        )
 
 
 # --- operator commands --------------------------------------------------------------------------
@@ -580,8 +526,8 @@ def workflow_retry(*, workflow: Workflow, actor: Actor) -> Workflow:
         if workflow.boot_into_pxe:
             power_cycle_into_pxe(workflow, actor=actor)
         queue_boot_power_job(workflow, "start", actor=actor)
-    _announce_work(workflow)
-    _publish_state(workflow)
+    announce_work(workflow)
+    publish_state(workflow)
     return workflow
 
 

@@ -12,12 +12,8 @@ from django.utils import timezone
 
 from rackpilot.core.actors import Actor
 from workflows.models import Action, Workflow
-from workflows.services.engine import (
-    action_finish,
-    locked_workflow,
-    tell_agent_to_stop,
-    workflow_end,
-)
+from workflows.services.engine import action_finish, locked_workflow, workflow_end
+from workflows.services.live import tell_agent_to_stop
 from workflows.states import ActionState, WorkflowState
 
 
