@@ -164,6 +164,8 @@ async def _send_response(
         await send({"type": "http.response.body", "body": response.content})  # type: ignore[attr-defined]
         return
     content: Any = response.streaming_content  # type: ignore[attr-defined]
+    if _sends_any_buffer(send) and getattr(response, "buffers", None) is not None:
+        content = response.buffers  # type: ignore[attr-defined]
     if response.is_async:  # type: ignore[attr-defined]
         async with contextlib.aclosing(content):  # a client gone mid-way stops the reads too
             async for chunk in content:
@@ -173,6 +175,15 @@ async def _send_response(
         while (chunk := await loop.run_in_executor(executor, next, chunks, None)) is not None:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
+
+
+def _sends_any_buffer(send: Any) -> bool:
+    """Whether the server's ``send`` takes any buffer as a body, not only bytes. uvicorn's
+    (httptools and h11 alike) writes the body to its transport as it is, so a response that
+    offers its chunks as buffers (a mapped file's views: builds/ranges.py) is sent from them
+    without the copy into bytes that ``streaming_content`` makes. The ASGI specification says
+    bytes, and other servers (daphne) get bytes."""
+    return str(getattr(send, "__module__", "")).startswith("uvicorn.")
 
 
 def _lean_match(scope: dict[str, Any]) -> ResolverMatch | None:
