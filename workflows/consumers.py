@@ -136,7 +136,7 @@ class WorkflowLogConsumer(LogViewerConsumer):
         return [_line_frame(action_id, attempt, lines)] if lines else []
 
     async def log_lines(self, message: dict[str, Any]) -> None:
-        await self.send_json({**message, "type": "lines"})
+        await self.send(text_data=message["frame"])  # written once for every viewer
 
     async def workflow_state(self, message: dict[str, Any]) -> None:
         await self.send_json({**message, "type": "state"})

@@ -1,4 +1,5 @@
-"""Writing log lines fast: one COPY per batch on PostgreSQL, one bulk INSERT elsewhere."""
+"""Writing log lines fast: one COPY per group of batches on PostgreSQL, one bulk INSERT
+elsewhere."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from django.db import connection
 
 from workflows.models import LogLine
 
-# (action_id, attempt, seq, stream, timestamp, the timestamp in ISO 8601, text)
-Row = tuple[int, int, int, str, datetime, str, str]
+# (seq, stream, timestamp, the timestamp as shown, text)
+NumberedLine = tuple[int, str, datetime, str, str]
+# (action id, attempt, its lines)
+LineBatch = tuple[int, int, Sequence[NumberedLine]]
 COLUMNS = ("action_id", "attempt", "seq", "stream", "timestamp", "text")
 
 
@@ -27,19 +30,23 @@ def _copy_escaped(text: str) -> str:
     return text
 
 
-def copy_text(rows: Sequence[Row]) -> str:
-    """The rows as COPY's text format, built in one pass: formatting row by row through the
-    driver's dumpers cost the web process more CPU than anything else on a log batch."""
+def copy_text(batches: Sequence[LineBatch]) -> str:
+    """The batches' lines as COPY's text format, built in one pass straight from the batches:
+    formatting row by row through the driver's dumpers, and then building a row per line
+    first, cost the web process more CPU than anything else on a log batch."""
     return "".join(
-        f"{action_id}\t{attempt}\t{seq}\t{stream}\t{stamp}\t{_copy_escaped(text)}\n"
-        for action_id, attempt, seq, stream, _, stamp, text in rows
+        f"{prefix}{seq}\t{stream}\t{stamp}\t{_copy_escaped(text)}\n"
+        for prefix, lines in (
+            (f"{action_id}\t{attempt}\t", lines) for action_id, attempt, lines in batches
+        )
+        for seq, stream, _, stamp, text in lines
     )
 
 
-def log_lines_insert(rows: Sequence[Row]) -> None:
-    """Store rows in the caller's transaction. No model instances are built: on the hot path
-    they cost more than the database does."""
-    if not rows:
+def log_lines_insert(batches: Sequence[LineBatch]) -> None:
+    """Store the batches' lines in the caller's transaction. No model instances are built on
+    PostgreSQL: on the hot path they cost more than the database does."""
+    if not any(lines for _, _, lines in batches):
         return
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(LogLine._meta.db_table)
@@ -47,9 +54,10 @@ def log_lines_insert(rows: Sequence[Row]) -> None:
         with connection.cursor() as cursor:
             raw = cursor.cursor  # the psycopg cursor under Django's wrapper
             with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                copy.write(copy_text(rows))
+                copy.write(copy_text(batches))
         return
     LogLine.objects.bulk_create(
-        LogLine(action_id=a, attempt=n, seq=q, stream=s, timestamp=t, text=x)
-        for a, n, q, s, t, _, x in rows
+        LogLine(action_id=action_id, attempt=attempt, seq=q, stream=s, timestamp=t, text=x)
+        for action_id, attempt, lines in batches
+        for q, s, t, _, x in lines
     )

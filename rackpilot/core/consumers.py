@@ -4,6 +4,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from rackpilot.core import wire_json
 from rackpilot.core.events import EVENTS_GROUP
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -16,13 +17,22 @@ VIEW_PERMISSION = "core.view_event"
 
 
 class DirectDispatch(AsyncJsonWebsocketConsumer):
-    """A consumer whose handlers run without channels' per-message connection sweep.
+    """A consumer whose handlers run without channels' per-message connection sweep, and whose
+    frames are read and written by ``rackpilot.core.wire_json``.
 
     channels closes stale database connections before every handler (``aclose_old_connections``):
     a hop to the one thread-sensitive thread per frame, behind which a thousand agents' frames
     and every viewer's every log batch queue. Every database call of these consumers goes through
     ``database_sync_to_async``, which closes stale connections in the thread that uses them.
     """
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        return wire_json.loads(text_data)
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        return wire_json.dumps(content)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)

@@ -14,6 +14,7 @@ from channels.testing import WebsocketCommunicator
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
+from rackpilot.core import wire_json
 from rackpilot.core.actors import Actor
 from tests.workflows.conftest import agent_fleet, agent_socket
 from workflows.agent_protocol.logs import LogBatch, store_log_batches
@@ -143,8 +144,9 @@ async def test_frames_go_out_before_the_ack_and_the_next_group_is_stored_meanwhi
     send = intake.publish_collected
 
     async def held_publish(published: list[tuple[str, Any]]) -> None:
-        seqs = [message["lines"][0]["seq"] for _, message in published if message.get("lines")]
-        actions = {message["action"] for _, message in published if message.get("action")}
+        frames = [wire_json.loads(m["frame"]) for _, m in published if m["type"] == "log.lines"]
+        seqs = [frame["lines"][0]["seq"] for frame in frames]
+        actions = {frame["action"] for frame in frames}
         events.append(f"sending {sorted(actions)} from seq {seqs}")
         if not first_sending.is_set():
             first_sending.set()

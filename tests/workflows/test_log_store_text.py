@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from rackpilot.core import wire_json
 from rackpilot.core.actors import Actor
+from rackpilot.core.events import publishes_collected
 from tests.workflows.conftest import TWO_ACTIONS, make_machine
 from workflows.agent_protocol.logs import LogBatch, store_log_batches
 from workflows.agent_protocol.tokens import agent_token_issue
@@ -78,8 +80,11 @@ def test_every_character_is_stored_as_sent_with_its_timestamp() -> None:
 
 def test_copy_text_escapes_only_what_the_format_gives_a_meaning() -> None:
     at = datetime(2026, 12, 7, tzinfo=UTC)
-    text = copy_text([(7, 1, 3, "stdout", at, at.isoformat(), "a\\b\tc\nd\re ✓")])
-    assert text == "7\t1\t3\tstdout\t2026-12-07T00:00:00+00:00\ta\\\\b\\tc\\nd\\re ✓\n"
+    lines = [(3, "stdout", at, at.isoformat(), "a\\b\tc\nd\re ✓"), (4, "stderr", at, "Z", "")]
+    text = copy_text([(7, 1, lines), (8, 2, [])])
+    assert text == (
+        "7\t1\t3\tstdout\t2026-12-07T00:00:00+00:00\ta\\\\b\\tc\\nd\\re ✓\n7\t1\t4\tstderr\tZ\t\n"
+    )
 
 
 def _store(action: Action, token: AgentToken, raw: str, count: int) -> None:
@@ -99,3 +104,54 @@ def test_a_deleted_workflow_takes_its_log_lines_with_it() -> None:
     Workflow.objects.filter(pk=gone[0].task.workflow_id).delete()
     assert not LogLine.objects.filter(action_id=gone[0].pk).exists()
     assert LogLine.objects.filter(action_id=kept[0].pk).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_timestamp_in_rfc_3339_is_shown_as_sent_and_any_other_written_out() -> None:
+    """The viewers' frame carries an RFC 3339 timestamp with a zone as the agent wrote it (no
+    second formatting per line); a naive one, or another ISO 8601 form, is written out in
+    RFC 3339. Each is stored as the instant it names."""
+    action, token, raw = _action_and_token(5)
+    sent = [
+        "2026-12-07T09:30:00.123Z",  # Rackpilot's agent
+        "2026-12-07T09:30:00.123456+00:00",  # Python's isoformat
+        "2026-12-07T11:30:00+02:00",
+        "2026-12-07T09:30:00",  # naive: UTC
+        "2026-W50-1T09:30:00+00:00",  # an ISO week date: Monday 7 December
+        "2026-12-07T09:30:00.1234Z",  # four digits of a second: written out
+    ]
+    shown = [
+        sent[0],
+        sent[1],
+        sent[2],
+        "2026-12-07T09:30:00+00:00",
+        "2026-12-07T09:30:00+00:00",
+        "2026-12-07T09:30:00.123400+00:00",
+    ]
+    batch = LogBatch(
+        token=token,
+        raw_token=raw,
+        action_id=action.pk,
+        attempt=1,
+        first_seq=1,
+        lines=[{"text": f"line {i}", "ts": ts} for i, ts in enumerate(sent)],
+    )
+    with publishes_collected() as published:
+        (outcome,) = store_log_batches([batch])
+    assert outcome["acked_seq"] == len(sent)
+    frames = [
+        wire_json.loads(message["frame"])
+        for _, message in published
+        if message["type"] == "log.lines"
+    ]
+    assert [line["ts"] for frame in frames for line in frame["lines"]] == shown
+    stored = LogLine.objects.filter(action=action).order_by("seq")
+    at = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    assert [line.timestamp for line in stored] == [
+        at + timedelta(milliseconds=123),
+        at + timedelta(microseconds=123456),
+        at,
+        at,
+        at,
+        at + timedelta(microseconds=123400),
+    ]

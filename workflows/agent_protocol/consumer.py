@@ -269,6 +269,7 @@ class AgentConsumer(DirectDispatch):
             await self.send_json(exc.as_frame(reply_to))
             return
         batch.raw_token = self.raw_token  # re-checked with the group's tokens
+        batch.parse()  # here, while the intake's writer stores the group before
         outcome = await log_intake().submit(batch)
         if isinstance(outcome, REFUSALS):
             outcome = as_protocol_error(outcome)
