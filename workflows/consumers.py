@@ -12,22 +12,18 @@ from rackpilot.core.log_viewer import (
     LogViewerConsumer,
     batched_frames,
 )
-from workflows.groups import workflow_group
+from workflows.groups import lines_frame, workflow_group
 
 VIEW_PERMISSION = "workflows.view_workflow"
 
 
 def _line_frame(action_id: int, attempt: int, lines: list[Any]) -> dict[str, Any]:
-    return {
-        "type": "lines",
-        "action": action_id,
-        "attempt": attempt,
-        "first_seq": lines[0].seq,
-        "lines": [
-            {"seq": ln.seq, "stream": ln.stream, "ts": ln.timestamp.isoformat(), "text": ln.text}
-            for ln in lines
-        ],
-    }
+    """Stored rows as the frame live lines come in (``workflows.groups.lines_frame``)."""
+    return lines_frame(
+        action_id,
+        attempt,
+        ((ln.seq, ln.stream, ln.timestamp.isoformat(), ln.text) for ln in lines),
+    )
 
 
 def _snapshot(workflow_id: int) -> dict[str, Any] | None:

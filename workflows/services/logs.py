@@ -15,7 +15,7 @@ from rackpilot.core import wire_json
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import publish_many_on_commit, record_event
 from rackpilot.core.sql import table
-from workflows.groups import workflow_group
+from workflows.groups import lines_frame, workflow_group
 from workflows.logstore import NumberedLine, log_lines_insert
 from workflows.metrics import LOG_LINES_RECEIVED
 from workflows.models import Action, LogLine, Workflow
@@ -67,13 +67,7 @@ def lines_message(action_id: int, attempt: int, lines: list[NumberedLine]) -> di
     sends that text as it is; as a structure, the lines were packed for the channel layer,
     unpacked and written as JSON again for each viewer, and packed for every workflow whether
     anyone watched it or not (a fifth of the web process's time on a log batch)."""
-    frame = {
-        "type": "lines",
-        "action": action_id,
-        "attempt": attempt,
-        "first_seq": lines[0][0],
-        "lines": [{"seq": q, "stream": s, "ts": stamp, "text": x} for q, s, _, stamp, x in lines],
-    }
+    frame = lines_frame(action_id, attempt, ((q, s, stamp, x) for q, s, _, stamp, x in lines))
     return {"type": "log.lines", "frame": wire_json.dumps(frame)}
 
 
