@@ -12,7 +12,7 @@ from rackpilot.core.log_viewer import (
     LogViewerConsumer,
     batched_frames,
 )
-from workflows.groups import lines_frame, workflow_group
+from workflows.groups import action_shown, lines_frame, workflow_group
 
 VIEW_PERMISSION = "workflows.view_workflow"
 
@@ -42,20 +42,7 @@ def _snapshot(workflow_id: int) -> dict[str, Any] | None:
             "started_at": workflow.started_at.isoformat() if workflow.started_at else None,
             "finished_at": workflow.finished_at.isoformat() if workflow.finished_at else None,
         },
-        "actions": [
-            {
-                "id": a.pk,
-                "name": a.name,
-                "state": a.state,
-                "attempt": a.attempt,
-                "started_at": a.started_at.isoformat() if a.started_at else None,
-                "finished_at": a.finished_at.isoformat() if a.finished_at else None,
-                "exit_code": a.exit_code,
-                "message": a.message,
-                "log_seq": a.log_seq,
-            }
-            for a in actions
-        ],
+        "actions": [{"name": a.name, **action_shown(a)} for a in actions],
     }
 
 

@@ -4,9 +4,10 @@ Every line an agent logs arrives as JSON and leaves again as JSON for each viewe
 standard library's json that was the web process's largest cost on a log batch (py-spy,
 `benchmarks/log_pipeline.py`). orjson parses and writes the same documents several times
 faster. What it refuses and the standard library accepts (a lone surrogate escape, NaN, nesting
-past 1,024 levels) is read by the standard library instead, so a frame is accepted or refused
-exactly as before and the checks that name a bad line still run; what it cannot write (a type
-it does not know) is written by the standard library, which raises as before.
+past 1,024 levels) is read by the standard library instead, so a frame is accepted or refused as
+before and the checks that name a bad line still run (one difference: an integer past 64 bits
+reads as a float, which no field of the protocols takes either way); what it cannot write (a
+type it does not know) is written by the standard library, which raises as before.
 """
 
 from __future__ import annotations

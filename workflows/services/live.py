@@ -7,7 +7,7 @@ from typing import Any
 
 from inventory.models import NetworkInterface
 from rackpilot.core.events import publish_on_commit
-from workflows.groups import agent_group, workflow_group
+from workflows.groups import action_shown, agent_group, workflow_group
 from workflows.models import Action, Workflow
 from workflows.selectors import worker_machine_ids
 
@@ -37,17 +37,7 @@ def publish_state(workflow: Workflow, action: Action | None = None) -> None:
         "state": workflow.state,
     }
     if action is not None:
-        message["action"] = {
-            "id": action.pk,
-            "state": action.state,
-            "attempt": action.attempt,
-            "started_at": action.started_at.isoformat() if action.started_at else None,
-            "finished_at": action.finished_at.isoformat() if action.finished_at else None,
-            "exit_code": action.exit_code,
-            "message": action.message,
-            # The highest stored log seq: a viewer whose last live frame was lost sees it here.
-            "log_seq": action.log_seq,
-        }
+        message["action"] = action_shown(action)
     publish_on_commit(workflow_group(workflow.pk), message)
 
 
