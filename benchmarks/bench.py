@@ -84,7 +84,7 @@ RUNS = [
         "log_pipeline.py",
         "log_pipeline",
         12,
-        full=["--agents", "100", "--viewers", "20", "--lines", "1000", *WEB2],
+        full=["--agents", "100", "--viewers", "20", "--lines", "5000", *WEB2],
         quick=["--agents", "50", "--viewers", "10", "--lines", "300", *WEB2],
         full_timeout=240,
     ),

@@ -1,19 +1,23 @@
 """Writing log lines fast: one COPY per group of batches on PostgreSQL, one bulk INSERT
-elsewhere."""
+elsewhere; and a run of lines written out once, as the database and the viewers take it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
+from rackpilot.core import wire_json
+from workflows.groups import lines_frame
 from workflows.models import LogLine
 
+# (stream, timestamp, the timestamp as shown, text)
+ParsedLine = tuple[str, datetime, str, str]
 # (seq, stream, timestamp, the timestamp as shown, text)
 NumberedLine = tuple[int, str, datetime, str, str]
-# (action id, attempt, its lines)
-LineBatch = tuple[int, int, Sequence[NumberedLine]]
 COLUMNS = ("action_id", "attempt", "seq", "stream", "timestamp", "text")
 
 
@@ -30,23 +34,82 @@ def _copy_escaped(text: str) -> str:
     return text
 
 
-def copy_text(batches: Sequence[LineBatch]) -> str:
-    """The batches' lines as COPY's text format, built in one pass straight from the batches:
-    formatting row by row through the driver's dumpers, and then building a row per line
-    first, cost the web process more CPU than anything else on a log batch."""
-    return "".join(
-        f"{prefix}{seq}\t{stream}\t{stamp}\t{_copy_escaped(text)}\n"
-        for prefix, lines in (
-            (f"{action_id}\t{attempt}\t", lines) for action_id, attempt, lines in batches
-        )
-        for seq, stream, _, stamp, text in lines
-    )
+@functools.cache
+def _copies() -> bool:
+    """Whether lines are stored by COPY. Looked up once: asked from an agent socket's task,
+    ``connections`` builds a database wrapper for each task's context."""
+    return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
 
 
-def log_lines_insert(batches: Sequence[LineBatch]) -> None:
-    """Store the batches' lines in the caller's transaction. No model instances are built on
+@dataclass(slots=True)
+class LineRun:
+    """Lines of one action attempt, numbered from ``first_seq`` on, and what they are written
+    out as: COPY's text rows (PostgreSQL) and the viewers' ``lines`` frame, as JSON text.
+
+    An agent socket writes both out as its batch arrives, on its event loop, while the
+    batches before are being stored (``written``): built in the writer's transaction they
+    held up every batch behind them (the writer's thread waits on nothing else but the
+    database). What is not written out yet is when asked for, e.g. for a resend's remainder.
+    """
+
+    action_id: int
+    attempt: int
+    first_seq: int
+    lines: Sequence[ParsedLine]
+    _copy_rows: str | None = field(default=None, repr=False)
+    _frame: str | None = field(default=None, repr=False)
+
+    @property
+    def last_seq(self) -> int:
+        return self.first_seq + len(self.lines) - 1
+
+    def numbered(self) -> Iterator[NumberedLine]:
+        for index, (stream, timestamp, stamp, text) in enumerate(self.lines):
+            yield self.first_seq + index, stream, timestamp, stamp, text
+
+    def after(self, seq: int) -> LineRun:
+        """The lines past ``seq`` (what a resend adds to what is stored); itself if all are."""
+        if seq < self.first_seq:
+            return self
+        kept = self.lines[seq - self.first_seq + 1 :]
+        return LineRun(self.action_id, self.attempt, seq + 1, kept)
+
+    def copy_rows(self) -> str:
+        """The lines as rows of COPY's text format, built in one pass: formatting them row by
+        row through the driver's dumpers, or building a tuple per line first, cost the web
+        process more CPU than anything else on a log batch."""
+        if self._copy_rows is None:
+            prefix = f"{self.action_id}\t{self.attempt}\t"
+            self._copy_rows = "".join(
+                f"{prefix}{seq}\t{stream}\t{stamp}\t{_copy_escaped(text)}\n"
+                for seq, (stream, _, stamp, text) in enumerate(self.lines, self.first_seq)
+            )
+        return self._copy_rows
+
+    def frame(self) -> str:
+        """The viewers' ``lines`` frame (``workflows.groups.lines_frame``) as JSON text."""
+        if self._frame is None:
+            shown = (
+                (seq, stream, stamp, text)
+                for seq, (stream, _, stamp, text) in enumerate(self.lines, self.first_seq)
+            )
+            self._frame = wire_json.dumps(lines_frame(self.action_id, self.attempt, shown))
+        return self._frame
+
+    def written(self) -> LineRun:
+        """Write out now what storing and sending the lines will take; the run itself."""
+        if self.lines:
+            self.frame()
+            if _copies():
+                self.copy_rows()
+        return self
+
+
+def log_lines_insert(runs: Sequence[LineRun]) -> None:
+    """Store the runs' lines in the caller's transaction. No model instances are built on
     PostgreSQL: on the hot path they cost more than the database does."""
-    if not any(lines for _, _, lines in batches):
+    runs = [run for run in runs if run.lines]
+    if not runs:
         return
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(LogLine._meta.db_table)
@@ -54,10 +117,10 @@ def log_lines_insert(batches: Sequence[LineBatch]) -> None:
         with connection.cursor() as cursor:
             raw = cursor.cursor  # the psycopg cursor under Django's wrapper
             with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                copy.write(copy_text(batches))
+                copy.write("".join(run.copy_rows() for run in runs))
         return
     LogLine.objects.bulk_create(
-        LogLine(action_id=action_id, attempt=attempt, seq=q, stream=s, timestamp=t, text=x)
-        for action_id, attempt, lines in batches
-        for q, s, t, _, x in lines
+        LogLine(action_id=run.action_id, attempt=run.attempt, seq=q, stream=s, timestamp=t, text=x)
+        for run in runs
+        for q, s, t, _, x in run.numbered()
     )

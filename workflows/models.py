@@ -199,10 +199,15 @@ class LogLine(models.Model):
         # Sent by the machine's dockerd to the syslog intake (stock HookOS); seq by the server.
         SYSLOG = "syslog", "syslog"
 
+    # A line is known by its action, attempt and seq, and nothing else: with a separate id
+    # every line cost PostgreSQL an identity and a second index, a third of storing it.
+    # Resent batches after a reconnect are stored once (the key); the key starts with
+    # action and serves every lookup of lines.
+    pk = models.CompositePrimaryKey("action_id", "attempt", "seq")
     # No foreign-key constraint in the database and no index of its own: every line is
     # written while its action's row is locked (it cannot be deleted meanwhile) and deleted
     # with it (on_delete, by Django), while the constraint's check cost PostgreSQL as much as
-    # storing the line; logline_unique_seq starts with action and serves its lookups.
+    # storing the line.
     action = models.ForeignKey(
         Action,
         on_delete=models.CASCADE,
@@ -218,10 +223,6 @@ class LogLine(models.Model):
 
     class Meta:
         ordering = ["action", "attempt", "seq"]
-        constraints = [
-            # Resent batches after a reconnect are stored once.
-            models.UniqueConstraint(fields=["action", "attempt", "seq"], name="logline_unique_seq"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.action_id}/{self.attempt}#{self.seq}"

@@ -13,7 +13,7 @@ from rackpilot.core.events import publishes_collected
 from tests.workflows.conftest import TWO_ACTIONS, make_machine
 from workflows.agent_protocol.logs import LogBatch, store_log_batches
 from workflows.agent_protocol.tokens import agent_token_issue
-from workflows.logstore import copy_text
+from workflows.logstore import LineRun
 from workflows.models import Action, AgentToken, LogLine, Workflow
 from workflows.services import templates as template_services
 from workflows.services.engine import workflow_create
@@ -78,13 +78,13 @@ def test_every_character_is_stored_as_sent_with_its_timestamp() -> None:
     assert [when for _, _, when, _ in stored] == [expected[i % 3] for i in range(len(AWKWARD))]
 
 
-def test_copy_text_escapes_only_what_the_format_gives_a_meaning() -> None:
+def test_copy_rows_escape_only_what_the_format_gives_a_meaning() -> None:
     at = datetime(2026, 12, 7, tzinfo=UTC)
-    lines = [(3, "stdout", at, at.isoformat(), "a\\b\tc\nd\re ✓"), (4, "stderr", at, "Z", "")]
-    text = copy_text([(7, 1, lines), (8, 2, [])])
-    assert text == (
+    lines = [("stdout", at, at.isoformat(), "a\\b\tc\nd\re ✓"), ("stderr", at, "Z", "")]
+    assert LineRun(7, 1, 3, lines).copy_rows() == (
         "7\t1\t3\tstdout\t2026-12-07T00:00:00+00:00\ta\\\\b\\tc\\nd\\re ✓\n7\t1\t4\tstderr\tZ\t\n"
     )
+    assert LineRun(8, 2, 1, []).copy_rows() == ""
 
 
 def _store(action: Action, token: AgentToken, raw: str, count: int) -> None:

@@ -24,8 +24,9 @@ from inventory.models import Machine, NetworkInterface
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import record_event
 from tinkerbell.syslog.parse import SyslogMessage
+from workflows.logstore import LineRun, ParsedLine
 from workflows.models import Action, LogLine
-from workflows.services.logs import NumberedLine, action_log_store
+from workflows.services.logs import action_log_store
 from workflows.states import ActionState
 
 logger = logging.getLogger(__name__)
@@ -96,20 +97,19 @@ class SyslogIntake:
                 )
                 .order_by("pk")
             )
-            lines: dict[int, list[NumberedLine]] = defaultdict(list)
+            lines: dict[int, list[ParsedLine]] = defaultdict(list)
             left: list[Received] = []
             for item in items:
                 action = _action_for(item.message, running)
                 if action is None:
                     left.append(item)
                     continue
-                seq = action.log_seq + len(lines[action.pk]) + 1
                 text = item.message.text.replace("\x00", NUL_SHOWN_AS)
-                lines[action.pk].append(
-                    (seq, LogLine.Stream.SYSLOG, item.at, item.at.isoformat(), text)
-                )
+                lines[action.pk].append((LogLine.Stream.SYSLOG, item.at, item.at.isoformat(), text))
             for action in running:
-                action_log_store(action=action, attempt=action.attempt, lines=lines[action.pk])
+                # Numbered here, in arrival order, after what the action has stored.
+                run = LineRun(action.pk, action.attempt, action.log_seq + 1, lines[action.pk])
+                action_log_store(action=action, run=run)
             if left:
                 self._note_unattributed(machine, left)
         return len(items) - len(left)

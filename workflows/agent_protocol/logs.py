@@ -25,8 +25,9 @@ from django.utils import timezone
 from workflows.agent_protocol import selectors
 from workflows.agent_protocol.services import StaleReport, _missing, _not_the_worker, machine_of
 from workflows.agent_protocol.tokens import AgentAuthenticationError, agent_tokens_recheck
+from workflows.logstore import LineRun, ParsedLine
 from workflows.models import Action, AgentToken, LogLine
-from workflows.services.logs import NumberedLine, action_logs_store
+from workflows.services.logs import action_logs_store
 
 MAX_LINES_PER_BATCH = 5000
 MAX_LINE_BYTES = 64 * 1024
@@ -44,10 +45,6 @@ _RFC3339 = re.compile(
 
 def _line_error(index: int, problem: str) -> ValidationError:
     return ValidationError({"lines": f"Line {index}: {problem}"})
-
-
-# (stream, timestamp, the timestamp as shown, text)
-ParsedLine = tuple[str, datetime, str, str]
 
 
 def _parse_lines(lines: Any) -> list[ParsedLine]:
@@ -111,21 +108,23 @@ class LogBatch:
     first_seq: int
     lines: Any
     raw_token: str | None = None
-    # The lines checked and read by ``parse``, or why they were refused.
-    parsed: list[ParsedLine] | None = field(default=None, repr=False)
+    # The lines checked, read and written out by ``parse``, or why they were refused.
+    run: LineRun | None = field(default=None, repr=False)
     refusal: ValidationError | None = field(default=None, repr=False)
 
     def parse(self) -> None:
-        """Check and read the lines, once. A socket does it as the batch arrives, on its event
-        loop, while the group before is being written: in the writer's turn it held up every
-        batch behind it (the writer's thread was busy nine tenths of the time, half of it on
-        this). Refused lines are refused when the group is stored, after the token's re-check,
-        as before."""
-        if self.parsed is None and self.refusal is None:
+        """Check, read and write out the lines (``LineRun.written``), once. A socket does it
+        as the batch arrives, on its event loop, while the group before is being written: in
+        the writer's turn it held up every batch behind it (the writer's thread was busy nine
+        tenths of the time, half of it on this). Refused lines are refused when the group is
+        stored, after the token's re-check, as before."""
+        if self.run is None and self.refusal is None:
             try:
-                self.parsed = _parse_lines(self.lines)
+                parsed = _parse_lines(self.lines)
             except ValidationError as exc:
                 self.refusal = exc
+                return
+            self.run = LineRun(self.action_id, self.attempt, self.first_seq, parsed).written()
 
 
 # What each batch is answered with: the acknowledgement, or why it was refused.
@@ -153,7 +152,7 @@ def store_log_batches(batches: list[LogBatch]) -> list[Outcome]:
     """Store the batches in one transaction; each one's outcome in their order. Batches of the
     same action are applied in order, each against the seq the previous one left."""
     outcomes: list[Outcome | None] = [None] * len(batches)
-    parsed: dict[int, list[ParsedLine]] = {}
+    runs: dict[int, LineRun] = {}
     refusals = agent_tokens_recheck({b.raw_token for b in batches if b.raw_token is not None})
     for index, batch in enumerate(batches):
         try:
@@ -162,8 +161,8 @@ def store_log_batches(batches: list[LogBatch]) -> list[Outcome]:
             batch.parse()
             if batch.refusal is not None:
                 raise batch.refusal
-            assert batch.parsed is not None
-            parsed[index] = batch.parsed
+            assert batch.run is not None
+            runs[index] = batch.run
             if batch.first_seq < 1:
                 raise ValidationError({"first_seq": "Sequence numbers start at 1."})
             machine_of(batch.token)
@@ -174,7 +173,7 @@ def store_log_batches(batches: list[LogBatch]) -> list[Outcome]:
         actions = selectors.lock_actions_for_logs({batches[i].action_id for i in waiting})
         machines = {m for i in waiting if (m := batches[i].token.machine_id) is not None}
         macs = selectors.interface_macs(machines)
-        stored: list[tuple[Action, int, list[NumberedLine]]] = []
+        stored: list[tuple[Action, LineRun]] = []
         for index in waiting:
             batch = batches[index]
             action = actions.get(batch.action_id)
@@ -184,15 +183,10 @@ def store_log_batches(batches: list[LogBatch]) -> list[Outcome]:
                 outcomes[index] = exc
                 continue
             assert action is not None
-            acked, first = action.log_seq, batch.first_seq
-            fresh = [
-                (first + i, stream, timestamp, stamp, text)
-                for i, (stream, timestamp, stamp, text) in enumerate(parsed[index])
-                if first + i > acked
-            ]
-            if fresh:
-                stored.append((action, batch.attempt, fresh))
-                action.log_seq = fresh[-1][0]
+            fresh = runs[index].after(action.log_seq)  # a resend's stored lines left out
+            if fresh.lines:
+                stored.append((action, fresh))
+                action.log_seq = fresh.last_seq
             outcomes[index] = {
                 "action": action.pk,
                 "attempt": batch.attempt,

@@ -11,12 +11,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from rackpilot.core import wire_json
 from rackpilot.core.actors import Actor
 from rackpilot.core.events import publish_many_on_commit, record_event
 from rackpilot.core.sql import table
-from workflows.groups import lines_frame, workflow_group
-from workflows.logstore import NumberedLine, log_lines_insert
+from workflows.groups import workflow_group
+from workflows.logstore import LineRun, log_lines_insert
 from workflows.metrics import LOG_LINES_RECEIVED
 from workflows.models import Action, LogLine, Workflow
 from workflows.states import WORKFLOW_FINISHED
@@ -24,24 +23,24 @@ from workflows.states import WORKFLOW_FINISHED
 PRUNE_CHUNK = 10_000
 
 
-def action_log_store(*, action: Action, attempt: int, lines: list[NumberedLine]) -> None:
-    """Store ``lines`` of ``action``'s attempt, move its acknowledged seq to the last of them
-    and send them to the workflow's viewers after the commit. The caller holds the action's
-    row lock, so seqs are assigned and stored in order."""
-    action_logs_store([(action, attempt, lines)])
+def action_log_store(*, action: Action, run: LineRun) -> None:
+    """Store the lines of ``run`` (of ``action``'s attempt), move the action's acknowledged seq
+    to the last of them and send them to the workflow's viewers after the commit. The caller
+    holds the action's row lock, so seqs are assigned and stored in order."""
+    action_logs_store([(action, run)])
 
 
-def action_logs_store(batches: Sequence[tuple[Action, int, list[NumberedLine]]]) -> None:
-    """``action_log_store`` for several batches at once (of one action or many, in order): one
+def action_logs_store(batches: Sequence[tuple[Action, LineRun]]) -> None:
+    """``action_log_store`` for several runs at once (of one action or many, in order): one
     COPY for all their lines and one UPDATE for the actions' acknowledged seqs. Each action
     must have its task loaded (its workflow names the viewers' group)."""
-    batches = [batch for batch in batches if batch[2]]
+    batches = [(action, run) for action, run in batches if run.lines]
     if not batches:
         return
-    log_lines_insert([(action.pk, attempt, lines) for action, attempt, lines in batches])
+    log_lines_insert([run for _, run in batches])
     last_seq: dict[int, int] = {}
-    for action, _attempt, lines in batches:
-        action.log_seq = last_seq[action.pk] = lines[-1][0]
+    for action, run in batches:
+        action.log_seq = last_seq[action.pk] = run.last_seq
     # Written out: these run for every batch, and the ORM would compile them every time.
     cases = " ".join("WHEN %s THEN %s" for _ in last_seq)
     with connection.cursor() as cursor:
@@ -51,24 +50,20 @@ def action_logs_store(batches: Sequence[tuple[Action, int, list[NumberedLine]]])
             [*(v for pair in last_seq.items() for v in pair), *last_seq],
         )
     # Counted once stored: a rolled-back batch is resent by the agent and counted then.
-    count = sum(len(lines) for _, _, lines in batches)
+    count = sum(len(run.lines) for _, run in batches)
     transaction.on_commit(lambda: LOG_LINES_RECEIVED.inc(count))
     publish_many_on_commit(
-        [
-            (workflow_group(action.task.workflow_id), lines_message(action.pk, attempt, lines))
-            for action, attempt, lines in batches
-        ]
+        [(workflow_group(action.task.workflow_id), lines_message(run)) for action, run in batches]
     )
 
 
-def lines_message(action_id: int, attempt: int, lines: list[NumberedLine]) -> dict[str, Any]:
+def lines_message(run: LineRun) -> dict[str, Any]:
     """The group message that carries lines to a workflow's viewers: the viewers' ``lines``
-    frame written once, as JSON text, by the process that stored them. Each viewer's socket
-    sends that text as it is; as a structure, the lines were packed for the channel layer,
-    unpacked and written as JSON again for each viewer, and packed for every workflow whether
-    anyone watched it or not (a fifth of the web process's time on a log batch)."""
-    frame = lines_frame(action_id, attempt, ((q, s, stamp, x) for q, s, _, stamp, x in lines))
-    return {"type": "log.lines", "frame": wire_json.dumps(frame)}
+    frame written once, as JSON text (``LineRun.frame``). Each viewer's socket sends that text
+    as it is; as a structure, the lines were packed for the channel layer, unpacked and written
+    as JSON again for each viewer, and packed for every workflow whether anyone watched it or
+    not (a fifth of the web process's time on a log batch)."""
+    return {"type": "log.lines", "frame": run.frame()}
 
 
 def logs_prune(*, older_than: datetime | None = None, actor: Actor | None = None) -> int:
