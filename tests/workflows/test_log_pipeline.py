@@ -173,3 +173,22 @@ class TestBrowserSocket:
         fetched = await ws.receive_json_from(timeout=5)
         assert [x["seq"] for x in fetched["lines"]] == [3, 4]
         await ws.disconnect()
+
+
+@pytest.mark.django_db
+def test_retention_prunes_a_backlog_larger_than_a_chunk(template, machine):
+    """Lines are deleted by their (action, attempt, seq) key, a chunk at a time."""
+    from workflows.logstore import LineRun, log_lines_insert
+    from workflows.services.engine import workflow_cancel
+    from workflows.services.logs import PRUNE_CHUNK
+
+    old = workflow_create(template=template, machine=machine, actor=SYSTEM)
+    action = _first(old)
+    at = timezone.now()
+    count = 2 * PRUNE_CHUNK + 5
+    log_lines_insert([LineRun(action.pk, 1, 1, [("stdout", at, at.isoformat(), "x")] * count)])
+    workflow_cancel(workflow=old, actor=SYSTEM)
+    Workflow.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=40))
+
+    assert logs_prune() == count
+    assert not LogLine.objects.exists()

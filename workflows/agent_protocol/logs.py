@@ -152,7 +152,6 @@ def store_log_batches(batches: list[LogBatch]) -> list[Outcome]:
     """Store the batches in one transaction; each one's outcome in their order. Batches of the
     same action are applied in order, each against the seq the previous one left."""
     outcomes: list[Outcome | None] = [None] * len(batches)
-    runs: dict[int, LineRun] = {}
     refusals = agent_tokens_recheck({b.raw_token for b in batches if b.raw_token is not None})
     for index, batch in enumerate(batches):
         try:
@@ -161,8 +160,6 @@ def store_log_batches(batches: list[LogBatch]) -> list[Outcome]:
             batch.parse()
             if batch.refusal is not None:
                 raise batch.refusal
-            assert batch.run is not None
-            runs[index] = batch.run
             if batch.first_seq < 1:
                 raise ValidationError({"first_seq": "Sequence numbers start at 1."})
             machine_of(batch.token)
@@ -182,8 +179,8 @@ def store_log_batches(batches: list[LogBatch]) -> list[Outcome]:
             except (ValidationError, PermissionDenied, StaleReport) as exc:
                 outcomes[index] = exc
                 continue
-            assert action is not None
-            fresh = runs[index].after(action.log_seq)  # a resend's stored lines left out
+            assert action is not None and batch.run is not None  # parsed: not refused
+            fresh = batch.run.after(action.log_seq)  # a resend's stored lines left out
             if fresh.lines:
                 stored.append((action, fresh))
                 action.log_seq = fresh.last_seq

@@ -71,18 +71,23 @@ def logs_prune(*, older_than: datetime | None = None, actor: Actor | None = None
     configured retention). Chunked, so a large backlog never holds one long transaction."""
     cutoff = older_than or timezone.now() - timedelta(days=settings.LOG_RETENTION_DAYS)
     expired = Workflow.objects.filter(state__in=WORKFLOW_FINISHED, finished_at__lt=cutoff)
+    lines = LogLine.objects.filter(
+        action_id__in=Action.objects.filter(task__workflow__in=expired).values("pk")
+    )
     total = 0
     while True:
         with transaction.atomic():
-            ids = list(
-                LogLine.objects.filter(action__task__workflow__in=expired).values_list(
-                    "pk", flat=True
-                )[:PRUNE_CHUNK]
+            # A chunk is every line up to the chunk's last one in key order: a range of the
+            # key, where a list of keys (thousands of tuples) is too deep a statement to run.
+            last = list(
+                lines.order_by("action_id", "attempt", "seq").values_list(
+                    "action_id", "attempt", "seq"
+                )[PRUNE_CHUNK - 1 : PRUNE_CHUNK]
             )
-            if not ids:
-                break
-            deleted, _ = LogLine.objects.filter(pk__in=ids).delete()
-            total += deleted
+            deleted, _ = (lines.filter(pk__lte=last[0]) if last else lines).delete()
+        total += deleted
+        if not last:
+            break
     if total:
         with transaction.atomic():
             record_event(
